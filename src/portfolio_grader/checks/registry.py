@@ -1,0 +1,166 @@
+"""The check registry: a check is one function registered with @check; the runner knows none of them.
+
+A check declares what it needs from the grade (a running service, a spec, a CRUD resource, the repo).
+When a need is missing the runner reports the check `not_evaluated` with the reason and the manifest
+lines that would fix it, and never calls the function.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import ApiModel, CheckOutcome, Evidence, Finding, RepoFacts, RunningService, Severity, Workspace
+from ..probe import Prober
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Knobs of the checks; bounded by default so a grade always ends."""
+
+    seed: int = 20261121
+    max_examples: int = 15  # Schemathesis examples per operation
+    contract_time_budget: float = 60.0  # seconds for the whole Schemathesis run
+    request_timeout: float = 10.0
+
+
+@dataclass
+class CheckContext:
+    workspace: Workspace
+    facts: RepoFacts
+    service: RunningService
+    api: ApiModel
+    prober: Prober | None
+    settings: Settings = field(default_factory=Settings)
+    alive: Callable[[], bool] = lambda: True  # is the API still running (crash detection)
+    current: CheckSpec | None = None  # the check being run, set by the runner
+    _memo: dict[str, Any] = field(default_factory=dict)
+    _finding_counter: int = 0
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Share one expensive computation (the Schemathesis run) between the checks that read it."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def finding(self, check: str, kind: str, severity: Severity, message: str, **extra: Any) -> Finding:
+        self._finding_counter += 1
+        return Finding(id=f"F{self._finding_counter:03d}", check=check, kind=kind, severity=severity,
+                       message=message, **extra)
+
+    def fail(self, kind: str, severity: Severity, message: str, **extra: Any) -> Finding:
+        """A finding of the check being run."""
+        assert self.current is not None, "fail() is for use inside a check"
+        return self.finding(self.current.id, kind, severity, message, **extra)
+
+    def verdict(self, summary: str, findings: list[Finding] = (), evidence: list[Evidence] = (),
+                score: float | None = None) -> CheckOutcome:
+        """The outcome of the check being run: it fails when it has findings, else it passes."""
+        assert self.current is not None, "verdict() is for use inside a check"
+        findings = list(findings)
+        if score is None:
+            score = 0.0 if findings else 1.0
+        return CheckOutcome(check=self.current.id, area=self.current.area, status="fail" if findings else "pass",
+                            summary=summary, findings=findings, evidence=list(evidence)[:5],
+                            score=max(0.0, min(1.0, score)))
+
+    def skip(self, reason: str, manifest_hint: str | None = None) -> CheckOutcome:
+        """The check being run cannot judge this submission: not evaluated, with the reason."""
+        assert self.current is not None, "skip() is for use inside a check"
+        return not_evaluated(self.current, reason, manifest_hint)
+
+
+Need = str  # "service", "spec", "resource", "repo"
+
+_NEED_REASONS: dict[Need, tuple[Callable[[CheckContext], bool], Callable[[CheckContext], str], str | None]] = {
+    "repo": (
+        lambda c: c.facts.root is not None,
+        lambda c: "there is no repository to read (a live URL was graded)",
+        None,
+    ),
+    "service": (
+        lambda c: c.service.up and c.prober is not None,
+        lambda c: f"the API is not running ({c.service.status.replace('_', ' ')}: {c.service.detail or 'see the runtime log'})",
+        "port: 8000          # the port the API listens on inside the container\nhealth: /healthz     # a path that answers when the API is ready",
+    ),
+    "spec": (
+        lambda c: c.api.spec is not None,
+        lambda c: f"no OpenAPI document could be loaded ({c.api.spec_problem or 'none found'})",
+        "spec: /openapi.json   # where the API serves its OpenAPI document, or a file in the repo",
+    ),
+    "resource": (
+        lambda c: bool(c.api.resources),
+        lambda c: "no resource with create/read-by-id operations was found in the spec",
+        "resources: [/api/v1/books]   # collections a client can POST to and GET /{id} from",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    area: str
+    title: str
+    needs: tuple[Need, ...]
+    func: Callable[[CheckContext], CheckOutcome]
+    order: int = 0  # checks that read what other checks recorded run later
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order: int = 0):
+    """Register a check. The function receives a CheckContext and returns its CheckOutcome."""
+
+    def register(func: Callable[[CheckContext], CheckOutcome]) -> Callable[[CheckContext], CheckOutcome]:
+        if id in REGISTRY and REGISTRY[id].func.__qualname__ != func.__qualname__:
+            raise ValueError(f"check {id!r} is registered twice")
+        unknown = set(needs) - set(_NEED_REASONS)
+        if unknown:
+            raise ValueError(f"check {id!r} needs unknown things: {sorted(unknown)}")
+        REGISTRY[id] = CheckSpec(id, area, title, tuple(needs), func, order)
+        return func
+
+    return register
+
+
+def not_evaluated(spec: CheckSpec, reason: str, manifest_hint: str | None = None) -> CheckOutcome:
+    return CheckOutcome(check=spec.id, area=spec.area, status="not_evaluated", summary=spec.title,
+                        reason=reason, manifest_hint=manifest_hint, score=0.0)
+
+
+def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckOutcome:
+    for need in spec.needs:
+        holds, reason, hint = _NEED_REASONS[need]
+        if not holds(ctx):
+            return not_evaluated(spec, reason(ctx), hint)
+    ctx.current = spec
+    try:
+        return spec.func(ctx)
+    except Exception as exc:  # a grader bug must not cost the learner the rest of the grade
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return not_evaluated(spec, f"the grader failed while running this check ({type(exc).__name__}: {exc} "
+                                   f"at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}); please report it")
+    finally:
+        ctx.current = None
+
+
+def run_checks(ids: list[str], ctx: CheckContext) -> list[CheckOutcome]:
+    """Run the named checks, ordered by `order` then as named; unknown ids are reported, not skipped."""
+    import_builtin_checks()
+    outcomes: dict[str, CheckOutcome] = {}
+    known = [REGISTRY[i] for i in dict.fromkeys(ids) if i in REGISTRY]
+    for spec in sorted(known, key=lambda s: s.order):
+        outcomes[spec.id] = run_check(spec, ctx)
+    for missing in (i for i in dict.fromkeys(ids) if i not in REGISTRY):
+        outcomes[missing] = CheckOutcome(check=missing, area="unknown", status="not_evaluated", summary=missing,
+                                         reason=f"the rubric names a check {missing!r} this grader does not have",
+                                         score=0.0)
+    return [outcomes[i] for i in dict.fromkeys(ids)]
+
+
+def import_builtin_checks() -> None:
+    """Importing the check modules registers their checks."""
+    from . import contract, crud, errors, repo, runtime, spec  # noqa: F401

@@ -1,0 +1,244 @@
+"""discover: find and validate the OpenAPI document, then describe the API's operations and resources."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .models import ApiModel, Operation, RepoFacts, Resource, SpecIssue
+from .probe import Prober
+
+# Where frameworks serve their spec: FastAPI, Flask-smorest/apispec, springdoc, swagger-jsdoc/-ui-express,
+# NestJS, drf-spectacular, ASP.NET.
+SERVED_SPEC_PATHS = (
+    "/openapi.json", "/openapi.yaml", "/swagger.json", "/api-docs", "/api-docs.json", "/api-docs/swagger.json",
+    "/v3/api-docs", "/v2/api-docs", "/docs/openapi.json", "/docs.json", "/docs-json", "/api/openapi.json",
+    "/api/docs/openapi.json", "/api/v1/openapi.json", "/swagger/v1/swagger.json", "/openapi", "/api/schema/",
+    "/schema", "/swagger.yaml", "/api/swagger.json",
+)
+MAX_SPEC_BYTES = 5 * 1024 * 1024
+MAX_VALIDATION_ERRORS = 50
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+class SpecLoadError(Exception):
+    pass
+
+
+def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
+    """The spec the service serves (preferred: it is what runs) or one in the repo, validated and described."""
+    spec, source, problems = None, None, []
+    manifest_spec = facts.manifest.spec if facts.manifest else None
+    candidates: list[tuple[str, str]] = []  # ("served", path) or ("file", relative path)
+    if manifest_spec:
+        is_url_path = manifest_spec.startswith("/") and not (facts.root and (facts.root / manifest_spec.lstrip("/")).is_file())
+        candidates.append(("served" if is_url_path else "file", manifest_spec))
+    candidates += [("served", p) for p in SERVED_SPEC_PATHS if p != manifest_spec]
+    candidates += [("file", f) for f in facts.spec_files]
+
+    for where, location in candidates:
+        try:
+            if where == "served":
+                if prober is None:
+                    continue
+                spec = _load_served(prober, location)
+                source = f"served at {location}"
+            elif facts.root is not None:
+                spec = _load_file(facts.root, location)
+                source = f"file {location}"
+        except SpecLoadError as exc:
+            if manifest_spec and location == manifest_spec:
+                problems.append(f"{location}: {exc}")
+            continue
+        if spec is not None:
+            break
+
+    unknown = _unknown_route_fingerprint(prober) if prober else None
+    if spec is None:
+        looked = "the service at " + ", ".join(SERVED_SPEC_PATHS[:6]) + ", ..." if prober else "no running service"
+        reason = "; ".join(problems) or f"looked at {looked} and the repo files {facts.spec_files or '(none found)'}"
+        return ApiModel(base_url=prober.base_url if prober else None, spec_problem=reason,
+                        unknown_route_fingerprint=unknown)
+
+    version = str(spec.get("openapi") or spec.get("swagger") or "")
+    errors = validate_spec(spec)
+    operations = describe_operations(spec) if version.startswith("3") else []
+    return ApiModel(
+        base_url=prober.base_url if prober else None,
+        spec=spec,
+        spec_source=source,
+        spec_version=version,
+        spec_errors=errors,
+        operations=operations,
+        resources=find_resources(operations, facts.manifest.resources if facts.manifest else []),
+        unknown_route_fingerprint=unknown,
+    )
+
+
+def _load_served(prober: Prober, path: str) -> dict | None:
+    exchange = prober.request("GET", path, headers={"Accept": "application/json, application/yaml;q=0.9"})
+    exchange.source = "discover"
+    if exchange.status != 200 or not exchange.body or exchange.truncated:
+        if exchange.truncated:
+            raise SpecLoadError(f"larger than {len(exchange.body)} bytes")
+        return None
+    return _parse_spec_text(exchange.text)
+
+
+def _load_file(root: Path, rel: str) -> dict | None:
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        raise SpecLoadError("not a file inside the repository")
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecLoadError(f"over {MAX_SPEC_BYTES // 2**20} MiB")
+    return _parse_spec_text(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def _parse_spec_text(text: str) -> dict | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None
+    if isinstance(data, dict) and ("openapi" in data or "swagger" in data) and isinstance(data.get("paths", {}), dict):
+        return data
+    return None
+
+
+def validate_spec(spec: dict) -> list[SpecIssue]:
+    """Every error openapi-spec-validator finds (its iterator stops at an unresolvable $ref)."""
+    from openapi_spec_validator.shortcuts import get_validator_cls
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+    from referencing.exceptions import Unresolvable
+
+    issues: list[SpecIssue] = []
+    try:
+        validator = get_validator_cls(spec)(spec)
+        for err in validator.iter_errors():
+            where = "/".join(map(str, getattr(err, "absolute_path", []) or [])) or None
+            issues.append(SpecIssue(message=str(getattr(err, "message", err)), path=where))
+            if len(issues) >= MAX_VALIDATION_ERRORS:
+                break
+    except Unresolvable as exc:
+        issues.append(SpecIssue(message=f"unresolvable $ref: {exc}"))
+    except (OpenAPIValidationError, RecursionError, ValueError, KeyError, TypeError) as exc:
+        issues.append(SpecIssue(message=f"{type(exc).__name__}: {exc}"))
+    return issues
+
+
+def resolve_refs(node: Any, spec: dict, depth: int = 0) -> Any:
+    """Inline local `#/...` references, to a bounded depth (recursive schemas are cut, not followed forever)."""
+    if depth > 12:
+        return {}
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            target: Any = spec
+            for part in ref[2:].split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target.get(part, {}) if isinstance(target, dict) else {}
+            return resolve_refs(target, spec, depth + 1)
+        return {k: resolve_refs(v, spec, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve_refs(v, spec, depth + 1) for v in node]
+    return node
+
+
+def describe_operations(spec: dict) -> list[Operation]:
+    operations = []
+    global_security = bool(spec.get("security"))
+    for path, item in (spec.get("paths") or {}).items():
+        if not isinstance(item, dict):
+            continue
+        shared_params = item.get("parameters") or []
+        for method in _METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            body = resolve_refs(op.get("requestBody") or {}, spec)
+            content = body.get("content") or {} if isinstance(body, dict) else {}
+            json_type = next((ct for ct in content if "json" in ct), None)
+            responses = {}
+            for status, response in (op.get("responses") or {}).items():
+                response = resolve_refs(response, spec) if isinstance(response, dict) else {}
+                rcontent = response.get("content") or {}
+                rjson = next((ct for ct in rcontent if "json" in ct), None)
+                responses[str(status)] = {"schema": (rcontent.get(rjson) or {}).get("schema") if rjson else None,
+                                          "content_types": list(rcontent)}
+            security = op.get("security")
+            operations.append(Operation(
+                method=method.upper(),
+                path=path,
+                operation_id=op.get("operationId"),
+                tags=[t for t in op.get("tags") or [] if isinstance(t, str)],
+                summary=str(op.get("summary") or op.get("description") or "")[:200],
+                parameters=resolve_refs(shared_params + (op.get("parameters") or []), spec),
+                request_schema=(content.get(json_type) or {}).get("schema") if json_type else None,
+                request_content_types=list(content),
+                responses=responses,
+                security=bool(security) if security is not None else global_security,
+            ))
+    return operations
+
+
+def find_resources(operations: list[Operation], manifest_collections: list[str]) -> list[Resource]:
+    """Collections with a POST that creates and a GET on `<collection>/{param}` that reads one item."""
+    by_path: dict[str, dict[str, Operation]] = {}
+    for op in operations:
+        by_path.setdefault(op.path, {})[op.method] = op
+    resources = []
+    for path, ops in by_path.items():
+        create = ops.get("POST")
+        if create is None or "{" in path.rsplit("/", 1)[-1]:
+            continue
+        if manifest_collections and path not in manifest_collections:
+            continue
+        for item_path, item_ops in by_path.items():
+            match = re.fullmatch(re.escape(path.rstrip("/")) + r"/\{([^}/]+)\}/?", item_path)
+            if match and "GET" in item_ops:
+                resources.append(Resource(
+                    collection=path,
+                    item=item_path,
+                    id_param=match.group(1),
+                    id_field=_id_field(create, match.group(1)),
+                    create=create,
+                    read=item_ops.get("GET"),
+                    update=item_ops.get("PUT") or item_ops.get("PATCH"),
+                    delete=item_ops.get("DELETE"),
+                    list=ops.get("GET"),
+                ))
+                break
+    return resources
+
+
+def _id_field(create: Operation, param: str) -> str:
+    """The field of the created object that holds its id: `id`, the path parameter's name, or `<x>_id`."""
+    schema = next((r["schema"] for s, r in sorted(create.responses.items()) if s.startswith("2") and r["schema"]), None)
+    props = list((schema or {}).get("properties") or {})
+    for candidate in ("id", param, "_id", "uuid", param.removesuffix("_id").removesuffix("Id") + "_id"):
+        if candidate in props:
+            return candidate
+    return next((p for p in props if p.lower().endswith("id")), "id")
+
+
+def _unknown_route_fingerprint(prober: Prober) -> tuple[int, str] | None:
+    """How the service answers a route that surely does not exist: tells a missing route from a missing item."""
+    exchange = prober.request("GET", f"/__portfolio_grader_{secrets.token_hex(4)}/{secrets.token_hex(4)}")
+    exchange.source = "discover"
+    if exchange.status is None:
+        return None
+    return exchange.status, normalise_body(exchange.text)
+
+
+def normalise_body(text: str) -> str:
+    """A body with request-specific parts (paths, hex ids, numbers) blanked, to compare two error pages."""
+    text = re.sub(r"/__portfolio_grader_\w+/\w+", "<path>", text[:2000])
+    text = re.sub(r"/[\w/{}.-]*", "<path>", text)
+    return re.sub(r"\d+", "<n>", text)

@@ -1,0 +1,186 @@
+"""inspect: static facts about a repository, read without running anything from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .models import Manifest, RepoFacts
+
+MANIFEST_NAMES = ("portfolio-grader.yaml", "portfolio-grader.yml")
+_IGNORED_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", "dist", "build", ".tox", "site-packages"}
+_MAX_FILES = 5000
+_MAX_SOURCE_BYTES = 512 * 1024
+_README_BYTES = 64 * 1024
+
+_FRAMEWORKS = {
+    "python": ["fastapi", "flask", "django", "djangorestframework", "starlette", "litestar", "sanic", "aiohttp"],
+    "node": ["express", "@nestjs/core", "fastify", "koa", "hapi", "@hapi/hapi", "hono"],
+}
+_PY_ROUTE = re.compile(
+    r"@\s*(?P<obj>\w+)\s*\.\s*(?P<verb>get|post|put|patch|delete|route|api_route)\s*\(\s*[rfb]?(?P<q>['\"])(?P<path>[^'\"]*)(?P=q)(?P<rest>[^\n]*)"
+)
+_JS_ROUTE = re.compile(
+    r"\b(?P<obj>app|router|\w+Router|server|api)\s*\.\s*(?P<verb>get|post|put|patch|delete|all)\s*\(\s*(?P<q>['\"`])(?P<path>/[^'\"`]*)(?P=q)"
+)
+_METHODS_ARG = re.compile(r"methods\s*=\s*[\[(]([^\])]*)[\])]")
+_ROUTER_PREFIX = re.compile(r"(?P<var>\w+)\s*=\s*(?:APIRouter|Blueprint)\s*\((?P<args>[^)]*)\)")
+_PREFIX_ARG = re.compile(r"(?:prefix|url_prefix)\s*=\s*['\"]([^'\"]*)['\"]")
+
+
+def inspect_repo(root: Path) -> RepoFacts:
+    files = _list_files(root)
+    names = {f.lower(): f for f in files}
+
+    dockerfile = _first(files, lambda f: f == "Dockerfile") or _first(
+        files, lambda f: os.path.basename(f) == "Dockerfile" and f.count("/") <= 2)
+    compose = _first(files, lambda f: f in ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"))
+    manifest, manifest_error = _read_manifest(root, files)
+    readme = _first(files, lambda f: "/" not in f and f.lower().split(".")[0] == "readme")
+    stack, frameworks = _stack(root, names)
+
+    return RepoFacts(
+        root=root,
+        stack=stack,
+        frameworks=frameworks,
+        dockerfile=dockerfile,
+        compose_file=compose,
+        exposed_ports=_exposed_ports(root / dockerfile) if dockerfile else [],
+        spec_files=[f for f in files if _looks_like_spec_file(root, f)],
+        readme=readme,
+        readme_text=_read_text(root / readme, _README_BYTES) if readme else "",
+        test_paths=sorted({_test_root(f) for f in files if _is_test_file(f)})[:20],
+        ci_configs=[f for f in files if f.startswith((".github/workflows/", ".circleci/"))
+                    or f in (".gitlab-ci.yml", "Jenkinsfile", "azure-pipelines.yml", ".travis.yml")],
+        manifest=manifest,
+        manifest_error=manifest_error,
+        routes_in_code=_routes_in_code(root, files),
+    )
+
+
+def _list_files(root: Path) -> list[str]:
+    out: list[str] = []
+    for dirpath, dirs, filenames in os.walk(root):  # os.walk does not follow symlinked folders
+        dirs[:] = sorted(d for d in dirs if d not in _IGNORED_DIRS)
+        for name in sorted(filenames):
+            out.append(os.path.relpath(os.path.join(dirpath, name), root))
+            if len(out) >= _MAX_FILES:
+                return out
+    return out
+
+
+def _first(files: list[str], predicate) -> str | None:
+    return next((f for f in files if predicate(f)), None)
+
+
+def _read_text(path: Path, limit: int = _MAX_SOURCE_BYTES) -> str:
+    """File text, bounded; never follows a link out of the repo."""
+    try:
+        if path.is_symlink():
+            return ""
+        with open(path, "rb") as handle:
+            return handle.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _read_manifest(root: Path, files: list[str]) -> tuple[Manifest | None, str | None]:
+    name = next((n for n in MANIFEST_NAMES if n in files), None)
+    if name is None:
+        return None, None
+    try:
+        data = yaml.safe_load(_read_text(root / name)) or {}
+        if not isinstance(data, dict):
+            return None, f"{name} must be a mapping of keys to values"
+        return Manifest.model_validate(data), None
+    except yaml.YAMLError as exc:
+        return None, f"{name} is not valid YAML: {exc}"
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return None, f"{name}: {problems}"
+
+
+def _stack(root: Path, names: dict[str, str]) -> tuple[str, list[str]]:
+    py_deps = " ".join(_read_text(root / names[n]).lower() for n in
+                       ("requirements.txt", "pyproject.toml", "pipfile", "setup.py", "setup.cfg") if n in names)
+    if "package.json" in names:
+        try:
+            pkg = json.loads(_read_text(root / names["package.json"]))
+            deps = {**pkg.get("dependencies", {}), **pkg.get("devDependencies", {})}
+        except (ValueError, AttributeError):
+            deps = {}
+        return "node", [f for f in _FRAMEWORKS["node"] if f in deps]
+    if py_deps or any(n.endswith(".py") for n in names):
+        return "python", [f for f in _FRAMEWORKS["python"] if re.search(rf"(^|[\s\"'\[]){re.escape(f)}\b", py_deps)]
+    return ("other" if names else "unknown"), []
+
+
+def _exposed_ports(dockerfile: Path) -> list[int]:
+    ports: list[int] = []
+    for line in _read_text(dockerfile).splitlines():
+        match = re.match(r"\s*EXPOSE\s+(.+)", line, re.IGNORECASE)
+        if match:
+            for token in match.group(1).split():
+                number = token.split("/")[0]
+                if number.isdigit() and 0 < int(number) < 65536 and int(number) not in ports:
+                    ports.append(int(number))
+    return ports
+
+
+def _looks_like_spec_file(root: Path, rel: str) -> bool:
+    base = os.path.basename(rel).lower()
+    if not re.fullmatch(r"(openapi|swagger|api|api-spec|spec)[\w.-]*\.(ya?ml|json)", base) or rel.count("/") > 3:
+        return False
+    head = _read_text(root / rel, 4096)
+    return bool(re.search(r"""^\s*["']?(openapi|swagger)["']?\s*:""", head, re.MULTILINE))
+
+
+def _is_test_file(rel: str) -> bool:
+    parts = rel.lower().split("/")
+    base = parts[-1]
+    if any(p in ("tests", "test", "__tests__", "spec") for p in parts[:-1]) and base.endswith((".py", ".js", ".ts")):
+        return True
+    return bool(re.fullmatch(r"(test_.*\.py|.*_test\.py|.*\.(test|spec)\.(js|ts|mjs|cjs))", base))
+
+
+def _test_root(rel: str) -> str:
+    parts = rel.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() in ("tests", "test", "__tests__", "spec"):
+            return "/".join(parts[: i + 1]) + "/"
+    return rel
+
+
+def _routes_in_code(root: Path, files: list[str]) -> list[tuple[str, str, str]]:
+    """Routes declared in Python (FastAPI, Flask) and JavaScript/TypeScript (Express-like) sources."""
+    routes: list[tuple[str, str, str]] = []
+    for rel in files:
+        if rel.endswith(".py"):
+            pattern = _PY_ROUTE
+        elif rel.endswith((".js", ".ts", ".mjs", ".cjs")) and not rel.endswith((".test.js", ".spec.js", ".test.ts", ".spec.ts")):
+            pattern = _JS_ROUTE
+        else:
+            continue
+        if _is_test_file(rel):
+            continue
+        text = _read_text(root / rel)
+        prefixes = {m.group("var"): (_PREFIX_ARG.search(m.group("args")) or [None, ""])[1]
+                    for m in _ROUTER_PREFIX.finditer(text)}
+        for match in pattern.finditer(text):
+            verb = match.group("verb").upper()
+            methods = [verb]
+            if verb in ("ROUTE", "API_ROUTE"):
+                found = _METHODS_ARG.search(match.groupdict().get("rest") or "")
+                methods = re.findall(r"[A-Za-z]+", found.group(1)) if found else ["GET"]
+            elif verb == "ALL":
+                methods = ["*"]
+            path = prefixes.get(match.group("obj"), "") + match.group("path")
+            line = text.count("\n", 0, match.start()) + 1
+            for method in methods:
+                routes.append((method.upper(), path or "/", f"{rel}:{line}"))
+    return routes

@@ -1,0 +1,289 @@
+"""The values that flow through a grade: each stage receives one and returns the next.
+
+fetch -> Workspace, inspect -> RepoFacts, runtime -> RunningService, discover -> ApiModel,
+checks -> CheckOutcome (with Findings and Evidence), scoring -> Scorecard.
+Field names of Scorecard and everything below it are the `result.json` contract: extend, never rename.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+Severity = Literal["critical", "high", "medium", "low", "info"]
+CheckStatus = Literal["pass", "fail", "warn", "not_evaluated"]
+CriterionStatus = Literal["pass", "fail", "partial", "not_evaluated"]
+StageStatus = Literal["ok", "failed", "skipped", "timeout"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# ---------------------------------------------------------------- fetch
+
+
+class Source(_Frozen):
+    """Where the graded code came from."""
+
+    repo: str | None = None  # URL or local path as the user gave it
+    ref: str | None = None
+    commit: str | None = None
+    url: str | None = None  # a live deployment graded without a build
+
+
+class Workspace(_Frozen):
+    """A private copy of the submission that the grader may read and build."""
+
+    name: str  # a short, filesystem-safe name for reports
+    source: Source
+    path: Path | None = None  # None when grading a live URL only
+
+
+# ---------------------------------------------------------------- inspect
+
+
+class ManifestAuth(_Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # `register` would shadow ABCMeta.register on the model class, hence the alias.
+    register_op: str | None = Field(default=None, alias="register")  # "POST /api/v1/accounts"
+    login: str | None = None
+    token: str | None = None  # where the token is in the login response
+
+
+class SetupStep(_Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    exec: str | None = None  # a command run inside the API container
+    request: str | None = None  # "GET /createdb"
+
+
+class Manifest(_Frozen):
+    """`portfolio-grader.yaml` in the learner repo: every key optional."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tier: str | None = None
+    service: str | None = None  # the compose service that is the API
+    port: int | None = Field(default=None, ge=1, le=65535)
+    health: str | None = None
+    spec: str | None = None  # a URL path ("/openapi.json") or a file in the repo
+    setup: list[SetupStep] = []
+    auth: ManifestAuth | None = None
+    resources: list[str] = []
+
+
+class RepoFacts(_Frozen):
+    """What can be known about the repo without running it."""
+
+    root: Path | None = None
+    stack: Literal["python", "node", "other", "unknown"] = "unknown"
+    frameworks: list[str] = []
+    dockerfile: str | None = None  # paths relative to root
+    compose_file: str | None = None
+    exposed_ports: list[int] = []
+    spec_files: list[str] = []
+    readme: str | None = None
+    readme_text: str = ""
+    test_paths: list[str] = []
+    ci_configs: list[str] = []
+    manifest: Manifest | None = None
+    manifest_error: str | None = None
+    routes_in_code: list[tuple[str, str, str]] = []  # (METHOD or "*", path template, "file:line")
+
+
+# ---------------------------------------------------------------- runtime
+
+
+class LogTail(_Frozen):
+    name: str  # "build", "api", "db", ...
+    text: str
+    truncated: bool = False
+
+
+class RunningService(_Frozen):
+    """The outcome of the runtime stage: a base URL when the API is up, or why it is not."""
+
+    kind: Literal["docker", "compose", "external", "none"]
+    base_url: str | None = None
+    builder: str | None = None  # which builder built the image, stated in the scorecard
+    status: Literal["running", "build_failed", "start_failed", "container_crashed", "not_started"]
+    detail: str = ""
+    logs: list[LogTail] = []
+    api_container: str | None = None  # the container id of the API, for `exec` setup steps
+
+    @property
+    def up(self) -> bool:
+        return self.status == "running" and self.base_url is not None
+
+
+# ---------------------------------------------------------------- discover
+
+
+class Operation(_Frozen):
+    method: str  # upper case
+    path: str  # the spec's template, e.g. /books/{book_id}
+    operation_id: str | None = None
+    tags: list[str] = []
+    summary: str = ""
+    parameters: list[dict[str, Any]] = []
+    request_schema: dict[str, Any] | None = None  # JSON body schema, refs resolved
+    request_content_types: list[str] = []
+    responses: dict[str, dict[str, Any]] = {}  # status -> {"schema": ..., "content_types": [...]}
+    security: bool = False  # does the spec require credentials
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class Resource(_Frozen):
+    """A collection the API lets clients create items in and address them by id."""
+
+    collection: str  # /books
+    item: str  # /books/{book_id}
+    id_param: str  # book_id
+    id_field: str = "id"  # field of the created object that holds the id
+    create: Operation
+    read: Operation | None = None
+    update: Operation | None = None  # PUT preferred, else PATCH
+    delete: Operation | None = None
+    list: Operation | None = None
+
+
+class SpecIssue(_Frozen):
+    message: str
+    path: str | None = None
+
+
+class ApiModel(_Frozen):
+    """What the grader knows about the API's surface."""
+
+    base_url: str | None = None
+    spec: dict[str, Any] | None = None
+    spec_source: str | None = None  # "served at /openapi.json" or "file openapi.yaml"
+    spec_version: str | None = None
+    spec_errors: list[SpecIssue] = []
+    spec_problem: str | None = None  # why no spec could be loaded
+    operations: list[Operation] = []
+    resources: list[Resource] = []
+    unknown_route_fingerprint: tuple[int, str] | None = None  # status, body excerpt of a surely unknown route
+
+
+# ---------------------------------------------------------------- evidence and findings
+
+
+class RequestRecord(_Frozen):
+    method: str
+    url: str
+    headers: dict[str, str] = {}
+    body: str | None = None
+
+
+class ResponseRecord(_Frozen):
+    status: int | None = None  # None: no response (timeout, connection refused)
+    headers: dict[str, str] = {}
+    body: str | None = None  # an excerpt, decoded leniently
+    elapsed_ms: float | None = None
+    error: str | None = None
+
+
+class Evidence(_Frozen):
+    """An HTTP exchange, or for repository verdicts a file excerpt; `curl` is the command that reproduces it."""
+
+    request: RequestRecord | None = None
+    response: ResponseRecord | None = None
+    curl: str
+    note: str | None = None  # what this exchange shows ("expected 404 after DELETE")
+    file: str | None = None  # repository evidence: the file, relative to the repo root
+    excerpt: str | None = None
+
+
+class Finding(_Frozen):
+    id: str
+    check: str
+    kind: str
+    severity: Severity
+    message: str
+    evidence: list[Evidence] = []
+    hint: str = ""
+    operation: str | None = None  # "POST /books" when it belongs to one
+
+
+class CheckOutcome(_Frozen):
+    """One check's verdict. Passing verdicts carry evidence too."""
+
+    check: str
+    area: str
+    status: CheckStatus
+    summary: str
+    reason: str | None = None  # why not evaluated
+    manifest_hint: str | None = None  # the portfolio-grader.yaml lines that would let it run
+    score: float = 1.0  # 0..1, share of what was examined that held (partial credit)
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []  # what a pass rests on
+
+
+# ---------------------------------------------------------------- scorecard
+
+
+class RubricRef(_Frozen):
+    name: str
+    version: str
+
+
+class CriterionResult(_Frozen):
+    id: str
+    title: str
+    area: str
+    status: CriterionStatus
+    points: float
+    max_points: float
+    gate: bool = False
+    owasp: str | None = None
+    hint: str = ""
+    finding_ids: list[str] = []
+    checks: list[str] = []
+    reason: str | None = None  # for not_evaluated
+
+
+class StageResult(_Frozen):
+    name: str
+    status: StageStatus
+    seconds: float
+    detail: str = ""
+
+
+class Fix(_Frozen):
+    criterion: str
+    title: str
+    points: float  # how many points fixing it is worth
+    hint: str
+
+
+class Scorecard(BaseModel):
+    """Everything a report shows; serialised as result.json."""
+
+    schema_version: str = SCHEMA_VERSION
+    grader_version: str
+    rubric: RubricRef
+    source: Source
+    name: str
+    tier: str
+    score: float
+    pass_mark: float
+    passed: bool
+    gates_met: bool
+    criteria: list[CriterionResult]
+    findings: list[Finding]
+    checks: list[CheckOutcome] = []
+    stages: list[StageResult]
+    top_fixes: list[Fix] = []
+    runtime: dict[str, Any] = {}  # kind, builder, status, detail, base_url
+    logs: list[LogTail] = []
+    api: dict[str, Any] = {}  # spec source, version, operation count, resources
+    facts: dict[str, Any] = {}
+    notes: list[str] = []  # grader-level messages: what could not be done and why
+    graded_at: str = ""

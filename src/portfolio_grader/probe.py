@@ -1,0 +1,158 @@
+"""The one HTTP client the checks use: bounded, pinned to the service under grade, and recording.
+
+Every exchange is kept (bodies bounded) so that whole-grade checks, like the stack-trace scan,
+see every response any check provoked, and every verdict can cite its request as a curl line.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from .evidence import make_evidence
+from .models import Evidence
+
+SCAN_LIMIT = 256 * 1024  # bytes of a response body kept for scanning
+_UNSET: Any = object()
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+class ProbeTargetError(ValueError):
+    """A request aimed anywhere but the service under grade."""
+
+
+@dataclass
+class Exchange:
+    """One request and its response (or the error instead of one)."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None
+    status: int | None
+    headers: dict[str, str]
+    body: bytes  # at most SCAN_LIMIT bytes
+    elapsed_ms: float | None = None
+    error: str | None = None
+    truncated: bool = False
+    source: str = "probe"  # "probe" or "schemathesis"
+    curl: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def content_type(self) -> str:
+        return next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
+
+    @property
+    def is_json(self) -> bool:
+        ct = self.content_type.lower()
+        return "json" in ct
+
+    def json(self) -> Any:
+        """The parsed body, or None when it is not JSON."""
+        try:
+            return jsonlib.loads(self.body)
+        except ValueError:
+            return None
+
+    def evidence(self, note: str | None = None, secrets: tuple[str, ...] = ()) -> Evidence:
+        return make_evidence(
+            self.method, self.url, self.request_headers, self.request_body, self.status, self.headers,
+            self.body, elapsed_ms=self.elapsed_ms, error=self.error, note=note, secrets=secrets, curl=self.curl,
+        )
+
+
+@dataclass
+class Prober:
+    """httpx with a deadline on every request, a bound on every body, and one allowed origin."""
+
+    base_url: str
+    timeout: float = 10.0
+    secrets: tuple[str, ...] = ()
+    exchanges: list[Exchange] = field(default_factory=list)
+    max_exchanges: int = 5000
+    _client: httpx.Client | None = None
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self._origin = _origin(self.base_url)
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def url_for(self, path: str) -> str:
+        url = urljoin(self.base_url + "/", path.lstrip("/")) if not path.startswith("http") else path
+        if _origin(url) != self._origin:
+            raise ProbeTargetError(f"refusing to send a request to {url}: only {self.base_url} is under grade")
+        return url
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = _UNSET,
+        content: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Exchange:
+        url = self.url_for(path)
+        if params:
+            url = str(httpx.URL(url, params=params))
+        req_headers = dict(headers or {})
+        body_text: str | None = None
+        if json is not _UNSET:
+            content = jsonlib.dumps(json)
+            req_headers.setdefault("Content-Type", "application/json")
+        if content is not None:
+            body_text = content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
+        started = time.monotonic()
+        deadline = started + self.timeout
+        try:
+            with self.client.stream(method, url, headers=req_headers, content=content) as response:
+                chunks, size, truncated = [], 0, False
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= SCAN_LIMIT:
+                        truncated = True
+                        break
+                    if time.monotonic() > deadline:  # a body that drips in slowly
+                        truncated = True
+                        break
+                body = b"".join(chunks)[:SCAN_LIMIT]
+                exchange = Exchange(
+                    method.upper(), url, req_headers, body_text, response.status_code, dict(response.headers),
+                    body, (time.monotonic() - started) * 1000, truncated=truncated,
+                )
+        except httpx.HTTPError as exc:
+            exchange = Exchange(
+                method.upper(), url, req_headers, body_text, None, {}, b"", (time.monotonic() - started) * 1000,
+                error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+            )
+        self.record(exchange)
+        return exchange
+
+    def record(self, exchange: Exchange) -> None:
+        if len(self.exchanges) < self.max_exchanges:
+            self.exchanges.append(exchange)

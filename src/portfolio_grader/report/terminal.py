@@ -1,0 +1,141 @@
+"""A one-screen summary of a Scorecard for the terminal.
+
+rich decides about colour: none when the output is not a terminal or NO_COLOR is set. Text that came
+from a submission (its name, repo, ref) or from a rubric is escaped for rich markup, stripped of control
+characters (no ANSI sequences from a hostile repo name) and printed without emoji substitution.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ..models import Scorecard
+from .html import format_points, short_commit
+
+_STATUS_STYLE = {
+    "pass": ("passed", "green"),
+    "partial": ("partial", "yellow"),
+    "fail": ("failed", "red"),
+    "not_evaluated": ("not evaluated", "dim"),
+}
+
+
+def clean(text: object, limit: int = 200) -> str:
+    """One printable line: control and format characters dropped, whitespace collapsed, length bounded."""
+    chars = []
+    for ch in str(text):
+        category = unicodedata.category(ch)
+        if ch.isspace():
+            chars.append(" ")
+        elif category in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            continue
+        else:
+            chars.append(ch)
+    line = " ".join("".join(chars).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _e(text: object, limit: int = 200) -> str:
+    """Submission or rubric text, safe inside rich markup."""
+    return escape(clean(text, limit))
+
+
+def _m(markup: str) -> Text:
+    return Text.from_markup(markup, emoji=False)
+
+
+def default_console() -> Console:
+    return Console(highlight=False, emoji=False, no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
+def print_summary(
+    scorecard: Scorecard,
+    console: Console | None = None,
+    paths: Mapping[str, Path | str] | None = None,
+) -> None:
+    """Print the verdict, score, gates, rubric, top three fixes, criteria counts and where reports went."""
+    console = console or default_console()
+    sc = scorecard
+
+    verdict = "[bold green]PASSED[/]" if sc.passed else "[bold red]BELOW PASS MARK[/]"
+    score_style = "bold green" if sc.passed else "bold red"
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    grid.add_row("Score", _m(f"[{score_style}]{format_points(sc.score)}/100[/]  "
+                             f"pass mark {format_points(sc.pass_mark)}  {verdict}"))
+    if sc.gates_met:
+        gates = "[green]met[/]"
+    else:
+        failing = [c.title for c in sc.criteria if c.gate and c.status != "pass"]
+        gates = "[red]not met[/]" + (f": {_e('; '.join(failing), 160)}" if failing else "")
+    grid.add_row("Gates", _m(gates))
+    grid.add_row("Rubric", _m(f"{_e(sc.rubric.name, 60)} {_e(sc.rubric.version, 40)}  [dim]tier[/] {_e(sc.tier, 40)}"))
+
+    counts = {status: 0 for status in _STATUS_STYLE}
+    for criterion in sc.criteria:
+        counts[criterion.status] = counts.get(criterion.status, 0) + 1
+    parts = [f"[{style}]{counts[status]} {label}[/]" for status, (label, style) in _STATUS_STYLE.items()]
+    grid.add_row("Criteria", _m(" · ".join(parts) + f"  [dim]of {len(sc.criteria)}[/]"))
+
+    source_bits = [_e(sc.source.repo or sc.source.url or "", 120)]
+    if sc.source.ref:
+        source_bits.append(f"[dim]@[/]{_e(sc.source.ref, 60)}")
+    if sc.source.commit:
+        source_bits.append(f"[dim]({_e(short_commit(sc.source.commit), 40)})[/]")
+    if any(source_bits):
+        grid.add_row("Source", _m(" ".join(b for b in source_bits if b)))
+
+    builder = sc.runtime.get("builder")
+    status = sc.runtime.get("status")
+    if status or builder:
+        runtime = _e(status or "unknown", 40)
+        if status and status != "running":
+            runtime = f"[red]{runtime}[/]"
+        grid.add_row("Runtime", _m(runtime + (f"  [dim]built with[/] {_e(builder, 80)}" if builder else "")))
+
+    console.print()
+    console.print(_m(f"[bold]{_e(sc.name, 120)}[/]  [dim]portfolio-grader {_e(sc.grader_version, 40)}[/]"))
+    console.print(grid)
+
+    fixes = sc.top_fixes[:3]
+    console.print()
+    if fixes:
+        console.print(_m("[bold]Fix these first[/]"))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True, justify="right")
+        table.add_column(no_wrap=True, justify="right", style="green")
+        table.add_column(overflow="fold")
+        for number, fix in enumerate(fixes, 1):
+            body = f"[bold]{_e(fix.title, 120)}[/]"
+            if fix.hint:
+                body += f"\n[dim]{_e(fix.hint, 240)}[/]"
+            table.add_row(f"{number}.", f"+{format_points(fix.points)} pts", _m(body))
+        console.print(table)
+    else:
+        console.print(_m("[green]Nothing to fix: every criterion earned its full points.[/]"))
+
+    if sc.notes:
+        console.print(_m(f"[dim]{len(sc.notes)} grader note{'s' if len(sc.notes) != 1 else ''} in the scorecard "
+                         "(what could not be checked and why)[/]"))
+
+    if paths:
+        console.print()
+        where = Table.grid(padding=(0, 2))
+        where.add_column(style="bold", no_wrap=True)
+        where.add_column(overflow="fold")
+        for label, path in paths.items():
+            where.add_row(_m(_e(label.upper() if len(label) <= 4 else label, 20)), _m(_e(path, 400)))
+        console.print(_m("[bold]Scorecard written to[/]"))
+        console.print(where)
+    console.print()

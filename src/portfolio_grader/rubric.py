@@ -1,0 +1,86 @@
+"""Rubrics: YAML data validated by pydantic, selectable by tier name or path; higher tiers include lower ones."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class RubricError(Exception):
+    pass
+
+
+class Criterion(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str
+    area: str
+    checks: list[str] = Field(min_length=1)
+    points: float = Field(gt=0)
+    gate: bool = False  # must pass for the tier to be reached
+    owasp: str | None = None  # OWASP API Security Top 10 (2023) reference, e.g. "API1:2023"
+    hint: str
+    visibility: Literal["visible", "hidden"] = "visible"
+
+
+class Rubric(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    version: str
+    title: str
+    description: str = ""
+    pass_mark: float = Field(ge=0, le=100)
+    includes: list[str] = []
+    criteria: list[Criterion]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Rubric:
+        ids = [c.id for c in self.criteria]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"criterion ids appear twice: {duplicates}")
+        return self
+
+    @property
+    def max_points(self) -> float:
+        return sum(c.points for c in self.criteria)
+
+    @property
+    def check_ids(self) -> list[str]:
+        return list(dict.fromkeys(check for c in self.criteria for check in c.checks))
+
+
+def rubric_dir() -> Path:
+    return Path(str(resources.files("portfolio_grader") / "rubrics"))
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in rubric_dir().glob("*.yaml"))
+
+
+def load_rubric(name_or_path: str, _seen: tuple[str, ...] = ()) -> Rubric:
+    """A rubric by tier name (`beginner`) or file path, with the criteria of the rubrics it includes."""
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        path = rubric_dir() / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise RubricError(f"no rubric {name_or_path!r}: use one of {', '.join(available())} or a path to a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        rubric = Rubric.model_validate(data)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise RubricError(f"{path}: {exc}") from None
+    if rubric.name in _seen:
+        raise RubricError(f"rubric includes form a cycle: {' -> '.join(_seen + (rubric.name,))}")
+    criteria: dict[str, Criterion] = {}
+    for included in rubric.includes:
+        base = included if not path.parent.joinpath(f"{included}.yaml").is_file() else str(path.parent / f"{included}.yaml")
+        for criterion in load_rubric(base, _seen + (rubric.name,)).criteria:
+            criteria[criterion.id] = criterion
+    for criterion in rubric.criteria:
+        criteria[criterion.id] = criterion  # a rubric may redefine an included criterion
+    return rubric.model_copy(update={"criteria": list(criteria.values())})

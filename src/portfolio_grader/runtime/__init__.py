@@ -1,0 +1,179 @@
+"""runtime: turn a workspace into a running API (Docker image, compose stack, or a live URL).
+
+`start(...)` is a context manager yielding a ServiceHandle; leaving it removes everything it
+created (containers, networks, volumes, images it tagged), whatever happened inside.
+
+    with runtime.start(workspace, facts, RuntimeOptions(run_id="ab12cd")) as handle:
+        if handle.service.up:
+            ...  # probe handle.service.base_url
+        logs = handle.logs()
+
+Which path runs:
+- `url` given -> external.py: a live deployment, nothing is built;
+- `facts.compose_file` -> compose.py (a rewritten, sandboxed copy of the learner's compose file);
+- `facts.dockerfile` -> docker.py (one sandboxed container);
+- neither -> a `not_started` service that says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ..models import LogTail, RunningService
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..models import RepoFacts, Workspace
+
+
+class RuntimeUnavailable(RuntimeError):
+    """No Docker engine can be reached: the grade cannot happen at all (exit 2)."""
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    run_id: str  # unique per grade: names containers, compose projects, image tags
+    build_timeout: float = 900.0
+    start_timeout: float = 90.0  # from `docker run` to the first HTTP answer
+    memory: str = "1g"
+    cpus: float = 1.0
+    pids: int = 256
+    label: str = "portfolio-grader"  # every object the grader creates carries this label
+
+
+class ServiceHandle(Protocol):
+    service: RunningService
+
+    def alive(self) -> bool:
+        """Is the API container still running?"""
+
+    def exec(self, command: str) -> tuple[int, str]:
+        """Run a command inside the API container (manifest setup steps)."""
+
+    def logs(self) -> list[LogTail]:
+        """Build log and container log tails, collected as late as possible."""
+
+
+# ---------------------------------------------------------------- shared helpers
+
+LOG_TAIL_LINES = 200
+LOG_TAIL_BYTES = 20_000
+
+
+def labels_for(options: RuntimeOptions) -> dict[str, str]:
+    """The labels every object of this grade carries (sweeps filter on the `.run` one)."""
+    return {options.label: "1", f"{options.label}.run": options.run_id}
+
+
+def tail_log(name: str, text: str, *, lines: int = LOG_TAIL_LINES, max_bytes: int = LOG_TAIL_BYTES) -> LogTail:
+    """The last `lines` lines / `max_bytes` bytes of `text`, `truncated` when something was cut."""
+    text = text or ""
+    truncated = False
+    parts = text.splitlines()
+    if len(parts) > lines:
+        parts = parts[-lines:]
+        truncated = True
+    out = "\n".join(parts)
+    encoded = out.encode("utf-8", "replace")
+    if len(encoded) > max_bytes:
+        out = encoded[-max_bytes:].decode("utf-8", "ignore")
+        # start on a whole line when one is available
+        cut = out.find("\n")
+        if 0 <= cut < len(out) - 1:
+            out = out[cut + 1 :]
+        truncated = True
+    return LogTail(name=name, text=out, truncated=truncated)
+
+
+class NoServiceHandle:
+    """The handle of a grade whose service never started (nothing to run, refused, ...)."""
+
+    def __init__(self, service: RunningService, extra_logs: list[LogTail] | None = None) -> None:
+        self.service = service
+        self._logs = list(extra_logs or service.logs)
+
+    def alive(self) -> bool:
+        return False
+
+    def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
+        return 125, f"no API container to run `{command}` in: {self.service.detail or self.service.status}"
+
+    def logs(self) -> list[LogTail]:
+        return list(self._logs)
+
+
+# ---------------------------------------------------------------- the stage
+
+
+@contextmanager
+def start(
+    workspace: Workspace,
+    facts: RepoFacts,
+    options: RuntimeOptions,
+    url: str | None = None,
+) -> Iterator[ServiceHandle]:
+    """Build and run the submission (or reach a live URL); remove everything on the way out.
+
+    Raises RuntimeUnavailable when a Docker engine (or Compose) is needed and cannot be used.
+    """
+    if url is not None:
+        from .external import run_external
+
+        with run_external(url, options, facts.manifest) as handle:
+            yield handle
+        return
+
+    root = facts.root or workspace.path
+    if root is None or not (facts.compose_file or facts.dockerfile):
+        yield NoServiceHandle(
+            RunningService(
+                kind="none", status="not_started", detail="no Dockerfile or compose file in the repository"
+            )
+        )
+        return
+
+    from . import compose as compose_mod
+    from . import docker as docker_mod
+
+    plan = None
+    fallback_note = ""
+    if facts.compose_file:
+        plan = compose_mod.prepare(workspace, facts, options)
+        if plan.refusal is None and plan.api_service is None and facts.dockerfile:
+            fallback_note = (
+                f"{facts.compose_file} has no service that looks like the API (only "
+                f"{', '.join(plan.service_names) or 'nothing'}), so the Dockerfile was run alone"
+            )
+            plan = None
+        elif plan.refusal is None and compose_mod.detect_compose() is None and facts.dockerfile:
+            fallback_note = "Docker Compose is not installed on the grading machine, so the Dockerfile was run alone"
+            plan = None
+
+    client = docker_mod.connect_engine()  # RuntimeUnavailable when no engine answers
+    try:
+        if plan is not None:
+            with compose_mod.run_stack(client, workspace, facts, options, plan) as handle:
+                yield handle
+        else:
+            with docker_mod.run_container(client, workspace, facts, options, note=fallback_note) as handle:
+                yield handle
+    finally:
+        try:
+            client.close()
+        except Exception:  # pragma: no cover - closing a client never matters
+            pass
+
+
+__all__ = [
+    "LogTail",
+    "NoServiceHandle",
+    "RuntimeOptions",
+    "RuntimeUnavailable",
+    "RunningService",
+    "ServiceHandle",
+    "labels_for",
+    "start",
+    "tail_log",
+]

@@ -1,0 +1,75 @@
+"""Fixtures shared by the test suites: in-process apps served on loopback for fast probe tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_asgi(app) -> Iterator[str]:
+    """Serve an ASGI app (FastAPI) with uvicorn in a thread; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def serve_wsgi(app) -> Iterator[str]:
+    """Serve a WSGI app (Flask) with werkzeug in a thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve():
+    """serve(app) -> base URL; picks ASGI or WSGI by the app's type and stops it after the test."""
+    stack = []
+
+    def _serve(app) -> str:
+        cm = serve_wsgi(app) if hasattr(app, "wsgi_app") or not _is_asgi(app) else serve_asgi(app)
+        stack.append(cm)
+        return cm.__enter__()
+
+    yield _serve
+    for cm in reversed(stack):
+        cm.__exit__(None, None, None)
+
+
+def _is_asgi(app) -> bool:
+    import inspect
+
+    call = getattr(app, "__call__", None)
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call)

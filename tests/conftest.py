@@ -73,3 +73,30 @@ def _is_asgi(app) -> bool:
 
     call = getattr(app, "__call__", None)
     return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call)
+
+
+def make_context(base_url: str | None, facts=None, **service_kw):
+    """A CheckContext for a service at base_url, discovered the way the pipeline does it."""
+    from portfolio_grader.checks import CheckContext, Settings
+    from portfolio_grader.discover import discover
+    from portfolio_grader.models import RepoFacts, RunningService, Source, Workspace
+    from portfolio_grader.probe import Prober
+
+    facts = facts or RepoFacts()
+    prober = Prober(base_url) if base_url else None
+    service = RunningService(kind="external", base_url=base_url, status="running" if base_url else "start_failed",
+                             **service_kw)
+    return CheckContext(workspace=Workspace(name="test", source=Source()), facts=facts, service=service,
+                        api=discover(facts, prober), prober=prober, settings=Settings(max_examples=5))
+
+
+def run(check_id: str, ctx):
+    """Run one registered check the way the runner does (needs are honoured)."""
+    from portfolio_grader.checks.registry import REGISTRY, import_builtin_checks, run_check
+
+    import_builtin_checks()
+    return run_check(REGISTRY[check_id], ctx)
+
+
+def kinds(outcome) -> set[str]:
+    return {f.kind for f in outcome.findings}

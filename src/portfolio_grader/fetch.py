@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .models import Source, Workspace
 
@@ -27,7 +27,7 @@ def is_git_url(source: str) -> bool:
 
 def safe_name(text: str) -> str:
     """A short, lowercase, filesystem- and docker-safe name."""
-    stem = text.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "submission"
+    stem = unquote(text.rstrip("/").rsplit("/", 1)[-1]).removesuffix(".git") or "submission"
     name = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._")
     return (name or "submission")[:60]
 

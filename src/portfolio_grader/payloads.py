@@ -137,8 +137,8 @@ def _string(schema: dict, variant: int, name: str) -> str:
     if low and len(text) < low:
         text = text + "x" * (low - len(text))
     if high is not None and len(text) > high:
-        text = text[:high] if high > 1 else text[: max(high, 0)]
-        text = text.strip() or "x" * high
+        suffix = str(variant + 1)  # keeps variants distinct when the schema forces short strings
+        text = (text[: max(high - len(suffix), 0)] + suffix)[:high] if high > 0 else ""
     return text
 
 

@@ -17,8 +17,8 @@ MAX_FINDINGS = 5
 STACK_TRACE = re.compile(
     r"Traceback \(most recent call last\)"
     r"|File \\?\"[^\"\\]+\\?\", line \d+, in "
-    r"|(?:^|\\n|\n)\s*at (?:async )?[\w.$<>\[\]]+ \((?:file://)?/?[\w./\\:-]+:\d+:\d+\)"
-    r"|&nbsp;&nbsp;at [\w.$<>]+ \("
+    r"|(?:^|\\n|\n)\s*at [^\n()]{1,160} \([^\n()]*:\d+:\d+\)"
+    r"|(?:&nbsp;\s*)+at [^<(]{1,160} \("
     r"|node:internal/"
     r"|\bat [\w$]+(?:\.[\w$]+)+\([\w$]+\.(?:java|kt|scala):\d+\)"
     r"|Exception Value:|You're seeing this error because you have <code>DEBUG = True"
@@ -121,7 +121,9 @@ def no_stack_traces(ctx: CheckContext):
                       "middleware); turn debug mode off in the container.")
         for route, (exchange, snippet) in list(leaks.items())[:MAX_FINDINGS]
     ]
+    errors = sorted((e for e in ctx.prober.exchanges if e.status and e.status >= 400), key=lambda e: -e.status)
     return ctx.verdict(f"scanned {scanned} responses seen during the grade", findings,
+                       evidence=[e.evidence("an error response, without a stack trace") for e in errors[:2]],
                        score=0.0 if findings else 1.0)
 
 

@@ -95,6 +95,16 @@ class CriterionView:
         return sum(len(f.evidence) for f in self.findings) + sum(len(c.evidence) for c in self.checks)
 
     @property
+    def summary(self) -> str:
+        """What the closed <details> holds, e.g. "1 finding, 2 requests, 2 checks"."""
+        parts = []
+        for count, word in ((len(self.findings), "finding"), (self.exchanges, "request"),
+                            (len(self.checks) + len(self.missing_checks), "check")):
+            if count:
+                parts.append(f"{count} {word}{'' if count == 1 else 's'}")
+        return ", ".join(parts)
+
+    @property
     def has_details(self) -> bool:
         return bool(self.findings or self.checks or self.missing_findings or self.missing_checks)
 

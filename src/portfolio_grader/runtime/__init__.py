@@ -151,6 +151,11 @@ def start(
             fallback_note = "Docker Compose is not installed on the grading machine, so the Dockerfile was run alone"
             plan = None
 
+    if plan is not None and plan.refusal is not None:  # refused: nothing is started, no engine needed
+        with compose_mod.run_stack(None, workspace, facts, options, plan) as handle:
+            yield handle
+        return
+
     client = docker_mod.connect_engine()  # RuntimeUnavailable when no engine answers
     try:
         if plan is not None:

@@ -1,0 +1,519 @@
+"""One sandboxed container: build the learner's Dockerfile, run it, wait for HTTP, remove it all.
+
+The container runs with memory, CPU and pid limits, every capability dropped,
+no-new-privileges, no mounts, and its candidate ports published on 127.0.0.1 only (a random
+host port each). The first candidate port that gives any HTTP answer is the API.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..models import LogTail, RunningService
+from . import RuntimeOptions, RuntimeUnavailable, labels_for, tail_log
+from .builders import (
+    DEFAULT_DOCKER_HOST,
+    BuildRequest,
+    BuildResult,
+    build_image,
+    choose_context,
+    detect_builder,
+    image_tag,
+    remove_build,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..models import RepoFacts, Workspace
+
+COMMON_PORTS = (8000, 8080, 3000, 5000, 80)
+MAX_CANDIDATES = 12
+POLL_INTERVAL = 0.5
+
+
+# ---------------------------------------------------------------- engine
+
+
+def engine_host() -> str:
+    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def connect_engine() -> Any:
+    """A docker SDK client whose engine answered a ping, else RuntimeUnavailable (one line)."""
+    import docker
+
+    host = engine_host()
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+        return client
+    except Exception as exc:  # DockerException, requests errors, PermissionError
+        text = str(exc)
+        if "Permission denied" in text or isinstance(exc, PermissionError):
+            raise RuntimeUnavailable(
+                f"the Docker engine at {host} refused this user (permission denied): "
+                "add the user to the docker group or run the grader where Docker is usable"
+            ) from None
+        raise RuntimeUnavailable(
+            f"no Docker engine answered at {host}: start Docker Desktop or dockerd, or set DOCKER_HOST"
+        ) from None
+
+
+# ---------------------------------------------------------------- ports and readiness
+
+
+def candidate_ports(manifest_port: int | None, exposed: Iterable[int] = (), common: Iterable[int] = COMMON_PORTS) -> list[int]:
+    """The container ports to publish and probe: the manifest's alone, else EXPOSE + common ones."""
+    if manifest_port:
+        return [int(manifest_port)]
+    out: list[int] = []
+    for port in [*exposed, *common]:
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            continue
+        if 0 < port < 65536 and port not in out:
+            out.append(port)
+    return out[:MAX_CANDIDATES]
+
+
+def port_env_value(manifest_port: int | None, exposed: Sequence[int]) -> int:
+    """PORT for Heroku-style apps: the manifest port, else the first EXPOSE port, else 8000."""
+    if manifest_port:
+        return int(manifest_port)
+    return int(exposed[0]) if exposed else 8000
+
+
+def health_path(manifest: Any) -> str:
+    path = getattr(manifest, "health", None) or "/"
+    return path if path.startswith("/") else "/" + path
+
+
+def host_ports_from_attrs(attrs: dict[str, Any]) -> dict[int, int]:
+    """{container port: host port} of the tcp ports published on the loopback."""
+    ports = ((attrs or {}).get("NetworkSettings") or {}).get("Ports") or {}
+    out: dict[int, int] = {}
+    for key, bindings in ports.items():
+        if not bindings or not key.endswith("/tcp"):
+            continue
+        for binding in bindings:
+            host_ip = binding.get("HostIp") or ""
+            if host_ip not in ("127.0.0.1", "", "0.0.0.0") and not host_ip.startswith("127."):
+                continue
+            try:
+                out[int(key.split("/")[0])] = int(binding.get("HostPort"))
+                break
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+def http_answers(url: str, client: httpx.Client) -> bool:
+    """Did anything answer HTTP at `url` (any status counts)?"""
+    try:
+        client.get(url)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for_http(
+    ports: Callable[[], dict[int, int]],
+    path: str,
+    deadline: float,
+    stopped: Callable[[], str | None],
+    order: Sequence[int] = (),
+) -> tuple[int, int] | str:
+    """Poll every published candidate until one answers HTTP.
+
+    `ports()` -> {container port: host port} (re-read each round: restarts can move them);
+    `stopped()` -> a reason string when waiting is pointless (the container exited).
+    Returns (container port, host port) or the reason waiting ended ("timeout" or stopped()'s).
+    """
+    with httpx.Client(trust_env=False, timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False) as http:
+        while True:
+            mapping = ports()
+            ordered = [p for p in order if p in mapping] + [p for p in mapping if p not in order]
+            for cport in ordered:
+                if http_answers(f"http://127.0.0.1:{mapping[cport]}{path}", http):
+                    return cport, mapping[cport]
+            reason = stopped()
+            if reason:
+                # one last look: a server may answer in the moment before it was seen to stop
+                return reason
+            if time.monotonic() >= deadline:
+                return "timeout"
+            time.sleep(POLL_INTERVAL)
+
+
+# ---------------------------------------------------------------- container helpers
+
+
+def container_log_text(container: Any, tail: int = 400) -> str:
+    try:
+        data = container.logs(stdout=True, stderr=True, tail=tail)
+    except Exception as exc:
+        return f"[portfolio-grader] could not read the container log: {exc}"
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+def exec_in(client: Any, container_id: str | None, command: str, timeout: float = 120.0) -> tuple[int, str]:
+    """Run `sh -c command` in a running container; (exit code, output). 124 on timeout."""
+    if not container_id:
+        return 125, "no API container to run the command in"
+    try:
+        container = client.containers.get(container_id)
+        container.reload()
+    except Exception as exc:
+        return 125, f"the API container is gone: {exc}"
+    if container.status != "running":
+        return 125, f"the API container is not running (status {container.status})"
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            exec_id = client.api.exec_create(container.id, ["sh", "-c", command], stdout=True, stderr=True)["Id"]
+            result["id"] = exec_id
+            output = client.api.exec_start(exec_id, stream=False, demux=False)
+            result["output"] = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
+            result["code"] = client.api.exec_inspect(exec_id).get("ExitCode")
+        except Exception as exc:
+            result["error"] = str(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return 124, f"`{command}` did not finish within {int(timeout)} s"
+    if "error" in result:
+        return 126, f"could not run `{command}`: {result['error']}"
+    code = result.get("code")
+    return (int(code) if code is not None else 0), result.get("output", "")
+
+
+@contextmanager
+def shield_interrupts() -> Iterator[None]:
+    """Let cleanup finish: a Ctrl-C during it is delayed until the end (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def handler(signum, frame):  # noqa: ARG001
+        pending.append(signum)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # pragma: no cover - not in the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            raise KeyboardInterrupt
+
+
+def sweep(client: Any, options: RuntimeOptions, project: str | None = None, volumes: Iterable[str] = ()) -> list[str]:
+    """Remove every container, network, volume and image of this run that is still there.
+
+    Objects are found by the run label (and the compose project label when given). Returns
+    what had to be removed here (empty when the normal teardown already did everything).
+    """
+    removed: list[str] = []
+    run_filter = f"{options.label}.run={options.run_id}"
+    filters = [{"label": run_filter}]
+    if project:
+        filters.append({"label": f"com.docker.compose.project={project}"})
+    volume_names = set(volumes)
+    seen: set[str] = set()
+    for flt in filters:
+        try:
+            containers = client.containers.list(all=True, filters=flt)
+        except Exception:
+            containers = []
+        for container in containers:
+            if container.id in seen:
+                continue
+            seen.add(container.id)
+            for mount in container.attrs.get("Mounts") or []:
+                if mount.get("Type") == "volume" and mount.get("Name"):
+                    volume_names.add(mount["Name"])
+            try:
+                container.remove(force=True, v=True)
+                removed.append(f"container {container.name}")
+            except Exception:
+                pass
+    for flt in filters:
+        try:
+            networks = client.networks.list(filters=flt)
+        except Exception:
+            networks = []
+        for network in networks:
+            try:
+                network.remove()
+                removed.append(f"network {network.name}")
+            except Exception:
+                pass
+    for flt in filters:
+        try:
+            for volume in client.volumes.list(filters=flt):
+                volume_names.add(volume.name)
+        except Exception:
+            pass
+    for name in sorted(volume_names):
+        try:
+            client.volumes.get(name).remove(force=True)
+            removed.append(f"volume {name}")
+        except Exception:
+            pass
+    try:
+        images = client.images.list(filters={"label": run_filter})
+    except Exception:
+        images = []
+    for image in images:
+        try:
+            client.images.remove(image.id, force=True, noprune=False)
+            removed.append(f"image {', '.join(image.tags) or image.short_id}")
+        except Exception:
+            pass
+    return removed
+
+
+# ---------------------------------------------------------------- the handle
+
+
+class DockerHandle:
+    """A single container built from the learner's Dockerfile."""
+
+    def __init__(self, client: Any, service: RunningService, build: BuildResult | None = None) -> None:
+        self._client = client
+        self.service = service
+        self.build = build
+        self.container: Any = None
+        self.timings: dict[str, float] = {}
+
+    def alive(self) -> bool:
+        if self.container is None:
+            return False
+        try:
+            self.container.reload()
+            return self.container.status == "running"
+        except Exception:
+            return False
+
+    def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
+        return exec_in(self._client, self.container.id if self.container is not None else None, command, timeout)
+
+    def logs(self) -> list[LogTail]:
+        tails: list[LogTail] = []
+        if self.build is not None:
+            tails.append(tail_log("build", self.build.log))
+        if self.container is not None:
+            tails.append(tail_log("api", container_log_text(self.container)))
+        for extra in self.service.logs:
+            if extra.name not in {t.name for t in tails}:
+                tails.append(extra)
+        self.service = self.service.model_copy(update={"logs": tails})
+        return tails
+
+
+def _crash_detail(container: Any, attrs: dict[str, Any], memory: str) -> str:
+    state = attrs.get("State") or {}
+    code = state.get("ExitCode")
+    if state.get("OOMKilled"):
+        return (
+            f"the container was killed for using more than {memory} of memory (exit {code}) before it answered HTTP;"
+            " look at the api log tail"
+        )
+    has_output = bool(container_log_text(container, tail=5).strip())
+    if code == 0:
+        return (
+            "the container exited (exit 0) before it answered HTTP: its command finished instead of running a server;"
+            " check CMD/ENTRYPOINT and look at the api log tail"
+        )
+    return f"the container exited with code {code} before it answered HTTP; look at the api log tail" + (
+        "" if has_output else " (it printed nothing)"
+    )
+
+
+@contextmanager
+def run_container(
+    client: Any,
+    workspace: Workspace,
+    facts: RepoFacts,
+    options: RuntimeOptions,
+    note: str = "",
+) -> Iterator[DockerHandle]:
+    """Build facts.dockerfile, run it sandboxed, yield a handle; remove everything afterwards."""
+    root = Path(facts.root or workspace.path or ".")
+    dockerfile = (root / (facts.dockerfile or "Dockerfile")).resolve()
+    labels = labels_for(options)
+    builder = detect_builder()
+    manifest = facts.manifest
+    handle = DockerHandle(client, RunningService(kind="docker", status="not_started", builder=builder.name))
+    suffix = f" ({note})" if note else ""
+    build: BuildResult | None = None
+    try:
+        t0 = time.monotonic()
+        build = build_image(
+            client,
+            BuildRequest(
+                context=choose_context(root, dockerfile),
+                dockerfile=dockerfile,
+                tag=image_tag(workspace.name, options.run_id),
+                labels=labels,
+                timeout=options.build_timeout,
+            ),
+            builder,
+        )
+        handle.build = build
+        handle.timings["build"] = time.monotonic() - t0
+        if not build.ok:
+            handle.service = RunningService(
+                kind="docker",
+                status="build_failed",
+                builder=build.builder.name,
+                detail=build.detail + suffix,
+                logs=[tail_log("build", build.log)],
+            )
+            yield handle
+            return
+
+        exposed = list(facts.exposed_ports)
+        try:
+            image_ports = (client.images.get(build.tag).attrs.get("Config") or {}).get("ExposedPorts") or {}
+            for key in image_ports:
+                number = key.split("/")[0]
+                if key.endswith("/tcp") and number.isdigit() and int(number) not in exposed:
+                    exposed.append(int(number))
+        except Exception:
+            pass
+        mport = manifest.port if manifest else None
+        candidates = candidate_ports(mport, exposed)
+        env = {"PORT": str(port_env_value(mport, exposed))}
+        t1 = time.monotonic()
+        try:
+            container = client.containers.create(
+                build.tag,
+                name=f"pg-{options.run_id}",
+                detach=True,
+                labels=labels,
+                environment=env,
+                ports={f"{p}/tcp": ("127.0.0.1", None) for p in candidates},
+                mem_limit=options.memory,
+                nano_cpus=int(options.cpus * 1e9),
+                pids_limit=options.pids,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                privileged=False,
+            )
+        except Exception as exc:
+            handle.service = RunningService(
+                kind="docker",
+                status="start_failed",
+                builder=build.builder.name,
+                detail=f"the container could not be created: {_api_message(exc)}{suffix}",
+                logs=[tail_log("build", build.log)],
+            )
+            yield handle
+            return
+        handle.container = container
+        try:
+            container.start()
+        except Exception as exc:
+            handle.service = RunningService(
+                kind="docker",
+                status="start_failed",
+                builder=build.builder.name,
+                detail=f"the container could not start: {_api_message(exc)}{suffix}",
+                api_container=container.id,
+            )
+            handle.logs()
+            yield handle
+            return
+
+        attrs: dict[str, Any] = {}
+
+        def ports() -> dict[int, int]:
+            nonlocal attrs
+            try:
+                container.reload()
+                attrs = container.attrs
+            except Exception:
+                return {}
+            return host_ports_from_attrs(attrs)
+
+        def stopped() -> str | None:
+            return "exited" if container.status in ("exited", "dead") else None
+
+        outcome = wait_for_http(
+            ports, health_path(manifest), time.monotonic() + options.start_timeout, stopped, order=candidates
+        )
+        handle.timings["start"] = time.monotonic() - t1
+        if isinstance(outcome, tuple):
+            cport, hport = outcome
+            handle.service = RunningService(
+                kind="docker",
+                status="running",
+                base_url=f"http://127.0.0.1:{hport}",
+                builder=build.builder.name,
+                detail=f"the API answered on container port {cport}{suffix}",
+                api_container=container.id,
+            )
+        elif outcome == "exited":
+            handle.service = RunningService(
+                kind="docker",
+                status="container_crashed",
+                builder=build.builder.name,
+                detail=_crash_detail(container, attrs, options.memory) + suffix,
+                api_container=container.id,
+            )
+        else:
+            handle.service = RunningService(
+                kind="docker",
+                status="start_failed",
+                builder=build.builder.name,
+                detail=(
+                    f"no HTTP answer on container port{'s' if len(candidates) > 1 else ''} "
+                    f"{', '.join(map(str, candidates))} within {int(options.start_timeout)} s while the container kept"
+                    " running; make the server listen on 0.0.0.0 (not 127.0.0.1) and on one of these ports, or set"
+                    " `port:` in portfolio-grader.yaml; look at the api log tail"
+                )
+                + suffix,
+                api_container=container.id,
+            )
+        handle.logs()
+        yield handle
+    finally:
+        with shield_interrupts():
+            t2 = time.monotonic()
+            if handle.container is not None:
+                try:
+                    handle.logs()
+                except Exception:
+                    pass
+                try:
+                    handle.container.remove(force=True, v=True)
+                except Exception:
+                    pass
+            if build is not None:
+                remove_build(client, build)
+            sweep(client, options)
+            handle.timings["teardown"] = time.monotonic() - t2
+
+
+def _api_message(exc: Exception) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return " ".join(str(text).split())[:300]

@@ -1,0 +1,96 @@
+"""A live deployment: nothing is built or started, the grader only checks that it answers HTTP.
+
+Free hosting tiers sleep and take tens of seconds to wake, so the first answer is awaited up
+to options.start_timeout. Any HTTP status counts as an answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..models import LogTail, RunningService
+from . import RuntimeOptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..models import Manifest
+
+RETRY_INTERVAL = 2.0
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {' '.join(text.split())[:200]}"
+
+
+def normalise_url(url: str) -> str | None:
+    """`https://api.example.com/` -> `https://api.example.com`; None when it is not an http(s) URL."""
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return url.rstrip("/") if parts.path not in ("", "/") else f"{parts.scheme}://{parts.netloc}"
+
+
+def first_answer(url: str, timeout: float, interval: float = RETRY_INTERVAL) -> tuple[int | None, str]:
+    """(status of the first HTTP answer, "") or (None, the last error) once `timeout` has passed."""
+    deadline = time.monotonic() + max(timeout, 0.1)
+    last = "no attempt"
+    with httpx.Client(timeout=httpx.Timeout(15.0, connect=10.0), follow_redirects=False) as client:
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                response = client.get(url, timeout=httpx.Timeout(max(min(15.0, remaining), 1.0)))
+                return response.status_code, ""
+            except httpx.HTTPError as exc:
+                last = _describe(exc)
+            if time.monotonic() + interval >= deadline:
+                return None, last
+            time.sleep(interval)
+
+
+class ExternalHandle:
+    def __init__(self, service: RunningService) -> None:
+        self.service = service
+
+    def alive(self) -> bool:
+        if not self.service.base_url:
+            return False
+        status, _ = first_answer(self.service.base_url, timeout=10.0, interval=1.0)
+        return status is not None
+
+    def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
+        return 125, f"cannot run `{command}`: a live deployment has no container the grader can enter"
+
+    def logs(self) -> list[LogTail]:
+        return []
+
+
+@contextmanager
+def run_external(url: str, options: RuntimeOptions, manifest: Manifest | None = None) -> Iterator[ExternalHandle]:
+    base = normalise_url(url)
+    if base is None:
+        yield ExternalHandle(
+            RunningService(kind="external", status="start_failed", detail=f"{url!r} is not an http:// or https:// URL")
+        )
+        return
+    path = (manifest.health if manifest and manifest.health else "") or ""
+    probe = base + (path if path.startswith("/") or not path else "/" + path)
+    status, error = first_answer(probe, options.start_timeout)
+    if status is None:
+        service = RunningService(
+            kind="external",
+            base_url=base,
+            status="start_failed",
+            detail=f"no HTTP answer from {probe} within {int(options.start_timeout)} s ({error})",
+        )
+    else:
+        service = RunningService(
+            kind="external", base_url=base, status="running", detail=f"the deployment answered (HTTP {status})"
+        )
+    yield ExternalHandle(service)

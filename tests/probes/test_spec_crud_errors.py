@@ -1,0 +1,104 @@
+"""Probe tests of the spec, CRUD and error-handling checks against real in-process apps."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from apps import flawed_recipes_app, good_books_app
+from conftest import kinds, make_context, run
+
+from portfolio_grader.models import RepoFacts
+
+
+@pytest.fixture
+def good(serve):
+    return make_context(serve(good_books_app()))
+
+
+@pytest.fixture
+def flawed(serve):
+    facts = RepoFacts(routes_in_code=[("POST", "/recipes", "app.py:10"), ("GET", "/recipes/<int:recipe_id>", "app.py:20"),
+                                      ("GET", "/recipes/search", "app.py:40")])
+    return make_context(serve(flawed_recipes_app()), facts=facts)
+
+
+def test_good_api_passes_every_spec_crud_and_error_check(good):
+    for check_id in ("contract.spec_present", "contract.spec_valid", "contract.routes_match", "crud.lifecycle",
+                     "errors.malformed_json", "errors.wrong_types", "errors.no_stack_traces", "errors.json_errors"):
+        outcome = run(check_id, good)
+        assert outcome.status == "pass", (check_id, outcome)
+        assert outcome.evidence, f"{check_id} passed without evidence"
+
+
+def test_discovery_finds_the_resource_and_its_operations(good):
+    (resource,) = good.api.resources
+    assert (resource.collection, resource.item, resource.id_field) == ("/books", "/books/{book_id}", "id")
+    assert resource.update.method == "PUT" and resource.delete is not None and resource.list is not None
+
+
+def test_crud_lifecycle_catches_updates_and_deletes_without_effect(flawed):
+    outcome = run("crud.lifecycle", flawed)
+    assert outcome.status == "fail" and kinds(outcome) == {"crud_lifecycle_broken"}
+    message = outcome.findings[0].message
+    assert "after PUT" in message or "after DELETE" in message
+    assert 0 < outcome.score < 1
+    notes = [e.note for e in outcome.findings[0].evidence]
+    assert any("read after delete" in n for n in notes)
+
+
+def test_malformed_json_500_with_trace_is_reported_with_a_working_curl(flawed):
+    outcome = run("errors.malformed_json", flawed)
+    assert "server_error" in kinds(outcome)
+    evidence = outcome.findings[0].evidence[0]
+    assert evidence.response.status == 500
+    replay = subprocess.run(["bash", "-c", evidence.curl], capture_output=True, text=True, timeout=20)
+    assert replay.stdout.startswith("HTTP/1.1 500"), replay.stdout[:200]
+
+
+def test_stack_trace_scan_sees_responses_of_earlier_checks(flawed):
+    run("errors.malformed_json", flawed)
+    outcome = run("errors.no_stack_traces", flawed)
+    assert outcome.status == "fail" and kinds(outcome) == {"stack_trace_leak"}
+    assert "Traceback" in outcome.findings[0].evidence[0].response.body
+
+
+def test_wrong_types_accepted_is_negative_data_accepted(flawed):
+    outcome = run("errors.wrong_types", flawed)
+    assert kinds(outcome) == {"negative_data_accepted"}
+    assert outcome.findings[0].evidence[0].response.status == 201
+
+
+def test_plain_text_errors_are_non_json(flawed):
+    run("contract.routes_match", flawed)  # asks for ids that do not exist: text/plain 404s
+    outcome = run("errors.json_errors", flawed)
+    assert "non_json_error" in kinds(outcome)
+    assert outcome.score < 1
+
+
+def test_route_drift_both_ways(flawed):
+    outcome = run("contract.routes_match", flawed)
+    messages = " | ".join(f.message for f in outcome.findings)
+    assert kinds(outcome) == {"spec_route_drift"}
+    assert "GET /recipes/{recipe_id}/ratings is documented but not implemented" in messages
+    assert "GET /recipes/search is implemented" in messages
+    assert "POST /recipes" not in messages  # documented and implemented: no drift
+
+
+def test_checks_without_a_running_service_are_not_evaluated():
+    ctx = make_context(None)
+    for check_id in ("crud.lifecycle", "errors.malformed_json", "errors.no_stack_traces", "contract.spec_valid"):
+        outcome = run(check_id, ctx)
+        assert outcome.status == "not_evaluated" and outcome.reason, check_id
+        assert outcome.score == 0
+
+
+def test_missing_spec_fails_spec_present_and_points_to_the_manifest(serve):
+    from fastapi import FastAPI
+
+    app = FastAPI(openapi_url=None)
+    ctx = make_context(serve(app))
+    outcome = run("contract.spec_present", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"spec_missing"}
+    crud = run("crud.lifecycle", ctx)
+    assert crud.status == "not_evaluated" and "spec:" in crud.manifest_hint

@@ -1,0 +1,211 @@
+"""Unit tests of the core pieces that need no Docker and no server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from portfolio_grader.checks.errors import STACK_TRACE
+from portfolio_grader.discover import describe_operations, find_resources, validate_spec
+from portfolio_grader.evidence import curl_command, decode_body, make_evidence
+from portfolio_grader.fetch import FetchError, fetch, safe_name
+from portfolio_grader.inspect import inspect_repo
+from portfolio_grader.models import CheckOutcome
+from portfolio_grader.payloads import invalid_types, valid_example
+from portfolio_grader.probe import Prober, ProbeTargetError
+from portfolio_grader.rubric import RubricError, load_rubric
+from portfolio_grader.scoring import score
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BOOK_SCHEMA = {
+    "type": "object", "required": ["title", "year", "isbn"],
+    "properties": {
+        "id": {"type": "integer", "readOnly": True},
+        "title": {"type": "string", "minLength": 3, "maxLength": 8},
+        "year": {"type": "integer", "minimum": 1900, "maximum": 1950},
+        "isbn": {"type": "string", "pattern": "^[0-9]{13}$"},
+        "email": {"type": "string", "format": "email"},
+        "genre": {"type": "string", "enum": ["sf", "crime"]},
+        "tags": {"type": "array", "minItems": 2, "items": {"type": "string"}},
+        "price": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+}
+
+
+def test_valid_example_satisfies_the_schema_and_variants_differ():
+    first, second = valid_example(BOOK_SCHEMA), valid_example(BOOK_SCHEMA, variant=1)
+    jsonschema.validate(first, BOOK_SCHEMA)
+    jsonschema.validate(second, BOOK_SCHEMA)
+    assert "id" not in first  # readOnly fields are the server's to set
+    assert first["title"] != second["title"] and first["genre"] != second["genre"]
+
+
+def test_invalid_types_gives_every_field_the_wrong_type():
+    wrong = invalid_types(BOOK_SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(wrong, BOOK_SCHEMA)
+    for name, value in wrong.items():
+        sub = dict(BOOK_SCHEMA["properties"][name])
+        sub.pop("readOnly", None)
+        assert not jsonschema.Draft202012Validator(sub).is_valid(value), name
+
+
+def _outcome(check, status, score_=1.0, findings=()):
+    return CheckOutcome(check=check, area="x", status=status, summary=check, score=score_, findings=list(findings),
+                        reason="why" if status == "not_evaluated" else None)
+
+
+def test_scoring_partial_credit_gates_and_not_evaluated():
+    rubric = load_rubric("beginner")
+    outcomes = [_outcome(c, "pass") for c in rubric.check_ids]
+    assert score(rubric, outcomes).score == 100
+    # one failed check with half credit in a two-check criterion; the README check could not run
+    outcomes = [_outcome(c, "fail", 0.5) if c == "contract.input_validation" else
+                _outcome(c, "not_evaluated", 0.0) if c == "repo.readme" else _outcome(c, "pass") for c in rubric.check_ids]
+    result = score(rubric, outcomes)
+    by_id = {c.id: c for c in result.criteria}
+    assert by_id["input-validation"].status == "partial" and by_id["input-validation"].points == 7.5
+    assert by_id["readme"].status == "not_evaluated" and by_id["readme"].points == 0 and by_id["readme"].reason == "why"
+    assert result.score == 100 - 2.5 - 5 and result.passed
+    assert [f.criterion for f in result.top_fixes] == ["readme", "input-validation"]
+
+
+def test_a_failed_gate_fails_the_grade_whatever_the_score():
+    rubric = load_rubric("beginner")
+    outcomes = [_outcome(c, "fail", 0.9) if c == "crud.lifecycle" else _outcome(c, "pass") for c in rubric.check_ids]
+    result = score(rubric, outcomes)
+    assert result.score > rubric.pass_mark and not result.gates_met and not result.passed
+
+
+def test_rubric_validation_errors_and_includes(tmp_path):
+    (tmp_path / "base.yaml").write_text((ROOT / "rubrics" / "beginner.yaml").read_text())
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\nversion: '0.1'\ntitle: t\npass_mark: 50\nincludes: [base]\ncriteria:\n"
+        "  - {id: extra, title: X, area: repo, checks: [repo.readme], points: 5, hint: h}\n")
+    rubric = load_rubric(str(tmp_path / "mine.yaml"))
+    assert rubric.criteria[-1].id == "extra" and len(rubric.criteria) == len(load_rubric("beginner").criteria) + 1
+    (tmp_path / "bad.yaml").write_text("name: bad\nversion: '1'\ntitle: t\npass_mark: 150\ncriteria: []\n")
+    with pytest.raises(RubricError, match="pass_mark"):
+        load_rubric(str(tmp_path / "bad.yaml"))
+    with pytest.raises(RubricError, match="no rubric"):
+        load_rubric("wizard")
+
+
+def test_every_bundled_rubric_names_only_registered_checks():
+    from portfolio_grader.checks.registry import REGISTRY, import_builtin_checks
+    from portfolio_grader.rubric import available
+
+    import_builtin_checks()
+    for name in available():
+        missing = set(load_rubric(name).check_ids) - set(REGISTRY)
+        assert not missing, (name, missing)
+
+
+def test_curl_lines_are_shell_safe():
+    hostile = "x'; touch /tmp/pwned-by-curl; echo '"
+    line = curl_command("POST", "http://127.0.0.1:1/a?q=1&r=2", {"X-Test": hostile}, json.dumps({"t": hostile}))
+    out = subprocess.run(["bash", "-c", f"set -- {line[len('curl '):]}; printf '%s\\n' \"$@\""],
+                         capture_output=True, text=True).stdout.splitlines()
+    assert out[out.index("-H") + 1] == f"X-Test: {hostile}"
+    assert out[-1] == json.dumps({"t": hostile}) and not Path("/tmp/pwned-by-curl").exists()
+
+
+def test_bodies_are_bounded_and_binary_is_summarised():
+    assert decode_body(b"\x00\x01" * 10) == "<20 bytes of binary data>"
+    assert decode_body(b"\xff\xfeabc") == "\ufffd\ufffdabc"
+    assert len(decode_body("x" * 10_000)) < 2100
+    evidence = make_evidence("GET", "http://h/x", {"Authorization": "Bearer s3cret-token"}, None, 200,
+                             {"Set-Cookie": "session=abcdefghijklmnopqrstuvwxyz"}, b"token s3cret-token",
+                             secrets=["s3cret-token"])
+    assert "s3cret-token" not in evidence.model_dump_json()
+
+
+def test_the_prober_refuses_other_origins():
+    prober = Prober("http://127.0.0.1:8000")
+    assert prober.url_for("/books/1") == "http://127.0.0.1:8000/books/1"
+    for target in ("http://example.com/", "http://127.0.0.1:9000/", "https://127.0.0.1:8000/"):
+        with pytest.raises(ProbeTargetError):
+            prober.url_for(target)
+
+
+@pytest.mark.parametrize("body", [
+    'Traceback (most recent call last):\n  File "/app/main.py", line 3, in <module>',
+    '{"trace": "Traceback (most recent call last):\\n  File \\"/app/x.py\\", line 9, in create"}',
+    "TypeError: x is undefined\n    at Object.<anonymous> (/usr/src/app/index.js:12:5)\n    at Module._compile (node:internal/modules/cjs/loader:1256:14)",
+    "<pre>Error: boom<br> &nbsp; &nbsp;at Layer.handle [as handle_request] (/app/node_modules/express/lib/router/layer.js:95:5)",
+    "\tat com.example.Api.create(Api.java:42)",
+])
+def test_stack_trace_patterns_match_common_stacks(body):
+    assert STACK_TRACE.search(body)
+
+
+@pytest.mark.parametrize("body", ['{"detail": "Not Found"}', "<h1>Not Found</h1>", '{"error": "title at position 3 is wrong"}'])
+def test_stack_trace_patterns_ignore_ordinary_errors(body):
+    assert not STACK_TRACE.search(body)
+
+
+def test_spec_validation_lists_every_error():
+    spec = {"openapi": "3.0.3", "info": {"title": "t"}, "paths": {"/a/{id}": {"get": {
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "default": "ten"}}],
+        "responses": {"200": {"description": "ok"}}}}}}
+    messages = " | ".join(i.message for i in validate_spec(spec))
+    assert "version" in messages and "is a required property" in messages
+    assert "'ten' is not of type 'integer'" in messages
+
+
+def test_resources_are_found_from_operations():
+    spec = json.loads(json.dumps({"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {
+        "/api/notes": {"post": {"responses": {"201": {"description": "c", "content": {"application/json": {
+            "schema": {"type": "object", "properties": {"note_id": {"type": "integer"}}}}}}}}},
+        "/api/notes/{note_id}": {"get": {"responses": {"200": {"description": "ok"}}},
+                                 "patch": {"responses": {"200": {"description": "ok"}}}},
+        "/api/health": {"get": {"responses": {"200": {"description": "ok"}}}},
+    }}))
+    (resource,) = find_resources(describe_operations(spec), [])
+    assert (resource.collection, resource.id_param, resource.id_field) == ("/api/notes", "note_id", "note_id")
+    assert resource.update.method == "PATCH" and resource.delete is None
+
+
+def test_inspect_reads_a_sample_submission():
+    facts = inspect_repo(ROOT / "sample_submissions" / "beginner-bookshelf-fastapi")
+    assert facts.stack == "python" and "fastapi" in facts.frameworks
+    assert facts.dockerfile == "Dockerfile" and 8000 in facts.exposed_ports
+    assert facts.readme and facts.test_paths and facts.ci_configs
+    assert any(path == "/books" and method == "POST" for method, path, _ in facts.routes_in_code)
+
+
+def test_inspect_reports_a_broken_manifest_and_routes_of_each_framework(tmp_path):
+    (tmp_path / "portfolio-grader.yaml").write_text("port: 99999\nsurprise: 1\n")
+    (tmp_path / "app.py").write_text('bp = Blueprint("r", __name__, url_prefix="/api")\n'
+                                     '@bp.route("/items/<int:item_id>", methods=["GET", "DELETE"])\ndef f(): ...\n')
+    (tmp_path / "server.js").write_text("router.patch('/users/:id', handler)\n")
+    facts = inspect_repo(tmp_path)
+    assert facts.manifest is None and "port" in facts.manifest_error and "surprise" in facts.manifest_error
+    assert ("DELETE", "/api/items/<int:item_id>", "app.py:2") in facts.routes_in_code
+    assert ("PATCH", "/users/:id", "server.js:1") in facts.routes_in_code
+
+
+def test_fetch_clones_a_ref_and_records_the_commit(tmp_path):
+    repo = tmp_path / "learner repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.email=l@example.com", "-c", "user.name=L"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "README.md").write_text("v1")
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "one"], check=True)
+    subprocess.run(git + ["tag", "v1"], check=True)
+    first = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (repo / "README.md").write_text("v2")
+    subprocess.run(git + ["commit", "-qam", "two"], check=True)
+    workspace = fetch(repo.as_uri(), ref="v1")
+    assert workspace.source.commit == first and (workspace.path / "README.md").read_text() == "v1"
+    assert safe_name(repo.as_uri()) == "learner-repo"
+    with pytest.raises(FetchError, match="'nope'"):
+        fetch(repo.as_uri(), ref="nope")
+    with pytest.raises(FetchError, match="no such folder"):
+        fetch(str(tmp_path / "missing"))

@@ -171,7 +171,25 @@ def start(
             pass
 
 
+def cleanup(run_id: str, label: str = "portfolio-grader") -> list[str]:
+    """Remove whatever a grade with this run id left behind (a killed grader never ran its `finally`).
+
+    Finds containers, networks, volumes and images by the run label and the compose project
+    `pg-<run_id>`; returns what it removed. Raises RuntimeUnavailable without an engine.
+    """
+    from . import compose as compose_mod
+    from . import docker as docker_mod
+
+    client = docker_mod.connect_engine()
+    try:
+        options = RuntimeOptions(run_id=run_id, label=label)
+        return docker_mod.sweep(client, options, project=compose_mod.project_name(run_id))
+    finally:
+        client.close()
+
+
 __all__ = [
+    "cleanup",
     "LogTail",
     "NoServiceHandle",
     "RuntimeOptions",

@@ -393,9 +393,9 @@ def failing_step(log: str) -> tuple[str | None, int | None]:
         match = _STEP_RE.match(line)
         if match:
             stage = match.group("stage").strip()
-            step = match.group("step").strip()
-            if stage and stage.lower() not in ("stage-0",):
-                step = f"{step} (stage {stage})" if stage and not stage.startswith("stage-") else step
+            step = _strip_run_flags(match.group("step").strip())
+            if stage and not re.fullmatch(r"stage-\d+", stage):
+                step = f"{step} (stage {stage})"
             break
     if step is None:
         for line in reversed(lines):
@@ -405,28 +405,40 @@ def failing_step(log: str) -> tuple[str | None, int | None]:
                 break
     codes = _EXIT_RE.findall(log or "")
     code = int(codes[-1]) if codes else None
-    return (_short(step) if step else None), code
+    return (_short(_strip_run_flags(step)) if step else None), code
+
+
+def _strip_run_flags(step: str) -> str:
+    """`RUN --mount=type=cache,target=/x pip install ...` -> `RUN pip install ...` (what the learner wrote matters)."""
+    match = re.match(r"^(RUN)\s+((?:--[\w-]+(?:=\S+)?\s+)+)(.*)$", step, re.IGNORECASE | re.DOTALL)
+    return f"{match.group(1)} {match.group(3)}" if match else step
 
 
 _BASE_IMAGE_RES = (
-    re.compile(r"(?:pull access denied for|manifest for|repository)\s+([^\s,]+)", re.IGNORECASE),
-    re.compile(r"failed to (?:create LLB definition|solve[^:]*|resolve source metadata for)[^\n]*?:\s*([\w./-]+(?::[\w.-]+)?): not found"),
-    re.compile(r"load metadata for ([\w./-]+(?::[\w.-]+)?)"),
+    re.compile(r"pull access denied for ([^\s,]+)", re.IGNORECASE),
+    re.compile(r"manifest for ([^\s,]+) not found", re.IGNORECASE),
+    re.compile(r"load metadata for ([\w./:@-]+)"),
+    re.compile(r"Step 1/\d+\s*:\s*FROM\s+(?:--platform=\S+\s+)?(\S+)", re.IGNORECASE),
+)
+_BASE_IMAGE_SIGNS = (
+    "pull access denied",
+    "failed to resolve source metadata",
+    "failed to create llb definition",
+    "repository does not exist",
 )
 
 
 def _missing_base_image(log: str) -> str | None:
+    """The base image a build could not get, "?" when unnamed, None when that was not the problem."""
     lowered = log.lower()
+    internal = [m.group("what") for m in map(_STEP_INTERNAL_RE.match, log.splitlines()) if m]
+    metadata_failed = any(w.startswith("load metadata for ") for w in internal)
     if not (
-        "pull access denied" in lowered
-        or "failed to resolve source metadata" in lowered
-        or ("load metadata for" in lowered and ("not found" in lowered or "error" in lowered))
-        or re.search(r"manifest for .* not found", lowered)
-        or "failed to create llb definition" in lowered and ": not found" in lowered
-        or "no such host" in lowered and "registry" in lowered
+        metadata_failed
+        or any(sign in lowered for sign in _BASE_IMAGE_SIGNS)
+        or re.search(r"manifest for \S+ not found", lowered)
     ):
         return None
-    internal = [m.group("what") for m in map(_STEP_INTERNAL_RE.match, log.splitlines()) if m]
     for what in reversed(internal):
         if what.startswith("load metadata for "):
             return _strip_library(what.removeprefix("load metadata for ").strip())
@@ -469,12 +481,17 @@ def describe_build_failure(
     missing_dockerfile = re.search(r"(cannot locate specified dockerfile|failed to read dockerfile)[^\n]*", log, re.I)
     base = _missing_base_image(log)
     step, code = failing_step(log)
+    if base is None and step and step.upper().startswith("FROM "):
+        base = _strip_library(step.split()[-1] if " AS " not in step.upper() else step.split()[-3])
     if missing_dockerfile:
         sentence = f"{subject} did not build: the Dockerfile could not be read ({_short(missing_dockerfile.group(0), 100)})"
     elif parse:
         sentence = f"{subject} did not build: the Dockerfile has a syntax error ({_short(parse.group(0), 100)})"
     elif "--mount" in lowered and ("buildkit" in lowered or "unknown flag: mount" in lowered):
-        sentence = f"{subject} did not build: the Dockerfile uses `RUN --mount`, which needs BuildKit"
+        sentence = f"{subject} did not build: the Dockerfile uses `RUN --mount=`, which needs BuildKit"
+        if builder is not None and not builder.buildkit:
+            sentence += f", and the grader could only use the {builder.name} (install the docker buildx plugin)"
+        uses_mount = False  # said already
     elif step and ("not found" in lowered or "no such file" in lowered) and step.upper().startswith(("COPY", "ADD")):
         sentence = f"{subject} did not build: step '{step}' failed: a file it copies is not in the build context (check the path and .dockerignore)"
     elif step and not step.lower().startswith(("from ", "load metadata")):
@@ -493,7 +510,7 @@ def describe_build_failure(
     if uses_mount and builder is not None and not builder.buildkit:
         sentence += (
             f"; note: the Dockerfile uses `RUN --mount=`, which needs BuildKit, and the grader could only use the"
-            f" {builder.name}"
+            f" {builder.name} (install the docker buildx plugin)"
         )
     return sentence
 
@@ -681,8 +698,9 @@ def _build_sdk(client: Any, builder: Builder, req: BuildRequest) -> BuildResult:
                     error.append(str(chunk["error"]))
                     lines.append(str(chunk["error"]) + "\n")
         except Exception as exc:  # a closed stream on timeout, an API error
-            error.append(str(exc))
-            lines.append(f"{exc}\n")
+            if not state.get("closed"):
+                error.append(str(exc))
+                lines.append(f"{exc}\n")
 
     thread = threading.Thread(target=pump, daemon=True)
     thread.start()
@@ -691,12 +709,15 @@ def _build_sdk(client: Any, builder: Builder, req: BuildRequest) -> BuildResult:
         thread.join(timeout=req.timeout)
         if thread.is_alive():
             timed_out = True
+            state["closed"] = True
             if "response" in holder:
                 _close_response(holder["response"])
             thread.join(timeout=15)
     except BaseException:
+        state["closed"] = True
         if "response" in holder:
             _close_response(holder["response"])
+        _remove_fresh(client, fresh, wait=10.0)
         raise
     finally:
         try:
@@ -711,21 +732,37 @@ def _build_sdk(client: Any, builder: Builder, req: BuildRequest) -> BuildResult:
             log, timed_out=timed_out, timeout=req.timeout, builder=builder, uses_mount=uses_mount
         )
     if not ok:
-        _remove_fresh(client, fresh)
+        # the engine stops a cancelled step a moment later: its intermediate container holds the image
+        _remove_fresh(client, fresh, wait=10.0 if timed_out else 0.0)
         fresh = []
     return BuildResult(ok, req.tag, builder, log, detail, time.monotonic() - started, timed_out, fresh)
 
 
-def _remove_fresh(client: Any, image_ids: Sequence[str]) -> None:
-    """Remove intermediate images a classic build created (never tagged ones, never with force)."""
-    for image_id in reversed(list(image_ids)):
-        try:
-            image = client.images.get(image_id)
-            if image.tags:
+def _remove_fresh(client: Any, image_ids: Sequence[str], wait: float = 0.0) -> None:
+    """Remove intermediate images a classic build created (never tagged ones, never with force).
+
+    `wait`: keep retrying the ones still in use for up to that long (a cancelled step's container).
+    """
+    import docker
+
+    pending = list(reversed(list(image_ids)))
+    deadline = time.monotonic() + wait
+    while pending:
+        left = []
+        for image_id in pending:
+            try:
+                image = client.images.get(image_id)
+                if image.tags:
+                    continue
+                client.images.remove(image.id, force=False, noprune=False)
+            except docker.errors.ImageNotFound:
                 continue
-            client.images.remove(image.id, force=False, noprune=False)
-        except Exception:
-            continue
+            except Exception:
+                left.append(image_id)
+        pending = left
+        if not pending or time.monotonic() >= deadline:
+            return
+        time.sleep(0.5)
 
 
 def build_image(client: Any, req: BuildRequest, builder: Builder | None = None) -> BuildResult:

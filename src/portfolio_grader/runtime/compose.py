@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -98,6 +98,11 @@ class ComposeTool:
     major: int  # 2 or 1
     version: str
     command: tuple[str, ...]  # ("/usr/bin/docker", "compose") or ("docker-compose",)
+
+    @property
+    def label(self) -> str:
+        """How a learner types it: `docker compose` or `docker-compose`."""
+        return "docker compose" if self.major >= 2 and self.command[-1] == "compose" else "docker-compose"
 
     @property
     def name(self) -> str:
@@ -1043,6 +1048,24 @@ def _last_error_line(output: str) -> str:
     return " ".join(lines[-1].split())[:240] if lines else "no output"
 
 
+def _missing_images(client: Any, plan: ComposePlan) -> list[tuple[str, str]]:
+    """(service, image) of the stack's images the engine does not have (a failed pull)."""
+    import docker
+
+    missing: list[tuple[str, str]] = []
+    for name, service in ((plan.doc or {}).get("services") or {}).items():
+        image = service.get("image")
+        if not image:
+            continue
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            missing.append((name, image))
+        except Exception:
+            continue
+    return missing
+
+
 def _kill_project(handle: ComposeHandle) -> None:
     """SIGKILL the stack's containers (a grade keeps nothing; `down` then has nothing to wait for)."""
     for container in handle.containers():
@@ -1141,11 +1164,17 @@ def run_stack(
         handle.compose_log = f"$ {' '.join(tool.up(base))}\n{up.output}"
         if not up.ok:
             why = "timed out" if up.timed_out else _last_error_line(up.output)
+            missing = _missing_images(client, plan)
+            if missing and not up.timed_out:
+                service_name, image = missing[0]
+                detail = (
+                    f"the image '{image}' of service '{service_name}' is not on the grading machine and could not be"
+                    f" pulled ({why}); look at the compose log tail"
+                )
+            else:
+                detail = f"`{tool.label} up` failed: {why}; look at the compose log tail"
             handle.service = RunningService(
-                kind="compose",
-                status="start_failed",
-                builder=builder_name,
-                detail=f"`{' '.join(tool.command[-1:])} up` failed: {why}; look at the compose log tail",
+                kind="compose", status="start_failed", builder=builder_name, detail=detail
             )
             api = handle.api_container()
             if api is not None:

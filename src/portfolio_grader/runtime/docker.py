@@ -8,6 +8,7 @@ host port each). The first candidate port that gives any HTTP answer is the API.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -145,9 +146,8 @@ def wait_for_http(
             for cport in ordered:
                 if http_answers(f"http://127.0.0.1:{mapping[cport]}{path}", http):
                     return cport, mapping[cport]
-            reason = stopped()
+            reason = stopped()  # checked after the ports were polled: a last answer still counts
             if reason:
-                # one last look: a server may answer in the moment before it was seen to stop
                 return reason
             if time.monotonic() >= deadline:
                 return "timeout"
@@ -155,6 +155,12 @@ def wait_for_http(
 
 
 # ---------------------------------------------------------------- container helpers
+
+
+def container_name(run_id: str) -> str:
+    """`pg-<run_id>`, made valid for Docker ([a-zA-Z0-9][a-zA-Z0-9_.-]+)."""
+    return "pg-" + (re.sub(r"[^a-zA-Z0-9_.-]+", "-", run_id or "run").strip("-") or "run")
+
 
 
 def container_log_text(container: Any, tail: int = 400) -> str:
@@ -405,7 +411,7 @@ def run_container(
         try:
             container = client.containers.create(
                 build.tag,
-                name=f"pg-{options.run_id}",
+                name=container_name(options.run_id),
                 detach=True,
                 labels=labels,
                 environment=env,

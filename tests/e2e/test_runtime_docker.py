@@ -1,0 +1,244 @@
+"""Runtime stage against a real Docker engine: tiny throwaway repos, and nothing left behind.
+
+Every test checks, after the context manager has exited, that no container, network, volume or
+image with the label `portfolio-grader.run=<run_id>` remains. Images are tiny layers on the
+locally present python:3.12-slim and redis:7; nothing is pulled.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from portfolio_grader.models import Manifest, RepoFacts, Source, Workspace
+from portfolio_grader.runtime import RuntimeOptions, start
+from portfolio_grader.runtime.builders import detect_builder
+
+pytestmark = pytest.mark.docker
+
+KNOWN_BUILDERS = ("docker buildx (BuildKit)", "docker CLI ", "docker SDK (classic builder, no BuildKit)")
+HTTP_SERVER = 'CMD ["python", "-m", "http.server", "8000"]\n'
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """A docker SDK client; CI fails without an engine, a laptop skips."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        reason = f"no Docker engine answered ({type(exc).__name__}): start dockerd or set DOCKER_HOST"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    for image in ("python:3.12-slim", "redis:7"):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            message = f"base image {image} is not present (the tests never pull)"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+    yield client
+    client.close()
+
+
+def options(**kw) -> RuntimeOptions:
+    return RuntimeOptions(run_id=f"t{uuid.uuid4().hex[:10]}", **{"start_timeout": 30, "build_timeout": 300, **kw})
+
+
+def repo(tmp_path: Path, files: dict[str, str]) -> tuple[Workspace, Path]:
+    for name, body in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    return Workspace(name=f"e2e {tmp_path.name}", source=Source(repo=str(tmp_path)), path=tmp_path), tmp_path
+
+
+def leftovers(client, opts: RuntimeOptions) -> list[str]:
+    flt = {"label": f"{opts.label}.run={opts.run_id}"}
+    project = {"label": f"com.docker.compose.project=pg-{opts.run_id}"}
+    found = [f"container {x.name}" for x in client.containers.list(all=True, filters=flt)]
+    found += [f"container {x.name}" for x in client.containers.list(all=True, filters=project)]
+    found += [f"network {x.name}" for x in client.networks.list(filters=flt)]
+    found += [f"network {x.name}" for x in client.networks.list(filters=project)]
+    found += [f"volume {x.name}" for x in client.volumes.list(filters=flt)]
+    found += [f"volume {x.name}" for x in client.volumes.list(filters=project)]
+    found += [f"image {x.tags}" for x in client.images.list(filters=flt)]
+    found += [f"image {t}" for x in client.images.list() for t in x.tags if t.endswith(f":{opts.run_id}")]
+    return found
+
+
+def test_dockerfile_http_server_runs_sandboxed_and_is_removed(engine, tmp_path):
+    ws, root = repo(tmp_path, {"Dockerfile": f"FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nEXPOSE 8000\n{HTTP_SERVER}", "hello.txt": "hi"})
+    opts = options()
+    facts = RepoFacts(root=root, dockerfile="Dockerfile", exposed_ports=[8000])
+    with start(ws, facts, opts) as handle:
+        s = handle.service
+        assert (s.kind, s.status) == ("docker", "running"), s.detail
+        assert s.base_url and s.base_url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{s.base_url}/hello.txt", trust_env=False).text == "hi"
+        assert s.builder == detect_builder().name and s.builder.startswith(KNOWN_BUILDERS)
+        assert handle.alive()
+        code, out = handle.exec("cat /app/hello.txt; exit 3")
+        assert (code, out) == (3, "hi")
+        # the sandbox
+        attrs = engine.containers.get(s.api_container).attrs
+        host = attrs["HostConfig"]
+        assert host["Memory"] == 1024**3 and host["NanoCpus"] == 10**9 and host["PidsLimit"] == 256
+        assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"] and not host["Privileged"]
+        assert not attrs["Mounts"]
+        bindings = [bd for ports in attrs["NetworkSettings"]["Ports"].values() if ports for bd in ports]
+        assert bindings and all(bd["HostIp"] == "127.0.0.1" for bd in bindings)
+        assert "PORT=8000" in attrs["Config"]["Env"]
+        assert attrs["Config"]["Labels"]["portfolio-grader.run"] == opts.run_id
+        [image] = engine.images.list(filters={"label": f"portfolio-grader.run={opts.run_id}"})
+        assert image.tags == [f"portfolio-grader/{ws.name.replace(' ', '-').lower()}:{opts.run_id}"]
+        logs = {tail.name: tail for tail in handle.logs()}
+        assert set(logs) == {"build", "api"} and "GET /hello.txt" in logs["api"].text
+    assert not handle.alive()
+    assert leftovers(engine, opts) == []
+
+
+def test_build_failure_names_the_step(engine, tmp_path):
+    ws, root = repo(
+        tmp_path,
+        {"Dockerfile": "FROM python:3.12-slim\nCOPY . .\nRUN pip install -r requirement.txt\n" + HTTP_SERVER,
+         "requirements.txt": "fastapi\n"},
+    )
+    opts = options()
+    with start(ws, RepoFacts(root=root, dockerfile="Dockerfile"), opts) as handle:
+        s = handle.service
+        assert s.status == "build_failed", s.detail
+        if s.builder.startswith(("docker buildx", "docker CLI")):
+            assert s.detail == "the image did not build: step 'RUN pip install -r requirement.txt' failed (exit 1)"
+        else:
+            assert "RUN pip install -r requirement.txt" in s.detail
+        assert s.base_url is None and not handle.alive()
+        [build] = handle.logs()
+        assert build.name == "build" and "requirement.txt" in build.text
+    assert leftovers(engine, opts) == []
+
+
+def test_container_that_exits_is_crashed_with_its_log(engine, tmp_path):
+    ws, root = repo(
+        tmp_path,
+        {"Dockerfile": 'FROM python:3.12-slim\nCMD ["python", "-c", "print(\'DATABASE_URL is not set\'); raise SystemExit(3)"]\n'},
+    )
+    opts = options()
+    with start(ws, RepoFacts(root=root, dockerfile="Dockerfile"), opts) as handle:
+        s = handle.service
+        assert s.status == "container_crashed", s.detail
+        assert "code 3" in s.detail and "log" in s.detail
+        logs = {tail.name: tail.text for tail in handle.logs()}
+        assert "DATABASE_URL is not set" in logs["api"]
+    assert leftovers(engine, opts) == []
+
+
+def test_cleanup_happens_when_the_grade_raises(engine, tmp_path):
+    ws, root = repo(tmp_path, {"Dockerfile": f"FROM python:3.12-slim\n{HTTP_SERVER}"})
+    opts = options()
+    with pytest.raises(RuntimeError, match="probe exploded"):
+        with start(ws, RepoFacts(root=root, dockerfile="Dockerfile"), opts) as handle:
+            assert handle.service.up
+            raise RuntimeError("probe exploded")
+    assert leftovers(engine, opts) == []
+
+
+COMPOSE = """
+services:
+  api:
+    build: ./api
+    container_name: my_api
+    ports:
+      - "8000:8000"
+    environment:
+      REDIS_URL: redis://cache:6379/0
+    depends_on: [cache]
+  cache:
+    image: redis:7
+    ports: ["6379:6379"]
+    volumes: ["cachedata:/data"]
+volumes:
+  cachedata: {}
+"""
+
+
+def test_compose_api_with_redis(engine, tmp_path):
+    ws, root = repo(
+        tmp_path,
+        {"docker-compose.yml": COMPOSE,
+         "api/Dockerfile": f"FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\n{HTTP_SERVER}",
+         "api/ping.txt": "pong"},
+    )
+    opts = options()
+    facts = RepoFacts(root=root, compose_file="docker-compose.yml", manifest=Manifest(health="/ping.txt"))
+    with start(ws, facts, opts) as handle:
+        s = handle.service
+        assert (s.kind, s.status) == ("compose", "running"), s.detail
+        assert httpx.get(f"{s.base_url}/ping.txt", trust_env=False).text == "pong"
+        assert "compose" in s.builder and s.builder.startswith(KNOWN_BUILDERS)
+        assert handle.alive() and handle.exec("cat /app/ping.txt") == (0, "pong")
+        # the API service can reach redis by its service name, inside the stack's network
+        code, out = handle.exec(
+            "python -c \"import socket; s=socket.create_connection(('cache', 6379), 5); s.sendall(b'PING\\r\\n');"
+            " print(s.recv(16).decode().strip())\""
+        )
+        assert (code, out.strip()) == (0, "+PONG"), out
+        api = engine.containers.get(s.api_container).attrs
+        assert api["HostConfig"]["Memory"] == 1024**3 and api["HostConfig"]["CapDrop"] == ["ALL"]
+        assert api["Config"]["Labels"]["portfolio-grader.run"] == opts.run_id
+        for container in engine.containers.list(filters={"label": f"com.docker.compose.project=pg-{opts.run_id}"}):
+            for bindings in container.attrs["NetworkSettings"]["Ports"].values():
+                assert all(b["HostIp"] == "127.0.0.1" for b in bindings or [])
+        logs = {tail.name: tail.text for tail in handle.logs()}
+        assert {"build", "api", "cache", "compose"} <= set(logs)
+        assert "Ready to accept connections" in logs["cache"] and "GET /ping.txt" in logs["api"]
+        assert engine.volumes.list(filters={"label": f"portfolio-grader.run={opts.run_id}"})
+    assert leftovers(engine, opts) == []
+
+
+def test_compose_api_that_crashes_without_restart_policy(engine, tmp_path):
+    ws, root = repo(
+        tmp_path,
+        {"compose.yaml": "services:\n  api:\n    build: .\n    ports: ['8000:8000']\n",
+         "Dockerfile": 'FROM python:3.12-slim\nCMD ["python", "-c", "print(\'cannot connect to db\'); raise SystemExit(2)"]\n'},
+    )
+    opts = options()
+    with start(ws, RepoFacts(root=root, compose_file="compose.yaml"), opts) as handle:
+        s = handle.service
+        assert s.status == "container_crashed", s.detail
+        assert "code 2" in s.detail
+        assert "cannot connect to db" in {t.name: t.text for t in handle.logs()}["api"]
+    assert leftovers(engine, opts) == []
+
+
+def test_compose_refused_starts_nothing(engine, tmp_path):
+    ws, root = repo(
+        tmp_path,
+        {"docker-compose.yml": "services:\n  api:\n    image: python:3.12-slim\n    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n"},
+    )
+    opts = options()
+    with start(ws, RepoFacts(root=root, compose_file="docker-compose.yml"), opts) as handle:
+        assert handle.service.status == "start_failed" and "Docker socket" in handle.service.detail
+        assert leftovers(engine, opts) == []
+    assert leftovers(engine, opts) == []
+
+
+def test_cleanup_sweeps_what_a_killed_grader_left(engine):
+    from portfolio_grader.runtime import cleanup
+
+    opts = options()
+    labels = {"portfolio-grader": "1", "portfolio-grader.run": opts.run_id}
+    network = engine.networks.create(f"pg-{opts.run_id}-left", labels=labels)
+    volume = engine.volumes.create(f"pg-{opts.run_id}-left", labels=labels)
+    container = engine.containers.create("python:3.12-slim", ["sleep", "60"], labels=labels, name=f"pg-{opts.run_id}")
+    removed = cleanup(opts.run_id)
+    assert {f"container {container.name}", f"network {network.name}", f"volume {volume.name}"} <= set(removed)
+    assert leftovers(engine, opts) == []

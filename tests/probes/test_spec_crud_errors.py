@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from apps import flawed_recipes_app, good_books_app
-from conftest import kinds, make_context, run
+from .apps import flawed_recipes_app, good_books_app
+from ..conftest import kinds, make_context, run
 
 from portfolio_grader.models import RepoFacts
 

@@ -16,10 +16,7 @@ from portfolio_grader.report import load_scorecard, print_summary, render_html, 
 from portfolio_grader.report.html import CSP, TEMPLATE, environment
 from portfolio_grader.report.terminal import default_console
 
-try:
-    from scorecard_fixture import HOSTILE, IMG, SCRIPT, hostile_scorecard, sample_scorecard
-except ImportError:  # tests/unit collected as a package
-    from .scorecard_fixture import HOSTILE, IMG, SCRIPT, hostile_scorecard, sample_scorecard
+from .scorecard_fixture import HOSTILE, IMG, SCRIPT, hostile_scorecard, sample_scorecard
 
 RESOURCE_ATTRS = {"src", "href", "srcset", "action", "formaction", "data", "poster", "background", "xlink:href",
                   "ping", "manifest", "codebase", "cite", "longdesc", "lowsrc", "dynsrc"}

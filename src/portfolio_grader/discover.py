@@ -8,6 +8,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from urllib.parse import urlsplit
+
 import yaml
 
 from .models import ApiModel, Operation, RepoFacts, Resource, SpecIssue
@@ -65,11 +67,12 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
         return ApiModel(base_url=prober.base_url if prober else None, spec_problem=reason,
                         unknown_route_fingerprint=unknown)
 
+    base_url = prober.base_url + server_path(spec) if prober else None
     version = str(spec.get("openapi") or spec.get("swagger") or "")
     errors = validate_spec(spec)
     operations = describe_operations(spec) if version.startswith("3") else []
     return ApiModel(
-        base_url=prober.base_url if prober else None,
+        base_url=base_url,
         spec=spec,
         spec_source=source,
         spec_version=version,
@@ -78,6 +81,18 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
         resources=find_resources(operations, facts.manifest.resources if facts.manifest else []),
         unknown_route_fingerprint=unknown,
     )
+
+
+def server_path(spec: dict) -> str:
+    """The path part of the spec's first server (`/api/v1`): the host is ignored, the mount point is not."""
+    if isinstance(spec.get("basePath"), str):  # Swagger 2
+        url = spec["basePath"]
+    else:
+        servers = spec.get("servers") if isinstance(spec.get("servers"), list) else []
+        url = servers[0].get("url", "") if servers and isinstance(servers[0], dict) else ""
+    if not isinstance(url, str) or "{" in url:  # templated servers: no reliable mount point
+        return ""
+    return urlsplit(url).path.rstrip("/")
 
 
 def _load_served(prober: Prober, path: str) -> dict | None:

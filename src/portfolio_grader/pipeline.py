@@ -97,6 +97,8 @@ def grade(request: GradeRequest) -> Scorecard:
                         _setup(facts, handle, prober, stages)
                     with stages("discover"):
                         api = discover(facts, prober)
+                        if prober is not None and api.base_url:
+                            prober.base_url = api.base_url  # the spec's mount point (servers: [{url: /api/v1}])
                     with stages("checks"):
                         ctx = CheckContext(workspace=workspace, facts=facts, service=service, api=api, prober=prober,
                                            settings=request.settings, alive=handle.alive)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -89,6 +90,8 @@ def _replay(client, card, http):
             for finding, evidence in http:
                 if finding.kind not in ("server_error", "stack_trace_leak", "non_json_error", "negative_data_accepted"):
                     continue
+                if re.search(r"/\d+(/|$|\?)", evidence.request.url):
+                    continue  # an id the server created during the grade: only exact on that run's state
                 line = evidence.curl.replace(old, new)
                 out = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=30).stdout
                 status = int(out.split()[1]) if out.startswith("HTTP/") else None

@@ -209,3 +209,16 @@ def test_fetch_clones_a_ref_and_records_the_commit(tmp_path):
         fetch(repo.as_uri(), ref="nope")
     with pytest.raises(FetchError, match="no such folder"):
         fetch(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("spec, prefix", [
+    ({"openapi": "3.0.3", "servers": [{"url": "https://api.example.com/api/v1/"}]}, "/api/v1"),
+    ({"openapi": "3.0.3", "servers": [{"url": "/v2"}]}, "/v2"),
+    ({"openapi": "3.0.3", "servers": [{"url": "https://{env}.example.com/x"}]}, ""),
+    ({"openapi": "3.1.0"}, ""),
+    ({"swagger": "2.0", "basePath": "/api"}, "/api"),
+])
+def test_the_spec_mount_point_is_kept_and_its_host_ignored(spec, prefix):
+    from portfolio_grader.discover import server_path
+
+    assert server_path(spec) == prefix

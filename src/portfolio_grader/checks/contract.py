@@ -530,7 +530,10 @@ def _curl_lines(code_sample: str) -> tuple[str, list[str]]:
     lines, warnings = [], []
     for line in code_sample.splitlines():
         stripped = line.strip()
-        if stripped.startswith(("curl ", "#")):
+        if stripped.startswith("curl "):
+            # -i shows the status line and headers, so the learner sees what the verdict saw
+            lines.append("curl -sS -i " + stripped[len("curl "):] if " -i " not in stripped else stripped)
+        elif stripped.startswith("#"):
             lines.append(stripped)
         elif stripped:  # "⚠️  Request body contains ...": the line cannot reproduce the request byte for byte
             warnings.append(stripped.lstrip("⚠\ufe0f ").strip())

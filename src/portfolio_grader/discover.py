@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .authflow import infer_auth
 from .models import ApiModel, Operation, RepoFacts, Resource, SpecIssue
 from .probe import Prober
 
@@ -71,6 +72,7 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
     version = str(spec.get("openapi") or spec.get("swagger") or "")
     errors = validate_spec(spec)
     operations = describe_operations(spec) if version.startswith("3") else []
+    auth, auth_problem = infer_auth(operations, spec, facts.manifest)
     return ApiModel(
         base_url=base_url,
         spec=spec,
@@ -80,6 +82,8 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
         operations=operations,
         resources=find_resources(operations, facts.manifest.resources if facts.manifest else []),
         unknown_route_fingerprint=unknown,
+        auth=auth,
+        auth_problem=auth_problem,
     )
 
 
@@ -196,6 +200,9 @@ def describe_operations(spec: dict) -> list[Operation]:
                 summary=str(op.get("summary") or op.get("description") or "")[:200],
                 parameters=resolve_refs(shared_params + (op.get("parameters") or []), spec),
                 request_schema=(content.get(json_type) or {}).get("schema") if json_type else None,
+                request_form_schema=next((c.get("schema") for ct, c in content.items()
+                                          if ct.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+                                          and isinstance(c, dict)), None),
                 request_content_types=list(content),
                 responses=responses,
                 security=bool(security) if security is not None else global_security,

@@ -130,6 +130,7 @@ class Operation(_Frozen):
     summary: str = ""
     parameters: list[dict[str, Any]] = []
     request_schema: dict[str, Any] | None = None  # JSON body schema, refs resolved
+    request_form_schema: dict[str, Any] | None = None  # form-encoded body schema (OAuth2 password flow)
     request_content_types: list[str] = []
     responses: dict[str, dict[str, Any]] = {}  # status -> {"schema": ..., "content_types": [...]}
     security: bool = False  # does the spec require credentials
@@ -153,6 +154,22 @@ class Resource(_Frozen):
     list: Operation | None = None
 
 
+class AuthFlow(_Frozen):
+    """How a client gets and sends credentials, as inferred from the spec (or named by the manifest)."""
+
+    signup: Operation | None = None  # the registration operation
+    login: Operation | None = None
+    login_form: bool = False  # form-encoded (OAuth2 password flow) rather than JSON
+    identity_field: str = "username"  # the login body's user field: email, username ...
+    password_field: str = "password"
+    token_path: str | None = "access_token"  # dotted path in the login response; None: a session cookie
+    send_header: str = "Authorization"
+    send_prefix: str = "Bearer "  # "" for an API-key header
+    me: Operation | None = None  # GET /users/me or similar
+    admin_operations: list[Operation] = []
+    evidence: list[str] = []  # why the grader believes this, for the scorecard
+
+
 class SpecIssue(_Frozen):
     message: str
     path: str | None = None
@@ -170,6 +187,8 @@ class ApiModel(_Frozen):
     operations: list[Operation] = []
     resources: list[Resource] = []
     unknown_route_fingerprint: tuple[int, str] | None = None  # status, body excerpt of a surely unknown route
+    auth: AuthFlow | None = None
+    auth_problem: str | None = None  # why no way to log in was inferred
 
 
 # ---------------------------------------------------------------- evidence and findings

@@ -29,11 +29,13 @@ STACK_TRACE = re.compile(
 _MALFORMED = '{"title": "unterminated", '
 
 
-def _json_body_operations(ctx: CheckContext) -> list[Operation]:
-    """Operations with a JSON body and no path parameters (no existing object needed), unauthenticated."""
+def _json_body_operations(ctx: CheckContext) -> tuple[list[Operation], dict[str, str]]:
+    """Operations with a JSON body and no path parameters (no existing object needed), and the credentials
+    to send: secured operations are included when a test user could log in."""
+    headers = ctx.auth_headers() if any(op.security for op in ctx.api.operations) else {}
     ops = [op for op in ctx.api.operations if op.method in ("POST", "PUT", "PATCH") and op.request_schema
-           and "{" not in op.path and not op.security]
-    return ops[:MAX_OPERATIONS]
+           and "{" not in op.path and (headers or not op.security)]
+    return ops[:MAX_OPERATIONS], headers
 
 
 def _judge_bad_input(ctx: CheckContext, op: Operation, exchange: Exchange, what: str) -> Finding | None:
@@ -65,12 +67,14 @@ def _judge_bad_input(ctx: CheckContext, op: Operation, exchange: Exchange, what:
 @check("errors.malformed_json", area="errors", title="Malformed JSON gets a 4xx JSON error",
        needs=("service", "spec"))
 def malformed_json(ctx: CheckContext):
-    ops = _json_body_operations(ctx)
+    ops, headers = _json_body_operations(ctx)
     if not ops:
-        return ctx.skip("no documented operation takes a JSON body without path parameters or credentials")
+        return ctx.skip("no documented operation takes a JSON body without path parameters (or credentials "
+                        "could not be obtained for the secured ones)")
     findings, evidence = [], []
     for op in ops:
-        exchange = ctx.prober.request(op.method, op.path, content=_MALFORMED, headers={"Content-Type": "application/json"})
+        exchange = ctx.prober.request(op.method, op.path, content=_MALFORMED,
+                                      headers={**headers, "Content-Type": "application/json"})
         evidence.append(exchange.evidence("malformed JSON"))
         finding = _judge_bad_input(ctx, op, exchange, "a truncated JSON body")
         if finding:
@@ -82,12 +86,13 @@ def malformed_json(ctx: CheckContext):
 @check("errors.wrong_types", area="errors", title="Fields of the wrong type are rejected with a 4xx",
        needs=("service", "spec"))
 def wrong_types(ctx: CheckContext):
-    ops = [op for op in _json_body_operations(ctx) if invalid_types(op.request_schema)]
+    candidates, headers = _json_body_operations(ctx)
+    ops = [op for op in candidates if invalid_types(op.request_schema)]
     if not ops:
         return ctx.skip("no documented JSON body with typed properties to send wrong types to")
     findings, evidence = [], []
     for op in ops:
-        exchange = ctx.prober.request(op.method, op.path, json=invalid_types(op.request_schema))
+        exchange = ctx.prober.request(op.method, op.path, json=invalid_types(op.request_schema), headers=headers)
         evidence.append(exchange.evidence("every field of the wrong type"))
         finding = _judge_bad_input(ctx, op, exchange, "every field of the wrong JSON type")
         if finding:

@@ -7,12 +7,14 @@ lines that would fix it, and never calls the function.
 
 from __future__ import annotations
 
+import secrets
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import ApiModel, CheckOutcome, Evidence, Finding, RepoFacts, RunningService, Severity, Workspace
+from ..identities import Identity, IdentityError, create_identity
 from ..probe import Prober
 
 
@@ -36,6 +38,7 @@ class CheckContext:
     settings: Settings = field(default_factory=Settings)
     alive: Callable[[], bool] = lambda: True  # is the API still running (crash detection)
     current: CheckSpec | None = None  # the check being run, set by the runner
+    run_tag: str = field(default_factory=lambda: secrets.token_hex(2))  # keeps test users unique per grade
     _memo: dict[str, Any] = field(default_factory=dict)
     _finding_counter: int = 0
 
@@ -44,6 +47,30 @@ class CheckContext:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
+
+    def identities(self, count: int) -> list[Identity]:
+        """The first `count` test users, registered and logged in once per grade (IdentityError if impossible)."""
+        users: list[Identity] = self._memo.setdefault("identities", [])
+        failure = self._memo.get("identities_error")
+        if failure is not None and len(users) < count:
+            raise failure
+        while len(users) < count:
+            try:
+                users.append(create_identity(self.prober, self.api.auth, "AB"[len(users)] if len(users) < 2 else
+                                             f"U{len(users)}", self.run_tag))
+            except IdentityError as exc:
+                self._memo["identities_error"] = exc
+                raise
+        return users[:count]
+
+    def auth_headers(self) -> dict[str, str]:
+        """User A's credentials when the API has a login and a user could be made, else none."""
+        if self.api.auth is None or self.prober is None:
+            return {}
+        try:
+            return self.identities(1)[0].headers(self.api.auth)
+        except IdentityError:
+            return {}
 
     def finding(self, check: str, kind: str, severity: Severity, message: str, **extra: Any) -> Finding:
         self._finding_counter += 1
@@ -56,13 +83,15 @@ class CheckContext:
         return self.finding(self.current.id, kind, severity, message, **extra)
 
     def verdict(self, summary: str, findings: list[Finding] = (), evidence: list[Evidence] = (),
-                score: float | None = None) -> CheckOutcome:
-        """The outcome of the check being run: it fails when it has findings, else it passes."""
+                score: float | None = None, warn_only: bool = False) -> CheckOutcome:
+        """The outcome of the check being run: it fails when it has findings, else it passes.
+        A `warn_only` check reports its findings as warnings that cost no points."""
         assert self.current is not None, "verdict() is for use inside a check"
         findings = list(findings)
         if score is None:
-            score = 0.0 if findings else 1.0
-        return CheckOutcome(check=self.current.id, area=self.current.area, status="fail" if findings else "pass",
+            score = 0.0 if findings and not warn_only else 1.0
+        status = ("warn" if warn_only else "fail") if findings else "pass"
+        return CheckOutcome(check=self.current.id, area=self.current.area, status=status,
                             summary=summary, findings=findings, evidence=list(evidence)[:5],
                             score=max(0.0, min(1.0, score)))
 
@@ -72,7 +101,31 @@ class CheckContext:
         return not_evaluated(self.current, reason, manifest_hint)
 
 
-Need = str  # "service", "spec", "resource", "repo"
+Need = str  # "service", "spec", "resource", "repo", "auth", "user", "two_users"
+
+_AUTH_HINT = ("auth:\n  register: POST /api/v1/accounts   # how a new user signs up\n"
+              "  login: POST /api/v1/sessions      # where a user logs in\n"
+              "  token: access_token              # where the token is in the login response")
+
+
+def _users(count: int):
+    def holds(ctx: CheckContext) -> bool:
+        if not (ctx.service.up and ctx.prober is not None and ctx.api.auth is not None):
+            return False
+        try:
+            ctx.identities(count)
+            return True
+        except IdentityError:
+            return False
+
+    def reason(ctx: CheckContext) -> str:
+        if not (ctx.service.up and ctx.prober is not None):
+            return "the API is not running"
+        if ctx.api.auth is None:
+            return f"no way to log in was found ({ctx.api.auth_problem or 'no spec'})"
+        return f"test users could not be created: {ctx._memo.get('identities_error')}"
+
+    return holds, reason, _AUTH_HINT
 
 _NEED_REASONS: dict[Need, tuple[Callable[[CheckContext], bool], Callable[[CheckContext], str], str | None]] = {
     "repo": (
@@ -90,6 +143,13 @@ _NEED_REASONS: dict[Need, tuple[Callable[[CheckContext], bool], Callable[[CheckC
         lambda c: f"no OpenAPI document could be loaded ({c.api.spec_problem or 'none found'})",
         "spec: /openapi.json   # where the API serves its OpenAPI document, or a file in the repo",
     ),
+    "auth": (
+        lambda c: c.api.auth is not None,
+        lambda c: f"no way to log in was found ({c.api.auth_problem or 'no spec'})",
+        _AUTH_HINT,
+    ),
+    "user": _users(1),
+    "two_users": _users(2),
     "resource": (
         lambda c: bool(c.api.resources),
         lambda c: "no resource with create/read-by-id operations was found in the spec",

@@ -1,0 +1,164 @@
+"""Inferring how a client signs up, logs in and sends its credentials, from the OpenAPI document.
+
+Covers the shapes learner projects use: JSON register/login pairs (`/auth/register` + `/auth/login`,
+`/signup` + `/signin`, `/users` + `/sessions`, `/api/v1/accounts` + `/api/v1/tokens`), FastAPI's
+form-encoded OAuth2 password flow (`/token` with OAuth2PasswordRequestForm), tokens under
+`access_token`, `token`, `jwt`, `accessToken`, `id_token` or nested in `data`/`tokens`, and credentials
+sent as `Authorization: Bearer`, as an API-key header, or as a session cookie. The manifest's `auth:`
+lines override any of it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from .models import AuthFlow, Manifest, Operation
+
+PASSWORD_FIELDS = ("password", "pass", "pwd", "passwd", "password1", "plainPassword")
+IDENTITY_FIELDS = ("email", "username", "user_name", "userName", "login", "handle", "phone", "name")
+TOKEN_FIELDS = ("access_token", "accessToken", "token", "jwt", "id_token", "idToken", "auth_token", "authToken")
+_LOGIN_WORDS = re.compile(r"log-?in|sign-?in|token|sessions?$|authenticate|/auth/?$", re.I)
+_REGISTER_WORDS = re.compile(r"regist|sign-?up|join|/accounts?/?$|/users?/?$", re.I)
+_ME_PATH = re.compile(r"/(users?/)?(me|self|current)/?$|/(profile|whoami|account)/?$", re.I)
+_ADMIN = re.compile(r"\badmin", re.I)
+
+
+def infer_auth(operations: list[Operation], spec: dict[str, Any], manifest: Manifest | None) -> tuple[AuthFlow | None, str | None]:
+    """The auth flow, or None and the reason it could not be inferred."""
+    by_label = {op.label: op for op in operations}
+    named = manifest.auth if manifest and manifest.auth else None
+    notes: list[str] = []
+
+    login = _named(by_label, named.login if named else None, notes, "login") or _find_login(operations, spec, notes)
+    signup = _named(by_label, named.register_op if named else None, notes, "register") or _find_signup(operations, login, notes)
+    if login is None and signup is None:
+        if not any(op.security for op in operations) and not _security_schemes(spec):
+            return None, "the API declares no security and has no login operation"
+        return None, ("no login operation was found (a POST whose body has a password field, on a path like "
+                      "/login, /token or /sessions)")
+    if login is None:
+        return None, f"{signup.label} registers users, but no login operation was found"
+
+    login_schema = login.request_schema or login.request_form_schema or {}
+    form = login.request_schema is None and login.request_form_schema is not None
+    password = _field(login_schema, PASSWORD_FIELDS) or "password"
+    identity = "username" if form else (_field(login_schema, IDENTITY_FIELDS) or "username")
+    header, prefix = _how_sent(spec)
+    token_path = named.token if named and named.token else _token_path(login)
+    notes.append(f"login: {login.label} ({'form-encoded' if form else 'JSON'}: {identity} + {password})")
+    notes.append(f"credentials sent as `{header}: {prefix}<token>`" if header else "credentials sent as a cookie")
+    return AuthFlow(
+        signup=signup,
+        login=login,
+        login_form=form,
+        identity_field=identity,
+        password_field=password,
+        token_path=token_path,
+        send_header=header or "Cookie",
+        send_prefix=prefix,
+        me=next((op for op in operations if op.method == "GET" and _ME_PATH.search(op.path)), None),
+        admin_operations=[op for op in operations if _is_admin(op)],
+        evidence=notes,
+    ), None
+
+
+def _named(by_label: dict[str, Operation], label: str | None, notes: list[str], what: str) -> Operation | None:
+    if not label:
+        return None
+    method, _, path = label.strip().partition(" ")
+    op = by_label.get(f"{method.upper()} {path.strip()}")
+    notes.append(f"{what}: {label} (named in portfolio-grader.yaml)" if op else
+                 f"{what}: portfolio-grader.yaml names {label}, which the spec does not document")
+    return op
+
+
+def _has_password(op: Operation) -> bool:
+    return any(_field(schema, PASSWORD_FIELDS) for schema in (op.request_schema, op.request_form_schema) if schema)
+
+
+def _find_login(operations: list[Operation], spec: dict, notes: list[str]) -> Operation | None:
+    token_url = _oauth2_token_url(spec)
+    candidates = [op for op in operations if op.method == "POST" and _has_password(op)]
+    if token_url:
+        match = next((op for op in candidates if op.path.rstrip("/").endswith(token_url.rstrip("/"))), None)
+        if match:
+            notes.append(f"the OAuth2 password flow's tokenUrl is {token_url}")
+            return match
+    words = [op for op in candidates if _LOGIN_WORDS.search(op.path) or _LOGIN_WORDS.search(op.operation_id or "")]
+    return (words or [None])[0]
+
+
+def _find_signup(operations: list[Operation], login: Operation | None, notes: list[str]) -> Operation | None:
+    candidates = [op for op in operations if op.method == "POST" and op is not login and _has_password(op)]
+    ranked = sorted(candidates, key=lambda op: (not re.search(r"regist|sign-?up", op.path + (op.operation_id or ""), re.I),
+                                                not _REGISTER_WORDS.search(op.path), len(op.path)))
+    if ranked:
+        notes.append(f"register: {ranked[0].label}")
+    return ranked[0] if ranked else None
+
+
+def _field(schema: dict | None, names: tuple[str, ...]) -> str | None:
+    props = (schema or {}).get("properties") or {}
+    lowered = {p.lower(): p for p in props}
+    for name in names:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
+
+
+def _security_schemes(spec: dict) -> dict:
+    return ((spec.get("components") or {}).get("securitySchemes") or spec.get("securityDefinitions") or {})
+
+
+def _oauth2_token_url(spec: dict) -> str | None:
+    for scheme in _security_schemes(spec).values():
+        flow = ((scheme or {}).get("flows") or {}).get("password") or {}
+        if flow.get("tokenUrl"):  # "token", "/auth/token" or a full URL
+            return "/" + urlsplit(str(flow["tokenUrl"])).path.lstrip("/")
+    return None
+
+
+def _how_sent(spec: dict) -> tuple[str | None, str]:
+    """(header, prefix) credentials are sent in; (None, "") for a cookie session."""
+    for scheme in _security_schemes(spec).values():
+        kind = (scheme or {}).get("type")
+        if kind == "apiKey":
+            if scheme.get("in") == "header":
+                return scheme.get("name") or "X-API-Key", ""
+            if scheme.get("in") == "cookie":
+                return None, ""
+        if kind == "http" and str(scheme.get("scheme", "")).lower() == "basic":
+            continue  # basic auth needs no token; a token scheme elsewhere wins
+    return "Authorization", "Bearer "
+
+
+def _token_path(login: Operation) -> str | None:
+    """Where the token is in the login response, per its schema; None: find it in the actual response."""
+    schema = next((r["schema"] for s, r in sorted(login.responses.items()) if s.startswith("2") and r.get("schema")), None)
+    return find_token_path(schema.get("properties") if isinstance(schema, dict) else None, is_schema=True)
+
+
+def find_token_path(node: Any, is_schema: bool = False, prefix: str = "") -> str | None:
+    """The dotted path of a token field in a response body (or in a schema's properties), one level deep."""
+    if not isinstance(node, dict):
+        return None
+    lowered = {k.lower(): k for k in node}
+    for name in TOKEN_FIELDS:
+        key = lowered.get(name.lower())
+        if key is not None and (is_schema or isinstance(node[key], str)):
+            return prefix + key
+    for container in ("data", "tokens", "result", "auth"):
+        key = lowered.get(container)
+        if key is not None and not prefix:
+            inner = node[key].get("properties") if is_schema and isinstance(node[key], dict) else node[key]
+            found = find_token_path(inner, is_schema, prefix=f"{key}.")
+            if found:
+                return found
+    return None
+
+
+def _is_admin(op: Operation) -> bool:
+    return any(_ADMIN.search(t) for t in op.tags) or "/admin" in op.path.lower() or bool(
+        re.search(r"admin[- ]only|requires? admin|administrators? only", op.summary, re.I))

@@ -1,7 +1,8 @@
 """scoring: a rubric and the checks' outcomes give criterion results, a score, the gates and the top fixes.
 
 A criterion's share of its points is the mean score of its evaluated checks; it passes when every
-evaluated check passes. A criterion none of whose checks could run is `not_evaluated` and earns
+evaluated check passes. A check that only warns (user enumeration, weak passwords accepted) keeps
+half its share: a warning is worth fixing, but it is not a failure. A criterion none of whose checks could run is `not_evaluated` and earns
 nothing: a grade can only be earned by evidence.
 """
 
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 
 from .models import CheckOutcome, CriterionResult, Finding, Fix
 from .rubric import Criterion, Rubric
+
+
+WARNING_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,9 @@ def _criterion(criterion: Criterion, outcomes: list[CheckOutcome]) -> CriterionR
         reasons = "; ".join(dict.fromkeys(o.reason or "" for o in outcomes if o.reason)) or "no check could run"
         return CriterionResult(status="not_evaluated", points=0.0, reason=reasons, **common)
     findings = [f.id for o in evaluated for f in o.findings]
-    if all(o.status in ("pass", "warn") for o in evaluated):
+    if all(o.status == "pass" for o in evaluated):
         return CriterionResult(status="pass", points=criterion.points, finding_ids=findings, **common)
-    share = sum(o.score for o in evaluated) / len(evaluated)
+    share = sum(o.score * (WARNING_SHARE if o.status == "warn" else 1.0) for o in evaluated) / len(evaluated)
     points = round(criterion.points * share, 1)
     return CriterionResult(status="partial" if points > 0 else "fail", points=points, finding_ids=findings, **common)
 

@@ -62,8 +62,9 @@ DATASTORE_IMAGES = frozenset(
     mongo-express redis-commander localstack cassandra influxdb clickhouse-server neo4j couchdb jaeger
     prometheus grafana mssql cockroach etcd consul vault dynamodb-local azurite""".split()
 )
-# what official datastore entrypoints need (chown their data dir, drop to their user)
-DATASTORE_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETGID", "SETUID")
+# What official datastore entrypoints need as root before they drop to their own user; KILL lets
+# them stop the temporary server they start to initialise a database (postgres, mysql).
+DATASTORE_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID")
 DOCKER_DEFAULT_CAPS = frozenset(
     "AUDIT_WRITE CHOWN DAC_OVERRIDE FOWNER FSETID KILL MKNOD NET_BIND_SERVICE NET_RAW SETFCAP SETGID SETPCAP SETUID"
     " SYS_CHROOT".split()

@@ -78,7 +78,7 @@ def create_identity(prober: Prober, flow: AuthFlow, label: str, run_tag: str,
     exchanges: list[Exchange] = []
     schema = flow.signup.request_schema or flow.signup.request_form_schema or {}
     for attempt, password in enumerate(_STRONG_PASSWORDS):
-        body, login_value = _signup_body(schema, flow, label, f"{run_tag}{attempt}", password)
+        body, login_value = signup_body(schema, flow, label, f"{run_tag}{attempt}", password)
         body.update(extra or {})
         if flow.signup.request_schema is None and flow.signup.request_form_schema is not None:
             signup = prober.request("POST", flow.signup.path, content=urlencode(body),
@@ -104,7 +104,8 @@ def create_identity(prober: Prober, flow: AuthFlow, label: str, run_tag: str,
                     signup_body=body, signup_response=exchanges[-2].json(), exchanges=exchanges)
 
 
-def _signup_body(schema: dict, flow: AuthFlow, label: str, tag: str, password: str) -> tuple[dict, str]:
+def signup_body(schema: dict, flow: AuthFlow, label: str, tag: str, password: str) -> tuple[dict, str]:
+    """A schema-valid sign-up body for a fresh, unique user with `password`, and the value it logs in with."""
     body = valid_example(schema) if schema else {}
     body = body if isinstance(body, dict) else {}
     unique = f"pg{tag}{label.lower()}{secrets.token_hex(3)}"

@@ -19,6 +19,7 @@ from . import __version__
 from .checks import CheckContext, Settings, run_checks
 from .discover import discover
 from .fetch import discard, fetch, safe_name
+from .identities import IdentityError
 from .inspect import inspect_repo
 from .models import ApiModel, RepoFacts, RubricRef, RunningService, Scorecard, Source, StageResult, Workspace
 from .probe import Prober
@@ -102,6 +103,7 @@ def grade(request: GradeRequest) -> Scorecard:
                     with stages("checks"):
                         ctx = CheckContext(workspace=workspace, facts=facts, service=service, api=api, prober=prober,
                                            settings=request.settings, alive=handle.alive)
+                        _make_test_users(ctx)
                         outcomes = run_checks(rubric.check_ids, ctx)
                     service = service.model_copy(update={"logs": handle.logs()})
                 finally:
@@ -115,6 +117,15 @@ def grade(request: GradeRequest) -> Scorecard:
             return _scorecard(workspace, facts, rubric, service, api, outcomes, stages)
     finally:
         discard(workspace)
+
+
+def _make_test_users(ctx: CheckContext) -> None:
+    """Register the two test users before any probe: fuzzed and burst logins may rate-limit the client later."""
+    if ctx.api.auth is not None and ctx.prober is not None:
+        try:
+            ctx.identities(2)
+        except IdentityError:
+            pass  # each check that needs users reports why they could not be made
 
 
 def _setup(facts: RepoFacts, handle, prober: Prober, stages: _Stages) -> None:

@@ -7,12 +7,14 @@ so each security probe is tested against the same real app for its pass and its 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
 import time
 from dataclasses import dataclass
 
 import jwt
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +39,16 @@ class Flaws:
     enumeration: bool = False  # different errors for unknown user and wrong password
     weak_password_ok: bool = False  # registration accepts "123456"
     bfla: bool = False  # /admin/users open to every logged-in user
+    # knobs and variants, not flaws
+    rate_limit_max: int = 5  # failed logins a client may make per window
+    rate_limit_window: float = 60.0  # seconds; Retry-After counts down to the window's end
+    lockout_401: bool = False  # refuse a locked-out client with 401 "Account locked ..." and no Retry-After
+    json_login: bool = False  # POST /auth/login with a JSON body {email, password} -> {"token"}; no /auth/token
+    delete_me: bool = False  # DELETE /users/me closes the account
+    soft_refuse_delete: bool = False  # DELETE by another user answers 200 {"deleted": false} and changes nothing
+    owner_mass_assignment: bool = False  # POST/PUT /tasks store a client-sent owner_id (flaw)
+    user_directory: bool = False  # GET /users lists every user's email to any logged-in user (flaw)
+    open_list: bool = False  # GET /tasks answers without a token (all users' tasks) yet declares security
 
 
 class RegisterIn(BaseModel):
@@ -44,6 +56,11 @@ class RegisterIn(BaseModel):
     email: str = Field(min_length=3, max_length=100, json_schema_extra={"format": "email"})
     password: str = Field(min_length=6, max_length=72)
     full_name: str = Field(default="", max_length=100)
+
+
+class LoginIn(BaseModel):
+    email: str
+    password: str
 
 
 class UserOut(BaseModel):
@@ -73,12 +90,15 @@ def _verify(password: str, stored: str) -> bool:
     return secrets.compare_digest(hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 1000).hex(), digest)
 
 
-def tasks_app(**flags: bool) -> FastAPI:
+def tasks_app(jwt_secret: str | None = None, **flags: bool) -> FastAPI:
+    """`jwt_secret` signs the tokens instead of a random one (a secret a test commits to a fake repo)."""
     flaws = Flaws(**flags)
-    secret = WEAK_SECRET if flaws.weak_secret else secrets.token_urlsafe(32)
+    secret = jwt_secret or (WEAK_SECRET if flaws.weak_secret else secrets.token_urlsafe(32))
     users: dict[int, dict] = {}
     tasks: dict[int, dict] = {}
     failures: dict[str, list[float]] = {}
+    user_ids = itertools.count(1)
+    task_ids = itertools.count(1)  # never reused after a delete
     app = FastAPI(title="tasks")
 
     def issue(user_id: int) -> str:
@@ -88,7 +108,9 @@ def tasks_app(**flags: bool) -> FastAPI:
             claims["exp"] = now + 1800
         return jwt.encode(claims, secret, algorithm="HS256")
 
-    def current_user(token: str | None = Depends(OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False))) -> dict:
+    bearer = OAuth2PasswordBearer(tokenUrl="auth/login" if flaws.json_login else "auth/token", auto_error=False)
+
+    def current_user(token: str | None = Depends(bearer)) -> dict:
         if not token:
             raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
         try:
@@ -121,30 +143,53 @@ def tasks_app(**flags: bool) -> FastAPI:
         role = "user"
         if flaws.mass_assignment and (extra.get("role") == "admin" or extra.get("is_admin") is True):
             role = "admin"
-        user_id = len(users) + 1
+        user_id = next(user_ids)
         users[user_id] = {"id": user_id, "email": body.email, "full_name": body.full_name, "role": role,
                           "password_hash": _hash(body.password)}
         return users[user_id]
 
-    @app.post("/auth/token", responses={401: {}, 404: {}, 429: {}})
-    def token(request: Request, response: Response, username: str = Form(), password: str = Form()):
+    def check_login(request: Request, username: str, password: str) -> dict:
         key = request.client.host if request.client else "?"
         now = time.monotonic()
-        recent = [t for t in failures.get(key, []) if now - t < 60]
-        if not flaws.no_rate_limit and len(recent) >= 5:
-            raise HTTPException(429, "Too many failed logins", headers={"Retry-After": str(int(60 - (now - recent[0])) + 1)})
+        window = flaws.rate_limit_window
+        recent = [t for t in failures.get(key, []) if now - t < window]
+        if not flaws.no_rate_limit and len(recent) >= flaws.rate_limit_max:
+            if flaws.lockout_401:
+                raise HTTPException(401, "Account locked: too many failed logins, try again later")
+            raise HTTPException(429, "Too many failed logins",
+                                headers={"Retry-After": str(int(window - (now - recent[0])) + 1)})
         user = next((u for u in users.values() if u["email"] == username), None)
         if user is None or not _verify(password, user["password_hash"]):
             failures[key] = recent + [now]
             if flaws.enumeration and user is None:
                 raise HTTPException(404, "User not found")
             raise HTTPException(401, "Incorrect email or password")
-        return {"access_token": issue(user["id"]), "token_type": "bearer"}
+        return user
+
+    if flaws.json_login:
+        @app.post("/auth/login", responses={401: {}, 404: {}, 429: {}})
+        def json_login(request: Request, body: LoginIn):
+            return {"token": issue(check_login(request, body.email, body.password)["id"])}
+    else:
+        @app.post("/auth/token", responses={401: {}, 404: {}, 429: {}})
+        def token(request: Request, username: str = Form(), password: str = Form()):
+            return {"access_token": issue(check_login(request, username, password)["id"]), "token_type": "bearer"}
 
     @app.get("/users/me", responses={401: {}})
     def me(user: dict = Depends(current_user)):
         public = {k: v for k, v in user.items() if k != "password_hash"}
         return user if flaws.hash_exposed else public
+
+    if flaws.delete_me:
+        @app.delete("/users/me", status_code=204, responses={401: {}})
+        def close_account(user: dict = Depends(current_user)):
+            del users[user["id"]]
+            return Response(status_code=204)
+
+    if flaws.user_directory:
+        @app.get("/users", responses={401: {}})
+        def directory(user: dict = Depends(current_user)):
+            return [{"id": u["id"], "email": u["email"], "full_name": u["full_name"]} for u in users.values()]
 
     @app.get("/admin/users", tags=["admin"], responses={401: {}, 403: {}})
     def admin_users(user: dict = Depends(current_user)):
@@ -152,31 +197,50 @@ def tasks_app(**flags: bool) -> FastAPI:
             raise HTTPException(403, "Admins only")
         return [{k: v for k, v in u.items() if k != "password_hash"} for u in users.values()]
 
+    async def claimed_owner(request: Request, user: dict, current: int | None = None) -> int:
+        """Who owns a created or updated task: the caller (or the owner so far), or, flawed, the client's owner_id."""
+        owner = user["id"] if current is None else current
+        if flaws.owner_mass_assignment:
+            raw = await request.json()
+            if isinstance(raw, dict) and isinstance(raw.get("owner_id"), int) and raw["owner_id"] in users:
+                owner = raw["owner_id"]
+        return owner
+
     @app.post("/tasks", status_code=201, response_model=Task, responses={401: {}})
-    def create(body: TaskIn, user: dict = Depends(current_user)):
-        task_id = len(tasks) + 1
-        tasks[task_id] = {"id": task_id, "owner_id": user["id"], **body.model_dump()}
+    async def create(body: TaskIn, request: Request, user: dict = Depends(current_user)):
+        task_id = next(task_ids)
+        tasks[task_id] = {"id": task_id, "owner_id": await claimed_owner(request, user), **body.model_dump()}
         return tasks[task_id]
 
+    def list_user(token: str | None = Depends(bearer)) -> dict | None:
+        try:
+            return current_user(token)
+        except HTTPException:
+            if flaws.open_list:
+                return None
+            raise
+
     @app.get("/tasks", response_model=list[Task], responses={401: {}})
-    def list_tasks(user: dict = Depends(current_user)):
-        return [t for t in tasks.values() if flaws.bola_list or t["owner_id"] == user["id"]]
+    def list_tasks(user: dict | None = Depends(list_user)):
+        return [t for t in tasks.values() if user is None or flaws.bola_list or t["owner_id"] == user["id"]]
 
     @app.get("/tasks/{task_id}", response_model=Task, responses={401: {}, 404: {}})
     def read(task_id: int, user: dict = Depends(current_user)):
         return owned(task_id, user, flaws.bola_read)
 
     @app.put("/tasks/{task_id}", response_model=Task, responses={401: {}, 403: {}, 404: {}})
-    def update(task_id: int, body: TaskIn, user: dict = Depends(current_user)):
+    async def update(task_id: int, body: TaskIn, request: Request, user: dict = Depends(current_user)):
         if flaws.write_despite_403 and task_id in tasks and tasks[task_id]["owner_id"] != user["id"]:
             tasks[task_id].update(body.model_dump())
             raise HTTPException(403, "Not your task")
         task = owned(task_id, user, flaws.bola_write)
-        task.update(body.model_dump())
+        task.update(body.model_dump(), owner_id=await claimed_owner(request, user, task["owner_id"]))
         return task
 
     @app.delete("/tasks/{task_id}", status_code=204, responses={401: {}, 404: {}})
     def delete(task_id: int, user: dict = Depends(current_user)):
+        if flaws.soft_refuse_delete and task_id in tasks and tasks[task_id]["owner_id"] != user["id"]:
+            return JSONResponse({"deleted": False})
         owned(task_id, user, flaws.bola_delete)
         del tasks[task_id]
         return Response(status_code=204)

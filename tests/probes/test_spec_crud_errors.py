@@ -102,3 +102,8 @@ def test_missing_spec_fails_spec_present_and_points_to_the_manifest(serve):
     assert outcome.status == "fail" and kinds(outcome) == {"spec_missing"}
     crud = run("crud.lifecycle", ctx)
     assert crud.status == "not_evaluated" and "spec:" in crud.manifest_hint
+
+
+def test_a_spec_that_could_have_been_served_is_not_called_missing_when_the_api_never_ran():
+    outcome = run("contract.spec_present", make_context(None))
+    assert outcome.status == "not_evaluated" and "did not run" in outcome.reason

@@ -223,4 +223,4 @@ def run_checks(ids: list[str], ctx: CheckContext) -> list[CheckOutcome]:
 
 def import_builtin_checks() -> None:
     """Importing the check modules registers their checks."""
-    from . import contract, crud, errors, repo, runtime, spec  # noqa: F401
+    from . import contract, crud, errors, jwt, login, ownership, repo, runtime, spec  # noqa: F401

@@ -1,0 +1,915 @@
+"""Authentication probes: protected routes refuse anonymous callers, and JWTs cannot be forged.
+
+An attacker who can talk to the API holds one genuine token (their own) and tries to turn it into
+someone else's: an unsigned `alg: none` token, a stripped or edited signature, a payload naming another
+user, a guessed HMAC secret (offline, against a wordlist and the secrets committed in the repo), an
+expired token. Every attack is replayed against the service under grade and judged by what it answered;
+the evidence is the exact request with the forged token, as a curl line the learner can rerun.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import shlex
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt as pyjwt
+
+from ..identities import Identity, IdentityError
+from ..models import Evidence, Finding, Operation
+from ..payloads import valid_example
+from ..probe import Exchange, Prober
+from .registry import CheckContext, check
+
+GARBAGE_TOKEN = "not-a-real-token"
+MAX_OPERATIONS = 40  # auth.required probes at most this many operations
+MAX_FINDINGS = 10
+MAX_TARGETS = 4  # protected GETs tried as the replay target of forged tokens
+DAY = 24 * 3600
+
+_OWASP_API2 = "OWASP API2:2023 Broken Authentication"
+_PUBLIC_PATH = re.compile(r"^/(?:api/)?(?:v\d+/)?(?:health|healthz|livez|readyz|ready|ping|status|metrics|version|"
+                          r"docs|redoc|openapi|swagger|api-docs)\b", re.I)
+_ENTRY_POINT = re.compile(r"log-?in|sign-?in|sign-?up|regist|/token|refresh|forgot|reset|verify|confirm|oauth|"
+                          r"callback|/sessions?/?$", re.I)
+_IDENTITY_CLAIMS = ("sub", "user_id", "userId", "uid", "id", "_id", "email", "username", "user", "name")
+_TIME_CLAIMS = {"iat", "exp", "nbf", "jti", "auth_time"}
+_HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+# ---------------------------------------------------------------- JWT mechanics
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _segment(obj: dict[str, Any]) -> str:
+    return b64url(json.dumps(obj, separators=(",", ":")).encode())
+
+
+@dataclass(frozen=True)
+class Jwt:
+    """A JWS in compact form, split into what an attacker edits."""
+
+    token: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+    @property
+    def parts(self) -> list[str]:
+        return self.token.split(".")
+
+    @property
+    def alg(self) -> str:
+        return str(self.header.get("alg", ""))
+
+    @property
+    def signing_input(self) -> bytes:
+        head, payload, _ = self.parts
+        return f"{head}.{payload}".encode("ascii")
+
+    @property
+    def signature(self) -> bytes:
+        return b64url_decode(self.parts[2])
+
+
+def parse_jwt(token: str | None) -> Jwt | None:
+    """The token as a JWT, or None when it is opaque (or an encrypted JWE, which has five parts)."""
+    if not token or token.count(".") != 2:
+        return None
+    try:
+        header = pyjwt.get_unverified_header(token)
+        claims = json.loads(b64url_decode(token.split(".")[1]))
+    except (pyjwt.PyJWTError, ValueError, binascii.Error):
+        return None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return None
+    return Jwt(token, header, claims)
+
+
+def unsigned(claims: dict[str, Any], alg: str = "none") -> str:
+    """An `alg: none` token: no signature at all."""
+    return f"{_segment({'alg': alg, 'typ': 'JWT'})}.{_segment(claims)}."
+
+
+def sign(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str:
+    """An HMAC-signed token with exactly this header (its alg picks SHA-256/384/512)."""
+    signing_input = f"{_segment(header)}.{_segment(claims)}"
+    digest = hmac.new(key, signing_input.encode("ascii"), _HMAC[str(header["alg"])]).digest()
+    return f"{signing_input}.{b64url(digest)}"
+
+
+def tamper_signature(token: str) -> str:
+    """The same header and payload with a signature whose bytes differ. Only full-bit characters are changed:
+    editing the last base64url character can leave the decoded bytes as they were."""
+    head, payload, sig = token.split(".")
+    chars = list(sig)
+    for i in (0, len(chars) // 2):
+        if i < len(chars):
+            chars[i] = "A" if chars[i] != "A" else "B"
+    return f"{head}.{payload}.{''.join(chars)}"
+
+
+# ---------------------------------------------------------------- the secret wordlist and committed secrets
+
+
+@lru_cache(maxsize=1)
+def wordlist() -> tuple[str, ...]:
+    """The bundled candidates (data/jwt_secrets.txt), most likely first."""
+    text = resources.files("portfolio_grader").joinpath("data/jwt_secrets.txt").read_text(encoding="utf-8")
+    return tuple(line for line in text.splitlines() if line and not line.startswith("#!comment"))
+
+
+_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "env", "__pycache__", "dist", "build", ".next", "coverage",
+              ".tox", ".mypy_cache", ".pytest_cache", "site-packages", "vendor", "target"}
+_CODE_SUFFIXES = (".py", ".js", ".ts", ".mjs", ".cjs", ".jsx", ".tsx")
+_SECRETISH = r"[\w.-]*(?:secret|jwt|signing|token|key)[\w.-]*"
+# SECRET_KEY = "x", jwtSecret: 'x', "secret": "x", JWT_SECRET = process.env.X || "x"
+_QUOTED = re.compile(
+    rf"(?i)(?P<key>{_SECRETISH})[\"']?\s*[:=]\s*(?:[\w.\[\]\"']+\s*(?:\|\||\?\?|\bor\b)\s*)?"
+    r"(?P<q>[\"'`])(?P<val>[^\"'`\n]{1,200})(?P=q)")
+# .env, docker-compose environment lists, YAML: JWT_SECRET=x, - JWT_SECRET=x, jwt_secret: x
+_BARE = re.compile(
+    rf"(?im)^\s*(?:-\s*|export\s+)?(?P<key>{_SECRETISH})\s*[:=]\s*(?P<val>[^\s\"'`#]{{1,200}})\s*(?:#.*)?$")
+# process.env.X || "x", os.getenv("X", "x"), os.environ.get("X", "x"), config("X", default="x")
+_DEFAULTED = re.compile(
+    r"(?:process\.env\.\w+\s*(?:\|\||\?\?)\s*|(?:getenv|environ\.get|config|env)\(\s*[\"']\w+[\"']\s*,\s*"
+    r"(?:default\s*=\s*)?)(?P<q>[\"'`])(?P<val>[^\"'`\n]{1,200})(?P=q)")
+# jwt.sign(payload, "x"), jwt.encode(claims, "x", ...), jwt.verify(token, 'x')
+_LITERAL_KEY = re.compile(
+    r"\bjwt\.(?:sign|verify|encode|decode)\(\s*[^,()]+(?:\([^()]*\))?\s*,\s*"
+    r"(?P<q>[\"'`])(?P<val>[^\"'`\n]{1,200})(?P=q)")
+_NOT_A_VALUE = re.compile(r"^(?:\$\{.*\}|\$\w+|process\.env.*|os\.environ.*|settings\..*|config\..*|none|null|"
+                          r"undefined|true|false|required|string)$", re.I)
+
+
+def _wanted(path: Path) -> bool:
+    name = path.name.lower()
+    return (name == ".env" or name.startswith(".env.") or name.startswith("config.") or name == "settings.py"
+            or (name.startswith("docker-compose") and name.endswith((".yml", ".yaml")))
+            or (name.startswith("application") and name.endswith((".properties", ".yml", ".yaml")))
+            or name.endswith(_CODE_SUFFIXES))
+
+
+def committed_secrets(root: Path | None, max_files: int = 400, max_bytes: int = 200_000,
+                      max_candidates: int = 500) -> list[tuple[str, str]]:
+    """(value, "file:line") for every string the repo assigns to a secret-looking name, passes as a default to an
+    environment lookup, or hands to jwt.sign/encode/verify — the secrets learners commit by accident."""
+    if root is None or not Path(root).is_dir():
+        return []
+    root = Path(root)
+    found: dict[str, str] = {}
+    scanned = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not (d.startswith(".") and d != ".config"))
+        for name in sorted(files):
+            path = Path(folder, name)
+            if not _wanted(path) or path.is_symlink():
+                continue
+            try:
+                if path.stat().st_size > max_bytes:
+                    continue
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            scanned += 1
+            rel = path.relative_to(root).as_posix()
+            for number, line in enumerate(text.splitlines(), 1):
+                if len(line) > 1000:
+                    continue
+                for pattern in (_QUOTED, _BARE, _DEFAULTED, _LITERAL_KEY):
+                    for match in pattern.finditer(line):
+                        value = match.group("val").strip()
+                        if value and not _NOT_A_VALUE.match(value) and value not in found:
+                            found[value] = f"{rel}:{number}"
+                if len(found) >= max_candidates:
+                    return list(found.items())
+            if scanned >= max_files:
+                return list(found.items())
+    return list(found.items())
+
+
+@dataclass(frozen=True)
+class Crack:
+    """The outcome of the offline attack on the token's HMAC secret (`key` None: not guessed)."""
+
+    alg: str
+    tried: int
+    from_wordlist: int
+    from_repo: int
+    seconds: float
+    key: bytes | None = None
+    source: str | None = None  # "the bundled wordlist" or "file:line"
+
+    @property
+    def shown(self) -> str:
+        """The secret masked for the report: its first characters, never the whole of it."""
+        text = (self.key or b"").decode("utf-8", errors="replace")
+        return (text[:2] if len(text) >= 6 else text[:1]) + "***"
+
+
+def crack(token: Jwt, repo_candidates: Iterable[tuple[str, str]] = ()) -> Crack:
+    """Compare the token's HMAC with every candidate: committed secrets first (and their base64 decoding,
+    for stacks that decode the configured secret), then the bundled wordlist."""
+    digest = _HMAC[token.alg]
+    signing_input, signature = token.signing_input, token.signature
+    started = time.perf_counter()
+    seen: set[bytes] = set()
+    tried = from_repo = 0
+
+    def candidates() -> Iterator[tuple[bytes, str]]:
+        for value, where in repo_candidates:
+            yield value.encode(), where
+            if len(value) >= 16 and len(value) % 4 == 0 and re.fullmatch(r"[A-Za-z0-9+/]+=*", value):
+                try:
+                    yield base64.b64decode(value, validate=True), f"{where} (base64-decoded)"
+                except binascii.Error:
+                    pass
+        for word in wordlist():
+            yield word.encode(), "the bundled wordlist of common and tutorial secrets"
+
+    for key, where in candidates():
+        if key in seen:
+            continue
+        seen.add(key)
+        tried += 1
+        from_repo += not where.startswith("the bundled")
+        if hmac.new(key, signing_input, digest).digest() == signature:
+            return Crack(token.alg, tried, tried - from_repo, from_repo, time.perf_counter() - started, key, where)
+    return Crack(token.alg, tried, tried - from_repo, from_repo, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- requests without ambient credentials
+
+
+@contextmanager
+def no_ambient_cookies(prober: Prober) -> Iterator[None]:
+    """Send only the credentials a probe names: the client's cookie jar (filled by the logins) is emptied for the
+    duration and restored afterwards."""
+    jar = prober.client.cookies.jar
+    saved = list(jar)
+    jar.clear()
+    try:
+        yield
+    finally:
+        jar.clear()
+        for cookie in saved:
+            jar.set_cookie(cookie)
+
+
+@dataclass
+class Carrier:
+    """How user A's token travels (an Authorization-style header, or a session cookie holding a JWT)."""
+
+    token: str
+    header: str
+    prefix: str = ""
+    cookie_name: str | None = None
+
+    def headers(self, token: str) -> dict[str, str]:
+        if self.cookie_name is not None:
+            return {"Cookie": f"{self.cookie_name}={token}"}
+        return {self.header: f"{self.prefix}{token}"}
+
+
+def carrier_of(ctx: CheckContext, identity: Identity) -> Carrier | None:
+    flow = ctx.api.auth
+    if identity.token is not None:
+        return Carrier(identity.token, flow.send_header, flow.send_prefix)
+    if identity.cookie and "=" in identity.cookie:
+        name, value = identity.cookie.split("=", 1)
+        return Carrier(value, "Cookie", cookie_name=name)
+    return None
+
+
+def _refused(exchange: Exchange) -> bool:
+    if exchange.status in (401, 403):
+        return True
+    location = next((v for k, v in exchange.headers.items() if k.lower() == "location"), "")
+    return exchange.status in (301, 302, 303, 307, 308) and bool(re.search(r"log-?in|sign-?in|auth", location, re.I))
+
+
+def _accepted(exchange: Exchange) -> bool:
+    return exchange.status is not None and 200 <= exchange.status < 300
+
+
+def _shows(exchange: Exchange, identity: Identity | None) -> bool:
+    return identity is not None and len(identity.login_value) >= 4 and identity.login_value in exchange.text
+
+
+def _status(exchange: Exchange) -> str:
+    return str(exchange.status) if exchange.status is not None else f"no answer ({exchange.error})"
+
+
+# ---------------------------------------------------------------- the replay target
+
+
+@dataclass
+class Target:
+    """A protected GET that accepts user A's genuine token and refuses a garbage one: forged tokens are judged
+    there. `path` None: none was found, `problem` says why."""
+
+    path: str | None
+    genuine: Exchange | None = None
+    garbage: Exchange | None = None
+    problem: str | None = None
+    tried: list[Exchange] = field(default_factory=list)
+
+    def evidence(self) -> list[Evidence]:
+        return [e.evidence("probing for a protected GET to replay tokens against") for e in self.tried[-3:]]
+
+
+def _user(ctx: CheckContext, count: int = 1) -> list[Identity]:
+    if ctx.api.auth is None or ctx.prober is None:
+        return []
+    try:
+        return ctx.identities(count)
+    except IdentityError:
+        return []
+
+
+def _target_candidates(ctx: CheckContext) -> list[Operation]:
+    flow = ctx.api.auth
+    ops: list[Operation] = []
+    if flow and flow.me and flow.me.method == "GET" and "{" not in flow.me.path:
+        ops.append(flow.me)
+    admin = {op.label for op in (flow.admin_operations if flow else [])}
+    plain = [op for op in ctx.api.operations if op.method == "GET" and "{" not in op.path and op.label not in admin
+             and not _PUBLIC_PATH.search(op.path) and op not in ops]
+    ops += [op for op in plain if op.security] + [op for op in plain if not op.security]
+    return ops[:MAX_TARGETS]
+
+
+def find_target(ctx: CheckContext, carrier: Carrier) -> Target:
+    def compute() -> Target:
+        candidates = _target_candidates(ctx)
+        if not candidates:
+            return Target(None, problem="the spec documents no GET without path parameters to replay tokens against")
+        tried: list[Exchange] = []
+        reasons = []
+        with no_ambient_cookies(ctx.prober):
+            for op in candidates:
+                genuine = ctx.prober.request("GET", op.path, headers=carrier.headers(carrier.token))
+                tried.append(genuine)
+                if not _accepted(genuine):
+                    reasons.append(f"GET {op.path} answered {_status(genuine)} to user A's genuine token")
+                    continue
+                garbage = ctx.prober.request("GET", op.path, headers=carrier.headers(GARBAGE_TOKEN))
+                tried.append(garbage)
+                if not _refused(garbage):
+                    reasons.append(f"GET {op.path} answered {_status(garbage)} to a garbage token, so it is not "
+                                   "protected (see auth.required)")
+                    continue
+                return Target(op.path, genuine, garbage, tried=tried)
+        return Target(None, problem="no protected GET accepts user A's genuine token and refuses a garbage one: "
+                      + "; ".join(reasons), tried=tried)
+
+    return ctx.memo(f"jwt_target:{carrier.token}", compute)
+
+
+def _skip_with(ctx: CheckContext, reason: str, evidence: list[Evidence], hint: str | None = None):
+    return ctx.skip(reason, hint).model_copy(update={"evidence": evidence[:5]})
+
+
+def _replay(ctx: CheckContext, carrier: Carrier, path: str, token: str) -> Exchange:
+    with no_ambient_cookies(ctx.prober):
+        return ctx.prober.request("GET", path, headers=carrier.headers(token))
+
+
+def _attacked_token(ctx: CheckContext) -> tuple[Identity | None, Carrier | None, Jwt | None, str | None]:
+    """User A, how their token travels, the token as a JWT, or why there is nothing to attack."""
+    users = _user(ctx)
+    if not users:
+        return None, None, None, "no test user could log in"
+    carrier = carrier_of(ctx, users[0])
+    if carrier is None:
+        return users[0], None, None, "the login gave neither a token nor a session cookie"
+    token = parse_jwt(carrier.token)
+    if token is None:
+        what = "session cookie" if carrier.cookie_name else "token"
+        return users[0], carrier, None, (f"the {what} is not a JWT (an opaque value, not three base64url parts): "
+                                         "there are no claims or signature to forge")
+    return users[0], carrier, token, None
+
+
+# ---------------------------------------------------------------- hints
+
+_HINT_AUTH_MISSING = (
+    f"Every protected route must refuse a request without valid credentials with 401 ({_OWASP_API2}); 403 is for "
+    "a caller who is known but not allowed. A route that forgets its guard serves anyone who finds it. FastAPI: "
+    "put `Depends(get_current_user)` on the route, or on the whole router with "
+    "`APIRouter(dependencies=[Depends(get_current_user)])`, and have the dependency raise "
+    "`HTTPException(401, headers={'WWW-Authenticate': 'Bearer'})` when the token is missing or invalid (with "
+    "`auto_error=False`, never fall through to an anonymous user). Express: mount the auth middleware before the "
+    "routes (`router.use(requireAuth)`) and `return res.status(401).json(...)` when the header is missing or "
+    "`jwt.verify` throws — never call `next()` without a user. Flask: `@jwt_required()` (Flask-JWT-Extended) or "
+    "`@login_required` on every protected view. Then keep the spec honest: declare `security` exactly where it "
+    "is enforced.")
+_HINT_ALG_NONE = (
+    "A JWT names its own algorithm in its header, and `alg: none` means \"no signature\": an attacker writes "
+    "`{\"alg\":\"none\"}.{\"sub\":\"<any user>\"}.` and is whoever they like. The server, not the token, must "
+    "choose the algorithm. PyJWT/FastAPI: `jwt.decode(token, SECRET_KEY, algorithms=[\"HS256\"])` — a fixed "
+    "list, never taken from `jwt.get_unverified_header`, and never `options={\"verify_signature\": False}`. "
+    "Express/jsonwebtoken: `jwt.verify(token, secret, { algorithms: ['HS256'] })` (`jwt.decode` verifies "
+    "nothing). Flask-JWT-Extended: `JWT_ALGORITHM = \"HS256\"` and `JWT_DECODE_ALGORITHMS = [\"HS256\"]`.")
+_HINT_SIGNATURE = (
+    "The signature is the only thing that stops a client from editing its own token — changing `sub: 1` to "
+    "`sub: 2` turns them into user 2. A server that reads the claims without verifying the signature trusts "
+    "whatever the client wrote. PyJWT/FastAPI: decode with `jwt.decode(token, SECRET_KEY, algorithms=[\"HS256\"])` "
+    "and let `InvalidSignatureError` become a 401; never `options={\"verify_signature\": False}` or "
+    "`get_unverified_header`/base64-decoding the payload to find the user. Express/jsonwebtoken: "
+    "`jwt.verify(token, secret, { algorithms: ['HS256'] })`, not `jwt.decode(token)`. Flask: "
+    "`@jwt_required()` and `get_jwt_identity()` from Flask-JWT-Extended, which verify before they read.")
+_HINT_WEAK_SECRET = (
+    "An HS256 token is signed with a shared secret, and one token is enough to guess it offline at millions of "
+    "tries per second (hashcat -m 16500, jwt_tool) — no request to the API, no rate limit. With the secret an "
+    "attacker signs valid tokens for any user, admins included. Use a long random secret (32+ random bytes: "
+    "`python -c \"import secrets; print(secrets.token_urlsafe(64))\"` or `openssl rand -base64 64`), read it "
+    "from the environment with no fallback (`os.environ[\"JWT_SECRET\"]` — not `os.getenv(\"JWT_SECRET\", "
+    "\"dev\")`; `process.env.JWT_SECRET` — not `|| 'secret'`), keep `.env` out of git (commit a `.env.example` "
+    "with a placeholder), and rotate any secret that was ever committed: it stays in the history.")
+_HINT_NO_EXPIRY = (
+    "A token without `exp` (or one that lives for weeks) is a password that can never be changed: a token that "
+    "leaks from a log, a browser or a phone works until the secret is rotated. Issue short-lived access tokens "
+    "(15-60 minutes) and refresh them. PyJWT: `jwt.encode({\"sub\": str(user.id), \"iat\": now, \"exp\": now + "
+    "timedelta(minutes=30)}, SECRET_KEY, algorithm=\"HS256\")`; Express/jsonwebtoken: `jwt.sign(payload, secret, "
+    "{ expiresIn: '15m' })`; Flask-JWT-Extended: `JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)`.")
+_HINT_EXPIRED = (
+    "`exp` and `nbf` only protect anything if the server checks them: an expired token that still works makes "
+    "every leaked token valid forever. PyJWT checks both by default in `jwt.decode` — remove any "
+    "`options={\"verify_exp\": False}` (or `verify_nbf`); Express/jsonwebtoken: drop `ignoreExpiration: true` "
+    "and keep `clockTolerance` to a few seconds; Flask-JWT-Extended checks them unless `JWT_DECODE_LEEWAY` is "
+    "huge. Allow at most a small leeway for clock skew.")
+
+
+# ---------------------------------------------------------------- auth.required
+
+
+def _is_public(ctx: CheckContext, op: Operation) -> bool:
+    """Login, sign-up, health and docs operations, and those whose spec makes credentials optional
+    (`security: [{}, {bearerAuth: []}]`): nobody has to be logged in to call them."""
+    flow = ctx.api.auth
+    if flow and op in (flow.login, flow.signup):
+        return True
+    spec = ctx.api.spec or {}
+    raw = ((spec.get("paths") or {}).get(op.path) or {}).get(op.method.lower()) or {}
+    requirements = raw.get("security", spec.get("security")) if isinstance(raw, dict) else None
+    if isinstance(requirements, list) and any(r == {} for r in requirements):
+        return True
+    return bool(_PUBLIC_PATH.search(op.path)) or (op.method == "POST" and bool(_ENTRY_POINT.search(op.path)))
+
+
+def _missing_id(param: dict[str, Any] | None) -> str:
+    kind = ((param or {}).get("schema") or {}).get("type")
+    return "999999999" if kind in ("integer", "number") else "portfolio-grader-missing"
+
+
+def _find_id(obj: Any, field_name: str) -> Any:
+    if not isinstance(obj, dict):
+        return None
+    for candidate in (field_name, "id", "_id", "uuid"):
+        if obj.get(candidate) not in (None, ""):
+            return obj[candidate]
+    return _find_id(obj.get("data"), field_name)
+
+
+def _own_objects(ctx: CheckContext, user: Identity | None) -> dict[str, str]:
+    """{item template: real path} of objects the grader created as user A, one per top-level resource, so item
+    paths are real."""
+    if user is None:
+        return {}
+
+    def compute() -> dict[str, str]:
+        # Keyed by the item path, not the parameter name: resources may share one (`{id}`), and an id of one
+        # resource sent to another could address someone else's object.
+        filled: dict[str, str] = {}
+        for resource in [r for r in ctx.api.resources if "{" not in r.collection][:5]:
+            body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+            created = ctx.prober.request("POST", resource.collection, json=body, headers=user.headers(ctx.api.auth))
+            item_id = _find_id(created.json(), resource.id_field) if _accepted(created) else None
+            if item_id is not None:
+                filled[resource.item] = resource.item.replace("{" + resource.id_param + "}", str(item_id))
+        return filled
+
+    return ctx.memo("auth_required_objects", compute)
+
+
+def _request_for(op: Operation, own: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """(path, request kwargs): item paths address the grader's own objects, else ids that do not exist, so no
+    request without credentials can touch anyone else's data."""
+    params = {p.get("name"): p for p in op.parameters if isinstance(p, dict)}
+    path = op.path
+    item = max((t for t in own if path == t or path.startswith(t + "/")), key=len, default=None)
+    if item is not None:
+        path = own[item] + path[len(item):]
+    for name in re.findall(r"\{([^}]+)\}", path):
+        path = path.replace("{" + name + "}", _missing_id(params.get(name)))
+    query = {p["name"]: valid_example(p.get("schema") or {}, name=p["name"]) for p in params.values()
+             if p.get("in") == "query" and p.get("required") and p.get("name")}
+    kwargs: dict[str, Any] = {"params": query} if query else {}
+    if op.method in ("POST", "PUT", "PATCH"):
+        if op.request_schema is not None:
+            kwargs["json"] = valid_example(op.request_schema)
+        elif op.request_form_schema is not None:
+            body = valid_example(op.request_form_schema)
+            kwargs["content"] = urlencode(body if isinstance(body, dict) else {})
+            kwargs["headers"] = {"Content-Type": "application/x-www-form-urlencoded"}
+    return path, kwargs
+
+
+def _send(ctx: CheckContext, op: Operation, path: str, kwargs: dict[str, Any], credentials: dict[str, str]) -> Exchange:
+    headers = {**kwargs.get("headers", {}), **credentials}
+    rest = {k: v for k, v in kwargs.items() if k != "headers"}
+    with no_ambient_cookies(ctx.prober):
+        return ctx.prober.request(op.method, path, headers=headers, **rest)
+
+
+_METHOD_ORDER = {"GET": 0, "HEAD": 1, "OPTIONS": 2, "POST": 3, "PUT": 4, "PATCH": 5, "DELETE": 6}
+
+
+@check("auth.required", area="auth", title="Protected operations refuse requests without valid credentials",
+       needs=("service", "spec"))
+def required(ctx: CheckContext):
+    flow = ctx.api.auth
+    declared = [op for op in ctx.api.operations if op.security and not _is_public(ctx, op)]
+    users = _user(ctx)
+    user = users[0] if users else None
+    undeclared = [op for op in ctx.api.operations if not op.security and not _is_public(ctx, op)
+                  and op.method in _METHOD_ORDER] if user is not None else []
+    if not declared and flow is None:
+        return ctx.skip("the spec declares no security and the API has no login operation: nothing is meant to "
+                        "be protected", "auth:\n  login: POST /api/v1/sessions   # where a user logs in")
+    if not declared and not undeclared:
+        return ctx.skip("the spec declares no security, and without a test user ("
+                        f"{ctx._memo.get('identities_error') or ctx.api.auth_problem or 'none could log in'}) the "
+                        "protected operations cannot be told from public ones")
+    ids = _own_objects(ctx, user)
+    carrier = carrier_of(ctx, user) if user is not None else None
+    if carrier is not None:  # the garbage travels the way user A's real credentials do
+        garbage = carrier.headers(GARBAGE_TOKEN)
+    elif flow is not None and flow.send_header == "Cookie":
+        garbage = {"Cookie": f"session={GARBAGE_TOKEN}"}
+    elif flow is not None:
+        garbage = {flow.send_header: f"{flow.send_prefix}{GARBAGE_TOKEN}"}
+    else:
+        garbage = {"Authorization": f"Bearer {GARBAGE_TOKEN}"}
+
+    # Operations the spec does not mark secured, but which inspect tokens: they are protected in fact.
+    detected: list[tuple[Operation, str, dict[str, Any], Exchange]] = []
+    public_in_fact = 0
+    for op in sorted(undeclared, key=lambda o: _METHOD_ORDER.get(o.method, 9))[:max(0, MAX_OPERATIONS - len(declared))]:
+        path, kwargs = _request_for(op, ids)
+        probe = _send(ctx, op, path, kwargs, garbage)
+        if _refused(probe):
+            detected.append((op, path, kwargs, probe))
+        else:
+            public_in_fact += 1
+
+    plan: list[tuple[Operation, str, dict[str, Any], Exchange | None]] = []
+    for op in sorted(declared, key=lambda o: _METHOD_ORDER.get(o.method, 9))[:MAX_OPERATIONS]:
+        path, kwargs = _request_for(op, ids)
+        plan.append((op, path, kwargs, None))
+    plan += [(op, path, kwargs, probe) for op, path, kwargs, probe in detected]
+    plan.sort(key=lambda item: _METHOD_ORDER.get(item[0].method, 9))  # DELETE last: it may remove the object
+    if not plan:
+        return ctx.skip(f"the spec declares no security and none of the {public_in_fact} undocumented operations "
+                        "probed refused a garbage token: no operation could be identified as protected")
+
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []
+    passed = failed = 0
+    inconclusive: list[str] = []
+    for op, path, kwargs, garbage_probe in plan[:MAX_OPERATIONS]:
+        anonymous = _send(ctx, op, path, kwargs, {})
+        with_garbage = garbage_probe or _send(ctx, op, path, kwargs, garbage)
+        pair = [(anonymous, "no credentials"), (with_garbage, f"a garbage token ({GARBAGE_TOKEN})")]
+        accepted = [(e, what) for e, what in pair if _accepted(e)]
+        where = "" if op.security else " (the spec does not mark it secured, but it refuses a garbage token)"
+        if accepted:
+            failed += 1
+            if len(findings) < MAX_FINDINGS:
+                served = " and ".join(f"{_status(e)} to {what}" for e, what in accepted)
+                findings.append(ctx.fail(
+                    "auth_missing", "high", f"{op.label} is protected{where} but answered {served}: anyone can "
+                    f"call it without logging in.", operation=op.label,
+                    evidence=[e.evidence(f"{what}: expected 401") for e, what in pair], hint=_HINT_AUTH_MISSING))
+        elif all(_refused(e) for e, _ in pair):
+            passed += 1
+            evidence.append(anonymous.evidence(f"{op.label} without credentials: refused"))
+        else:
+            inconclusive.append(f"{op.label} ({_status(anonymous)} / {_status(with_garbage)})")
+    if failed > len(findings):
+        findings[-1] = findings[-1].model_copy(update={
+            "message": findings[-1].message + f" ({failed - len(findings)} more operation(s) answer without "
+                                              "credentials too)"})
+    judged = passed + failed
+    note = (f"; {len(inconclusive)} inconclusive (neither refused nor served: " + ", ".join(inconclusive[:5]) + ")"
+            if inconclusive else "")
+    extra = f"; {len(detected)} undocumented protected operation(s) found by a garbage token" if detected else ""
+    if not judged:
+        return ctx.skip(f"no probed operation gave a clear answer without credentials{note}")
+    return ctx.verdict(f"{passed}/{judged} protected operation(s) refuse requests without credentials and with a "
+                       f"garbage token{extra}{note}", findings, evidence, score=passed / judged)
+
+
+# ---------------------------------------------------------------- auth.jwt_forgery
+
+
+def _tampered_claims(token: Jwt, other: Jwt | None) -> tuple[dict[str, Any], list[str]]:
+    """A's claims with the identity claims replaced: B's values when B's token is known, else a neighbour id."""
+    claims = dict(token.claims)
+    changed = []
+    if other is not None:
+        for key, value in other.claims.items():
+            if key not in _TIME_CLAIMS and key in claims and claims[key] != value:
+                claims[key] = value
+                changed.append(key)
+        if changed:
+            return claims, changed
+    for key in _IDENTITY_CLAIMS:
+        value = claims.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            claims[key] = value + 1
+        elif isinstance(value, str) and value.isdigit():
+            claims[key] = str(int(value) + 1)
+        elif isinstance(value, str) and value:
+            claims[key] = value + "x"
+        else:
+            continue
+        return claims, [key]
+    claims["sub"] = "1"
+    return claims, ["sub"]
+
+
+@check("auth.jwt_forgery", area="auth", title="Forged JWTs (alg none, no or edited signature) are refused",
+       needs=("service", "spec", "user"))
+def jwt_forgery(ctx: CheckContext):
+    user_a, carrier, token, problem = _attacked_token(ctx)
+    if token is None:
+        return ctx.skip(problem)
+    target = find_target(ctx, carrier)
+    if target.path is None:
+        return _skip_with(ctx, target.problem, target.evidence())
+    findings: list[Finding] = []
+    evidence = [target.genuine.evidence("user A's genuine token: accepted (the baseline)"),
+                target.garbage.evidence("a garbage token: refused (the baseline)")]
+    path = target.path
+
+    if token.alg.lower() == "none":
+        findings.append(ctx.fail(
+            "jwt_alg_none_accepted", "critical", f"The API itself issues unsigned tokens (`alg: {token.alg}`) and "
+            f"accepts them on GET {path}: anyone can write a token for any user.", operation=f"GET {path}",
+            evidence=evidence[:1], hint=_HINT_ALG_NONE))
+        return ctx.verdict("the API issues unsigned JWTs", findings, evidence)
+
+    # alg: none, in the spellings that slip past case-sensitive blocklists
+    none_accepted: list[tuple[str, Exchange]] = []
+    for alg in ("none", "None", "NONE", "nOnE"):
+        exchange = _replay(ctx, carrier, path, unsigned(token.claims, alg))
+        if _accepted(exchange):
+            none_accepted.append((alg, exchange))
+        elif alg == "none":
+            evidence.append(exchange.evidence("alg none, same claims, empty signature: refused"))
+    if none_accepted:
+        first = none_accepted[0][1]
+        who = " and answered as user A" if _shows(first, user_a) else ""
+        findings.append(ctx.fail(
+            "jwt_alg_none_accepted", "critical",
+            f"GET {path} accepted an unsigned token (`alg: none`, user A's claims, no signature) with "
+            f"{_status(first)}{who}: anyone can write a token naming any user. Spellings accepted: "
+            + ", ".join(f"`{alg}`" for alg, _ in none_accepted) + ".",
+            operation=f"GET {path}", hint=_HINT_ALG_NONE,
+            evidence=[e.evidence(f"alg {alg!r} token, no signature: expected 401") for alg, e in none_accepted[:3]]))
+
+    # the genuine header and payload with the signature removed, or edited
+    broken: list[tuple[Exchange, str]] = []
+    head, payload, _ = token.parts
+    for forged, what in ((f"{head}.{payload}.", "the signature stripped (header.payload.)"),
+                         (tamper_signature(token.token), "the signature edited (characters flipped)")):
+        exchange = _replay(ctx, carrier, path, forged)
+        if _accepted(exchange):
+            shown = " and answered as user A" if _shows(exchange, user_a) else ""
+            broken.append((exchange, f"{what}: accepted with {_status(exchange)}{shown}"))
+        else:
+            evidence.append(exchange.evidence(f"{what}: refused"))
+
+    # the payload edited to name user B, with A's original signature kept
+    users = _user(ctx, 2)
+    user_b = users[1] if len(users) > 1 else None
+    other = parse_jwt(user_b.token) if user_b is not None else None
+    claims, changed = _tampered_claims(token, other)
+    forged = f"{head}.{_segment(claims)}.{token.parts[2]}"
+    exchange = _replay(ctx, carrier, path, forged)
+    edit = ", ".join(f"`{k}` {token.claims.get(k)!r} -> {claims[k]!r}" for k in changed)
+    whose = "user B" if other is not None else "another user"
+    if _accepted(exchange) and _shows(exchange, user_b):
+        broken.append((exchange, f"the payload edited to name {whose} ({edit}), A's signature kept: accepted, and "
+                                 f"the response is user B's ({user_b.login_value})"))
+    elif _accepted(exchange) and _shows(exchange, user_a):
+        evidence.append(exchange.evidence(f"the payload edited ({edit}), A's signature kept: {_status(exchange)} but "
+                                          "still answered as user A, so the edit had no effect"))
+    elif _accepted(exchange):
+        broken.append((exchange, f"the payload edited to name {whose} ({edit}), A's signature kept: accepted with "
+                                 f"{_status(exchange)} (the response does not show whose account it served)"))
+    else:
+        evidence.append(exchange.evidence(f"the payload edited to name {whose} ({edit}), A's signature kept: refused"))
+
+    if broken:
+        findings.append(ctx.fail(
+            "jwt_signature_not_verified", "critical",
+            f"GET {path} does not verify the token's signature: " + "; ".join(what for _, what in broken) + ".",
+            operation=f"GET {path}", hint=_HINT_SIGNATURE,
+            evidence=[e.evidence(what) for e, what in broken] + evidence[:1]))
+    tried = 4 + 2 + 1
+    refused = tried - len(none_accepted) - len(broken)
+    return ctx.verdict(f"{refused}/{tried} forged tokens refused on GET {path} (alg none in 4 spellings, signature "
+                       "stripped, signature edited, payload edited to another user)", findings, evidence)
+
+
+# ---------------------------------------------------------------- auth.jwt_secret
+
+
+def _crack_token(ctx: CheckContext, token: Jwt) -> Crack:
+    return ctx.memo(f"jwt_secret:{token.token}", lambda: crack(token, committed_secrets(ctx.facts.root)))
+
+
+def _file_evidence(ctx: CheckContext, result: Crack) -> list[Evidence]:
+    if result.source is None or result.source.startswith("the bundled") or ctx.facts.root is None:
+        return []
+    where = result.source.split(" ", 1)[0]
+    rel, _, line = where.rpartition(":")
+    try:
+        text = (Path(ctx.facts.root) / rel).read_text(encoding="utf-8", errors="replace").splitlines()[int(line) - 1]
+    except (OSError, ValueError, IndexError):
+        return []
+    secret = (result.key or b"").decode("utf-8", errors="replace")
+    excerpt = text.replace(secret, result.shown) if secret else text
+    return [Evidence(curl=f"sed -n {int(line)}p {shlex.quote(rel)}", file=where,
+                     excerpt=excerpt.strip()[:300], note="the signing secret, committed in the repository")]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
+
+
+def _forge_fresh(token: Jwt, key: bytes, **times: int) -> str:
+    now = int(time.time())
+    claims = dict(token.claims)
+    if "iat" in claims:
+        claims["iat"] = now
+    claims["exp"] = now + 900
+    for name, value in times.items():
+        claims[name] = value
+    return sign(token.header, claims, key)
+
+
+@check("auth.jwt_secret", area="auth", title="The JWT signing secret cannot be guessed", needs=("service", "user"))
+def jwt_secret(ctx: CheckContext):
+    _, carrier, token, problem = _attacked_token(ctx)
+    if token is None:
+        return ctx.skip(problem)
+    if token.alg.upper() not in _HMAC:
+        if token.alg.lower() == "none":
+            return ctx.skip("the token is unsigned (`alg: none`): there is no secret to guess (see auth.jwt_forgery)")
+        return ctx.verdict(f"the token is signed with {token.alg} (a key pair): there is no shared secret to guess",
+                           evidence=[Evidence(curl="", note=f"token header: {json.dumps(token.header)}")])
+    result = _crack_token(ctx, token)
+    origin = (f"{result.from_wordlist} from the bundled wordlist, {result.from_repo} found in the repository"
+              if ctx.facts.root is not None else f"{result.from_wordlist} from the bundled wordlist; no repository "
+                                                  "was read")
+    if result.key is None:
+        target = find_target(ctx, carrier)
+        proof = [target.genuine.evidence(f"the token attacked offline ({token.alg}): not cracked")] \
+            if target.genuine is not None else [Evidence(curl="", note=f"the {token.alg} token attacked offline")]
+        return ctx.verdict(f"{result.tried} candidates tried ({origin}) in {_ms(result.seconds)}: the "
+                           f"{token.alg} secret was not guessed", evidence=proof)
+
+    target = find_target(ctx, carrier)
+    files = _file_evidence(ctx, result)
+    where = result.source if result.source.startswith("the bundled") else f"committed in {result.source}"
+    found = (f"The token's {token.alg} signing secret was guessed offline in {_ms(result.seconds)} after "
+             f"{result.tried} candidate{'s' if result.tried != 1 else ''}: `{result.shown}` ({where}).")
+    if target.path is None:
+        return ctx.verdict(found, [ctx.fail(
+            "jwt_weak_secret", "critical", found + f" The signature matches, so anyone can sign tokens for any user "
+            f"(a forged token could not be replayed: {target.problem}).", hint=_HINT_WEAK_SECRET,
+            evidence=files + target.evidence())])
+    forged = _replay(ctx, carrier, target.path, _forge_fresh(token, result.key))
+    if _accepted(forged):
+        finding = ctx.fail(
+            "jwt_weak_secret", "critical", found + f" A token forged with it (same claims, fresh `exp`) was "
+            f"accepted by GET {target.path} with {_status(forged)}: anyone can sign tokens for any user.",
+            operation=f"GET {target.path}", hint=_HINT_WEAK_SECRET,
+            evidence=[forged.evidence(f"a token signed with the guessed secret `{result.shown}`: accepted")] + files)
+    else:
+        finding = ctx.fail(
+            "jwt_weak_secret", "high", found + f" A token forged with it was refused by GET {target.path} "
+            f"({_status(forged)}) — the API may also track issued tokens — but the secret still signs valid "
+            "tokens anywhere else it is used.", operation=f"GET {target.path}", hint=_HINT_WEAK_SECRET,
+            evidence=[forged.evidence(f"a token signed with the guessed secret `{result.shown}`: refused")] + files)
+    return ctx.verdict(found, [finding], [forged.evidence("forged with the guessed secret")])
+
+
+# ---------------------------------------------------------------- auth.jwt_lifetime
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 2 * DAY:
+        return f"{seconds / DAY:.0f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds / 60:.0f} minutes"
+
+
+@check("auth.jwt_lifetime", area="auth", title="JWTs expire, and expired tokens are refused", needs=("service", "user"))
+def jwt_lifetime(ctx: CheckContext):
+    _, carrier, token, problem = _attacked_token(ctx)
+    if token is None:
+        return ctx.skip(problem)
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []
+    claims = token.claims
+    exp, iat = claims.get("exp"), claims.get("iat")
+    numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    shown = Evidence(curl="", note="the token's claims: " + json.dumps(
+        {k: claims[k] for k in ("iat", "nbf", "exp") if k in claims} or {"exp": None}))
+    if not numeric(exp):
+        lifetime = "no expiry"
+        findings.append(ctx.fail(
+            "jwt_no_expiry", "medium", "The token has no `exp` claim: it never expires, so a leaked token works "
+            "until the signing secret is changed.", hint=_HINT_NO_EXPIRY, evidence=[shown]))
+    else:
+        lifetime_s = exp - iat if numeric(iat) else exp - time.time()
+        lifetime = _duration(lifetime_s) + ("" if numeric(iat) else " left at login")
+        if lifetime_s > DAY:
+            findings.append(ctx.fail(
+                "jwt_no_expiry", "medium", f"The token lives {_duration(lifetime_s)} (`exp` - "
+                f"{'`iat`' if numeric(iat) else 'now'}): access tokens should expire within hours at most.",
+                hint=_HINT_NO_EXPIRY, evidence=[shown]))
+    evidence.append(shown)
+
+    if token.alg.upper() not in _HMAC:
+        probe = (f"expired-token probe not evaluated: the token is signed with {token.alg}, so an expired token "
+                 "cannot be forged")
+    else:
+        result = _crack_token(ctx, token)
+        if result.key is None:
+            probe = ("expired-token probe not evaluated: the signing secret is unknown (not in the wordlist), so an "
+                     "expired token cannot be forged")
+        else:
+            probe = _probe_expiry(ctx, carrier, token, result, findings, evidence)
+    summary = f"token lifetime: {lifetime}; {probe}"
+    outcome = ctx.verdict(summary, findings, evidence)
+    if "not evaluated" in probe:  # the lifetime was judged, the expiry probe could not be: say so
+        outcome = outcome.model_copy(update={
+            "reason": probe.replace("expired-token probe not evaluated: ", "the expired-token probe, because ")})
+    return outcome
+
+
+def _probe_expiry(ctx: CheckContext, carrier: Carrier, token: Jwt, result: Crack, findings: list[Finding],
+                  evidence: list[Evidence]) -> str:
+    target = find_target(ctx, carrier)
+    if target.path is None:
+        return f"expired-token probe not evaluated: {target.problem}"
+    now = int(time.time())
+    control = _replay(ctx, carrier, target.path, _forge_fresh(token, result.key))
+    if not _accepted(control):
+        evidence.append(control.evidence("a fresh token signed with the guessed secret: refused"))
+        return ("expired-token probe not evaluated: even a fresh token signed with the guessed secret was refused "
+                f"({_status(control)})")
+    expired = _replay(ctx, carrier, target.path, _forge_fresh(token, result.key, iat=now - 7200, exp=now - 3600))
+    early = _replay(ctx, carrier, target.path, _forge_fresh(token, result.key, nbf=now + 3600, exp=now + 7200))
+    accepted = []
+    for exchange, what in ((expired, "`exp` one hour in the past"), (early, "`nbf` one hour in the future")):
+        if _accepted(exchange):
+            accepted.append((exchange, what))
+        else:
+            evidence.append(exchange.evidence(f"a token with {what}: refused"))
+    if accepted:
+        findings.append(ctx.fail(
+            "jwt_expired_accepted", "high", f"GET {target.path} accepted " + " and ".join(
+                f"a token with {what} ({_status(e)})" for e, what in accepted)
+            + f" (signed with the guessed secret `{result.shown}`): the API does not check the token's validity "
+              "period, so a leaked token never stops working.", operation=f"GET {target.path}", hint=_HINT_EXPIRED,
+            evidence=[e.evidence(f"a token with {what}: expected 401") for e, what in accepted]
+            + [control.evidence("control: a fresh token signed with the same secret, accepted")]))
+        return "expired or not-yet-valid tokens are accepted"
+    return "expired and not-yet-valid tokens (signed with the guessed secret) are refused"

@@ -1,0 +1,932 @@
+"""Ownership and access control, probed the way an attacker would with two ordinary accounts.
+
+- `ownership.bola`: user B replays user A's object id (OWASP API1:2023); judged by effect, not by status.
+- `ownership.mass_assignment`: a sign-up that sends `role: admin`, objects created or updated with someone
+  else's `owner_id` (OWASP API3:2023).
+- `ownership.data_exposure`: password hashes, salts and secrets in responses, other users' emails
+  (OWASP API3:2023), over every response of the grade.
+- `ownership.bfla`: admin operations called by an ordinary user (OWASP API5:2023).
+
+Every object a probe creates is deleted again by its owner when the API documents a DELETE.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ..identities import Identity, IdentityError, create_identity
+from ..models import Evidence, Finding, Operation, Resource
+from ..payloads import valid_example
+from ..probe import Exchange
+from .crud import _find_id
+from .registry import CheckContext, check
+
+MAX_RESOURCES = 3
+MAX_ADMIN_OPERATIONS = 8
+MAX_EXPOSURE_FINDINGS = 10
+OWNER_FIELDS = ("owner_id", "ownerId", "user_id", "userId", "owner", "created_by", "createdBy", "author_id",
+                "authorId")
+ID_FIELDS = ("id", "_id", "user_id", "userId", "uuid")
+_MANIFEST_RESOURCES = "resources: [/api/v1/tasks]   # collections each user owns: the grader checks users stay apart"
+_ADMIN_HINT = ("Mark admin-only operations so the grader can check they are refused to ordinary users: give them "
+               "`tags: [admin]` in the OpenAPI document (FastAPI: `APIRouter(prefix=\"/admin\", tags=[\"admin\"])`; "
+               "swagger-jsdoc: `tags: [admin]`) or serve them under /admin.")
+
+# ---------------------------------------------------------------- hints (the attack, why it matters, the fix)
+
+_SCOPE_FIX = ("The fix is to scope every lookup by the caller, in the query itself: FastAPI "
+              "`db.query(Task).filter(Task.id == task_id, Task.owner_id == user.id).first()` (a `get_owned_task` "
+              "dependency reused by GET, PUT/PATCH and DELETE) and `raise HTTPException(404)` when it is None; "
+              "Express `Task.findOne({ _id: req.params.id, owner: req.user.id })` and `res.status(404)` when null; "
+              "Flask `Task.query.filter_by(id=task_id, owner_id=current_user.id).first_or_404()`.")
+HINTS = {
+    "bola_read": "The attack: log in with any account and ask for someone else's id — ids are sequential or leak "
+                 "in URLs, so an attacker simply counts. It is OWASP API1:2023 (BOLA), the most common way APIs leak "
+                 "their users' data. " + _SCOPE_FIX,
+    "bola_list_leak": "The attack: any logged-in user lists the collection and gets everyone's objects — no id "
+                      "guessing needed (OWASP API1:2023). Filter list queries by the caller: FastAPI "
+                      "`.filter(Task.owner_id == user.id)`, Express `Task.find({ owner: req.user.id })`, Flask "
+                      "`Task.query.filter_by(owner_id=current_user.id)`; paginate after filtering.",
+    "bola_write": "The attack: send PUT/PATCH to another user's id and overwrite their data (OWASP API1:2023). The "
+                  "grader judged by effect: it read the object back as its owner. Check ownership BEFORE applying "
+                  "the change — answering 403 after the row was written still loses the owner's data. " + _SCOPE_FIX,
+    "bola_delete": "The attack: send DELETE to another user's ids and wipe their data, one id after the other "
+                   "(OWASP API1:2023). Look the object up with the owner in the query and delete only what it "
+                   "returns (`DELETE ... WHERE id = :id AND owner_id = :me`). " + _SCOPE_FIX,
+    "mass_assignment": "The attack: send fields the form never shows — `role`, `is_admin`, `owner_id` — and let "
+                       "the server copy the whole body into the model; one sign-up request makes an administrator, "
+                       "one update hands objects to someone else (OWASP API3:2023, Broken Object Property Level "
+                       "Authorization). The fix is an explicit allow-list of input fields, with server-side values "
+                       "for the rest: FastAPI a `UserCreate`/`TaskIn` pydantic model without role/owner fields "
+                       "(add `model_config = ConfigDict(extra=\"forbid\")` to reject unknown fields) and set "
+                       "`role=\"user\"`, `owner_id=current_user.id` in the route; Express pick the fields "
+                       "(`const { email, password } = req.body`), never `User.create(req.body)` or "
+                       "`Object.assign(task, req.body)`; Flask a marshmallow/pydantic schema (`unknown=RAISE`), "
+                       "never `User(**request.json)` or `setattr` in a loop.",
+    "sensitive_data_exposure": "The attack: read what the API returns — a password hash in a profile or list can be "
+                               "cracked offline, a salt or secret helps forge tokens, another user's email feeds "
+                               "phishing and account takeover (OWASP API3:2023, excessive data exposure). The client "
+                               "filtering it out of the UI does not help: the response is the leak. The fix is an "
+                               "explicit output model: FastAPI `response_model=UserOut` with only public fields; "
+                               "Express a `toJSON` transform or `.select(\"-password\")` / picking fields before "
+                               "`res.json`; Flask a marshmallow schema with `load_only=True` on the password. Never "
+                               "serialise the ORM row itself.",
+    "bfla": "The attack: an ordinary user calls the admin routes directly — hiding the admin button in the frontend "
+            "protects nothing, the API is public (OWASP API5:2023, Broken Function Level Authorization). Enforce the "
+            "role on the server for every admin route: FastAPI `APIRouter(prefix=\"/admin\", "
+            "dependencies=[Depends(require_admin)])` where `require_admin` raises 403 unless `user.role == "
+            "\"admin\"`; Express `router.use(requireRole(\"admin\"))` before the admin routes; Flask an "
+            "`@admin_required` decorator or a blueprint `before_request` that calls `abort(403)`. If the operation "
+            "is meant for everyone, drop the admin tag or path.",
+}
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _ok(exchange: Exchange | None) -> bool:
+    return exchange is not None and exchange.status is not None and 200 <= exchange.status < 300
+
+
+def _status(exchange: Exchange) -> str:
+    return str(exchange.status) if exchange.status is not None else f"no answer ({exchange.error})"
+
+
+def _unwrap(body: Any) -> Any:
+    """The object inside a `{"data": {...}}` / `{"user": {...}}` envelope, else the body."""
+    if isinstance(body, dict):
+        for key in ("data", "user", "result", "item"):
+            if isinstance(body.get(key), dict) and len(body) <= 3:
+                return body[key]
+    return body
+
+
+def _items(body: Any) -> list:
+    """The list of objects in a list response: a bare array or the first array inside an envelope."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("items", "data", "results", "content", "records", "rows", "docs"):
+            if isinstance(body.get(key), list):
+                return body[key]
+        for value in body.values():
+            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                return value
+            if isinstance(value, dict) and (inner := _items(value)):  # {"data": {"items": [...]}}
+                return inner
+    return []
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and str(a) == str(b)
+
+
+def _fill(template: str, value: Any) -> str:
+    return re.sub(r"\{[^}]+\}", quote(str(value), safe=""), template)
+
+
+_ID_SEGMENT = re.compile(r"/(\d+|[0-9a-f-]{16,})(?=/|$)")
+
+
+def _template_regex(path: str) -> re.Pattern:
+    parts = re.split(r"(\{[^}]+\})", path.rstrip("/") or "/")
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "/?")
+
+
+def _api_path(ctx: CheckContext, url: str) -> str:
+    """The path of a URL relative to the API's mount point (the spec's server path)."""
+    path = urlsplit(url).path
+    mount = urlsplit(ctx.api.base_url or "").path.rstrip("/")
+    return path[len(mount):] or "/" if mount and path.startswith(mount + "/") else path
+
+
+def _route(ctx: CheckContext, exchange: Exchange) -> str:
+    """The documented operation an exchange belongs to ("GET /tasks/{task_id}"), else its raw path."""
+    path = _api_path(ctx, exchange.url)
+    matches = [op for op in ctx.api.operations
+               if op.method == exchange.method and _template_regex(op.path).fullmatch(path)]
+    if matches:  # the most specific template: most literal characters
+        return max(matches, key=lambda op: len(re.sub(r"\{[^}]+\}", "", op.path))).label
+    return f"{exchange.method} {_ID_SEGMENT.sub('/{id}', path)}"
+
+
+def _by(identity: Identity, exchange: Exchange, ctx: CheckContext) -> bool:
+    """Was this request sent with this identity's credentials?"""
+    mine = identity.headers(ctx.api.auth) if ctx.api.auth else {}
+    sent = {k.lower(): v for k, v in exchange.request_headers.items()}
+    return bool(mine) and all(sent.get(k.lower()) == v for k, v in mine.items())
+
+
+def _marked(body: Any, marker: str) -> Any:
+    """The body with the sample strings payloads made up replaced by a marker, so a leak is unmistakable.
+    Values from the spec's examples, enums or formats are left alone (the API may validate them)."""
+    if not isinstance(body, dict):
+        return body
+    out = dict(body)
+    for key, value in body.items():
+        if isinstance(value, str) and value.startswith("Sample "):  # same length: the same length limits hold
+            out[key] = (f"{marker}-{re.sub(r'[^A-Za-z]+', '', key)}" + "x" * len(value))[:len(value)]
+    return out
+
+
+def _markers_in(body: Any) -> list[str]:
+    """The marker strings of a marked body that are long enough to be unmistakable in a response."""
+    if not isinstance(body, dict):
+        return []
+    return [v for v in body.values() if isinstance(v, str) and v.startswith("pg-") and len(v) >= 10]
+
+
+def _user_id(ctx: CheckContext, identity: Identity) -> Any:
+    """A user's id as the API knows it: from its profile (`me`), else from its sign-up response."""
+    def compute() -> Any:
+        candidates = []
+        if ctx.api.auth and ctx.api.auth.me is not None and "{" not in ctx.api.auth.me.path:
+            candidates.append(_me(ctx, identity).json())
+        candidates.append(identity.signup_response)
+        for body in candidates:
+            body = _unwrap(body)
+            if isinstance(body, dict):
+                found = next((body[k] for k in ID_FIELDS if body.get(k) not in (None, "")), None)
+                if found is not None:
+                    return found
+        return None
+    return ctx.memo(f"ownership.user_id.{identity.label}.{identity.login_value}", compute)
+
+
+def _me(ctx: CheckContext, identity: Identity) -> Exchange:
+    return ctx.memo(f"ownership.me.{identity.label}.{identity.login_value}", lambda: ctx.prober.request(
+        "GET", ctx.api.auth.me.path, headers=identity.headers(ctx.api.auth)))
+
+
+def _two_users(ctx: CheckContext) -> tuple[Identity, Identity | None]:
+    a = ctx.identities(1)[0]
+    try:
+        return a, ctx.identities(2)[1]
+    except IdentityError:
+        return a, None
+
+
+def _schema_props(*schemas: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for schema in schemas:
+        if isinstance(schema, dict):
+            for part in [schema] + list(schema.get("allOf") or []):
+                if isinstance(part, dict):
+                    props.update(part.get("properties") or {})
+    return props
+
+
+def _response_schema(op: Operation | None) -> dict | None:
+    if op is None:
+        return None
+    return next((r.get("schema") for s, r in sorted(op.responses.items()) if s.startswith("2") and r.get("schema")),
+                None)
+
+
+def _owner_field(resource: Resource) -> str | None:
+    props = _schema_props(resource.create.request_schema, _response_schema(resource.create),
+                          _response_schema(resource.read))
+    return next((name for name in OWNER_FIELDS if name in props), None)
+
+
+def _top_level(ctx: CheckContext) -> list[Resource]:
+    return [r for r in ctx.api.resources if "{" not in r.collection][:MAX_RESOURCES]
+
+
+class _Cleanup:
+    """Objects a probe created, deleted again by whoever owns them now."""
+
+    def __init__(self, ctx: CheckContext):
+        self.ctx = ctx
+        self.items: list[tuple[Resource, str, list[Identity]]] = []
+        self.left: list[str] = []
+
+    def add(self, resource: Resource, item: str, *owners: Identity) -> None:
+        self.items.append((resource, item, list(owners)))
+
+    def run(self) -> None:
+        for resource, item, owners in self.items:
+            if resource.delete is None:
+                self.left.append(item)
+                continue
+            for owner in owners:  # the creator first; the other user when the object changed hands
+                answer = self.ctx.prober.request("DELETE", item, headers=owner.headers(self.ctx.api.auth))
+                answer.source = "cleanup"
+                if _ok(answer) or answer.status not in (401, 403, 404, 410):
+                    break
+        self.items.clear()
+
+    def note(self) -> str:
+        return (f"; {len(self.left)} object(s) left behind: no DELETE is documented ({', '.join(self.left[:3])})"
+                if self.left else "")
+
+
+# ---------------------------------------------------------------- 1. BOLA
+
+
+@dataclass
+class _Probe:
+    """One resource's walk: what was sent, what it showed."""
+
+    resource: Resource
+    findings: list[Finding] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    judged: int = 0
+    held: int = 0
+
+    def count(self, held: bool) -> None:
+        self.judged += 1
+        self.held += held
+
+
+def _is_owned(ctx: CheckContext, resource: Resource) -> bool:
+    manifest = ctx.facts.manifest.resources if ctx.facts.manifest else []
+    return (resource.collection in manifest or resource.create.security
+            or bool(resource.read and resource.read.security) or _owner_field(resource) is not None)
+
+
+def _documented_public(ctx: CheckContext, op: Operation | None) -> bool:
+    """The spec declares security elsewhere but not on this operation: public by design."""
+    manifest = ctx.facts.manifest.resources if ctx.facts.manifest else []
+    return (op is not None and not op.security and any(o.security for o in ctx.api.operations)
+            and not any(op.path.startswith(c) for c in manifest))
+
+
+@check("ownership.bola", area="ownership", title="Users cannot read, list, change or delete each other's objects",
+       needs=("service", "spec", "resource", "two_users"))
+def bola(ctx: CheckContext):
+    a, b = ctx.identities(2)
+    candidates = _top_level(ctx)
+    if not candidates:
+        return ctx.skip("only nested collections (/parents/{id}/children) were found; the ownership probe needs a "
+                        "top-level collection each user creates objects in", _MANIFEST_RESOURCES)
+    resources = [r for r in candidates if _is_owned(ctx, r)]
+    if not resources:
+        return ctx.skip("no resource looks user-owned: none of " + ", ".join(r.collection for r in candidates)
+                        + " requires credentials in the spec or has an owner field", _MANIFEST_RESOURCES)
+    cleanup = _Cleanup(ctx)
+    probes: list[_Probe] = []
+    try:
+        for resource in resources:
+            probes.append(_bola_walk(ctx, resource, a, b, cleanup))
+    finally:
+        cleanup.run()
+    findings = [f for p in probes for f in p.findings]
+    judged = sum(p.judged for p in probes)
+    if not judged:
+        notes = "; ".join(n for p in probes for n in p.notes)
+        return ctx.skip(f"no object could be created and read back as user A ({notes})", _MANIFEST_RESOURCES)
+    evidence = [e for p in probes for e in p.evidence]
+    notes = [n for p in probes for n in p.notes]
+    held = sum(p.held for p in probes)
+    summary = (f"user B tried to read, list, change and delete user A's objects in "
+               f"{', '.join(p.resource.collection for p in probes if p.judged)}: {held}/{judged} "
+               "attempts refused without effect (judged by reading the object back as A)"
+               + (f". Notes: {'; '.join(notes)}" if notes else "") + cleanup.note())
+    return ctx.verdict(summary, findings, evidence=evidence, score=held / judged)
+
+
+def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, cleanup: _Cleanup) -> _Probe:
+    probe = _Probe(resource)
+    flow = ctx.api.auth
+    ha, hb = a.headers(flow), b.headers(flow)
+
+    owner_field = _owner_field(resource)
+    sent_owner = owner_field if owner_field in _schema_props(resource.create.request_schema) else None
+    a_id = _user_id(ctx, a) if sent_owner else None
+
+    def create() -> tuple[Exchange, Any, str | None, dict]:
+        body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+        body = _marked(body, f"pg-a-{ctx.run_tag}{secrets.token_hex(2)}")
+        if isinstance(body, dict) and sent_owner and a_id is not None:  # an API that wants the owner in the body
+            body[sent_owner] = a_id
+        made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
+        obj = _unwrap(made.json()) if _ok(made) else None
+        item_id = _find_id(obj, resource.id_field) if isinstance(obj, dict) else None
+        item = _fill(resource.item, item_id) if item_id is not None else None
+        if item:
+            cleanup.add(resource, item, a, b)
+        return made, item_id, item, body
+
+    made, item_id, item, body = create()
+    if item is None:
+        probe.notes.append(f"{resource.collection}: user A could not create an object to probe with "
+                           f"(POST answered {_status(made)}{'' if not _ok(made) else ' without an id'})")
+        return probe
+    own = ctx.prober.request("GET", item, headers=ha)
+    if not _ok(own):
+        probe.notes.append(f"{resource.collection}: user A cannot read its own object {item} ({_status(own)}), so "
+                           "nothing can be judged by effect")
+        return probe
+    original = _unwrap(own.json())
+    a_markers = _markers_in(body)
+    a_owner = original.get(owner_field) if isinstance(original, dict) and owner_field else None
+    created_ev = made.evidence("user A creates an object")
+
+    # -- read: B asks for A's object by id
+    read_public = _documented_public(ctx, resource.read)
+    seen = ctx.prober.request("GET", item, headers=hb)
+    seen_obj = _unwrap(seen.json())
+    leaked = any(m in seen.text for m in a_markers) or (
+        _ok(seen) and isinstance(seen_obj, dict) and _same(_find_id(seen_obj, resource.id_field), item_id))
+    if read_public:
+        probe.notes.append(f"GET {resource.item} is documented as public (no security), so B reading it is by design")
+    else:
+        probe.count(not leaked)
+        if leaked:
+            probe.findings.append(ctx.fail(
+                "bola_read", "critical",
+                f"User B read user A's object: GET {item} with B's token answered {_status(seen)} with A's data "
+                f"(OWASP API1:2023 Broken Object Level Authorization).",
+                operation=resource.read.label if resource.read else f"GET {resource.item}", hint=HINTS["bola_read"],
+                evidence=[created_ev, seen.evidence("user B reads user A's object: expected 404 (or 403)")]))
+        else:
+            probe.evidence.append(seen.evidence(f"user B reads user A's object: refused ({_status(seen)})"))
+            if seen.status is not None and seen.status >= 500:
+                probe.notes.append(f"B's GET {item} answered {seen.status} (a crash, not a leak; the error checks "
+                                   "report 5xx)")
+
+    # -- list: B's list must not contain A's object
+    if resource.list is not None and not _documented_public(ctx, resource.list):
+        listed = ctx.prober.request("GET", resource.collection, headers=hb)
+        exchanges = [listed]
+        hit = _list_leak(listed, a_markers, resource, item_id, owner_field, a_owner)
+        limit = _limit_param(resource.list)
+        if not hit and _ok(listed) and limit:
+            listed = ctx.prober.request("GET", resource.collection, headers=hb, params={limit[0]: limit[1]})
+            exchanges.append(listed)
+            hit = _list_leak(listed, a_markers, resource, item_id, owner_field, a_owner) if _ok(listed) else None
+        probe.count(hit is None)
+        if hit:
+            probe.findings.append(ctx.fail(
+                "bola_list_leak", "high",
+                f"User B's list GET {resource.collection} contains user A's objects ({hit}) (OWASP API1:2023 "
+                "Broken Object Level Authorization).",
+                operation=resource.list.label, hint=HINTS["bola_list_leak"],
+                evidence=[created_ev, listed.evidence("user B lists the collection: A's objects must not appear")]))
+        else:
+            probe.evidence.append(exchanges[-1].evidence(f"user B's list ({_status(exchanges[-1])}) holds none of "
+                                                         "user A's objects"))
+            if listed.status is not None and listed.status >= 500:
+                probe.notes.append(f"B's GET {resource.collection} answered {listed.status} (a crash, not a leak)")
+
+    # -- write: B changes A's object; A reads it back
+    if resource.update is not None:
+        update = resource.update
+        changed = valid_example(update.request_schema, variant=1) if update.request_schema else {}
+        changed = _marked(changed, f"pg-b-{ctx.run_tag}{secrets.token_hex(2)}")
+        attempt = ctx.prober.request(update.method, item, json=changed, headers=hb)
+        after = ctx.prober.request("GET", item, headers=ha)
+        after_obj = _unwrap(after.json())
+        effect = _write_effect(changed, original, after_obj, after, owner_field, a_owner)
+        if effect is None and attempt.status in (400, 422):
+            control = ctx.prober.request(update.method, item, json=changed, headers=ha)
+            if not _ok(control):  # the body itself is refused: B's refusal proves nothing
+                probe.notes.append(f"{update.method} {item} refused the probe's body for its owner too "
+                                   f"({_status(control)}), so B's write could not be judged")
+                effect = "skip"
+            else:
+                after = ctx.prober.request("GET", item, headers=ha)
+                after_obj = _unwrap(after.json())
+        if effect != "skip":
+            probe.count(effect is None)
+            chain = [created_ev, attempt.evidence(f"user B sends {update.method} to user A's object "
+                                                  f"(answered {_status(attempt)})"),
+                     after.evidence("user A reads its object back")]
+            if effect:
+                refused = attempt.status is not None and attempt.status >= 400
+                probe.findings.append(ctx.fail(
+                    "bola_write", "critical",
+                    f"User B changed user A's object with {update.method} {item}: {effect}"
+                    + (f", although B's request was answered {attempt.status}" if refused else "")
+                    + " (OWASP API1:2023 Broken Object Level Authorization).",
+                    operation=update.label, hint=HINTS["bola_write"], evidence=chain))
+            else:
+                probe.evidence.extend(chain[1:])
+                if attempt.status is not None and attempt.status >= 500:
+                    probe.notes.append(f"B's {update.method} {item} answered {attempt.status} (a crash, not a "
+                                       "BOLA: the object was unchanged)")
+        if not _ok(after):  # A lost its object: use a fresh one for the delete step
+            made, item_id, item, body = create()
+            if item is None or not _ok(ctx.prober.request("GET", item, headers=ha)):
+                probe.notes.append("no fresh object A can read could be made for the delete step")
+                return probe
+            created_ev = made.evidence("user A creates another object (the first one was lost)")
+
+    # -- delete: B deletes A's object; A reads it back
+    if resource.delete is not None:
+        attempt = ctx.prober.request("DELETE", item, headers=hb)
+        after = ctx.prober.request("GET", item, headers=ha)
+        gone = after.status in (404, 410)
+        probe.count(not gone)
+        chain = [created_ev, attempt.evidence(f"user B sends DELETE to user A's object (answered {_status(attempt)})"),
+                 after.evidence("user A reads its object back: it must still be there")]
+        if gone:
+            probe.findings.append(ctx.fail(
+                "bola_delete", "critical",
+                f"User B deleted user A's object: after B's DELETE {item} (answered {_status(attempt)}), A's GET "
+                f"answers {after.status} (OWASP API1:2023 Broken Object Level Authorization).",
+                operation=resource.delete.label, hint=HINTS["bola_delete"], evidence=chain))
+        else:
+            probe.evidence.extend(chain[1:])
+            if attempt.status is not None and attempt.status >= 500:
+                probe.notes.append(f"B's DELETE {item} answered {attempt.status} (a crash, not a BOLA: the object "
+                                   "is still there)")
+            if not _ok(after):
+                probe.notes.append(f"after B's DELETE, A's GET {item} answered {_status(after)}")
+    return probe
+
+
+def _list_leak(listed: Exchange, markers: list[str], resource: Resource, item_id: Any, owner_field: str | None,
+               a_owner: Any) -> str | None:
+    """What in B's list belongs to A, or None."""
+    if not _ok(listed):
+        return None
+    if any(m in listed.text for m in markers):
+        return "the object user A just created"
+    for obj in _items(listed.json()):
+        if not isinstance(obj, dict):
+            continue
+        if _same(_find_id(obj, resource.id_field), item_id):
+            return f"{resource.id_field} {item_id}, created by A"
+        if owner_field and a_owner is not None and _same(obj.get(owner_field), a_owner):
+            return f"objects with {owner_field} = {a_owner}, user A's id"
+    return None
+
+
+def _limit_param(op: Operation) -> tuple[str, int] | None:
+    for param in op.parameters:
+        if param.get("in") == "query" and param.get("name") in ("limit", "size", "per_page", "page_size", "pageSize",
+                                                                  "perPage", "take"):
+            schema = param.get("schema") or {}
+            maximum = schema.get("maximum")
+            return param["name"], int(min(100, maximum)) if isinstance(maximum, (int, float)) else 100
+    return None
+
+
+def _write_effect(changed: Any, original: Any, after_obj: Any, after: Exchange, owner_field: str | None,
+                  a_owner: Any) -> str | None:
+    """What B's write did to A's object, as A sees it, or None when it is unchanged."""
+    if after.status in (404, 410, 403):
+        return f"user A can no longer read it (GET answers {after.status})"
+    if not _ok(after) or not isinstance(after_obj, dict) or not isinstance(original, dict):
+        return None
+    if owner_field and a_owner is not None and not _same(after_obj.get(owner_field), a_owner):
+        return f"its {owner_field} changed from {a_owner!r} to {after_obj.get(owner_field)!r}"
+    if isinstance(changed, dict):
+        for key, value in changed.items():
+            if key in after_obj and after_obj[key] == value and original.get(key) != value:
+                return f"`{key}` is now {value!r} (was {original.get(key)!r})"
+    return None
+
+
+# ---------------------------------------------------------------- 2. mass assignment
+
+ADMIN_EXTRA = {"role": "admin", "is_admin": True, "isAdmin": True, "admin": True}
+
+
+def _admin_claims(body: Any) -> list[str]:
+    """The privilege fields in a user object that say admin."""
+    body = _unwrap(body)
+    if not isinstance(body, dict):
+        return []
+    claims = []
+    for key, value in body.items():
+        low = key.lower()
+        if low in ("role", "roles", "user_role", "usertype", "user_type", "type") and (
+                value == "admin" or isinstance(value, list) and "admin" in value):
+            claims.append(f"{key}={value!r}")
+        elif value is True and low in ("is_admin", "isadmin", "admin", "is_superuser", "issuperuser", "superuser",
+                                       "is_staff"):
+            claims.append(f"{key}=true")
+    return claims
+
+
+def _has_role_field(body: Any) -> bool:
+    body = _unwrap(body)
+    return isinstance(body, dict) and any(
+        k.lower() in ("role", "roles", "user_role", "is_admin", "isadmin", "admin", "is_superuser", "is_staff")
+        for k in body)
+
+
+@check("ownership.mass_assignment", area="ownership",
+       title="Clients cannot set their own role or an object's owner (mass assignment)",
+       needs=("service", "spec", "auth"))
+def mass_assignment(ctx: CheckContext):
+    flow = ctx.api.auth
+    try:
+        a = ctx.identities(1)[0]
+    except IdentityError as exc:
+        return ctx.skip(f"no ordinary test user could be created to compare with: {exc}")
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []
+    checked: list[str] = []
+    judged = held = 0
+
+    # -- sign-up with admin fields
+    try:
+        m = create_identity(ctx.prober, flow, "M", ctx.run_tag, extra=dict(ADMIN_EXTRA))
+    except IdentityError as exc:
+        m = None
+        refused = exc.exchanges[0] if exc.exchanges else None
+        if refused is not None and refused.status in (400, 422):
+            checked.append(f"the sign-up refuses unknown fields such as role/is_admin ({refused.status})")
+            evidence.append(refused.evidence("sign-up with role=admin and is_admin=true: refused"))
+            judged += 1
+            held += 1
+        else:
+            checked.append(f"a sign-up with admin fields could not be completed ({exc})")
+    if m is not None:
+        signup_exchange = m.exchanges[0]
+        signup_obj = _unwrap(signup_exchange.json())
+        observations: list[str] = []
+        watched: list[str] = []  # what could have shown a privilege
+        chain = [signup_exchange.evidence("sign-up with role=admin, is_admin=true, isAdmin=true, admin=true")]
+        profile_seen = False
+        if flow.me is not None and "{" not in flow.me.path:
+            mine, theirs = _me(ctx, m), _me(ctx, a)
+            if _ok(mine) and _has_role_field(mine.json()):
+                profile_seen = True
+                watched.append(f"the profile {flow.me.label}")
+                claims = _admin_claims(mine.json())
+                if claims and not _admin_claims(theirs.json()):
+                    observations.append(f"its profile {flow.me.label} shows {', '.join(claims)}")
+                    chain.append(mine.evidence("the new user's profile: the role the client sent was stored"))
+                else:
+                    evidence.append(mine.evidence("the new user's profile: no admin role"))
+        if not profile_seen and _has_role_field(signup_obj):  # the sign-up response is the only word on it
+            watched.append("the sign-up response")
+            claims = _admin_claims(signup_obj)
+            if claims and not _admin_claims(a.signup_response):
+                observations.append(f"the sign-up response says {', '.join(claims)}")
+        for op in [op for op in flow.admin_operations if op.method == "GET" and "{" not in op.path][:3]:
+            as_a = ctx.prober.request("GET", op.path, headers=a.headers(flow))
+            if as_a.status not in (401, 403, 404):  # open to everyone (that is BFLA) or broken: tells nothing
+                continue
+            as_m = ctx.prober.request("GET", op.path, headers=m.headers(flow))
+            watched.append(f"the admin operation {op.label}")
+            if _ok(as_m):
+                observations.append(f"it can call the admin operation {op.label} ({as_m.status}), which refuses "
+                                    f"ordinary user A ({as_a.status})")
+                chain += [as_m.evidence(f"the new user calls {op.label}: accepted"),
+                          as_a.evidence(f"ordinary user A calls {op.label}: refused")]
+            else:
+                evidence.append(as_m.evidence(f"the new user calls {op.label}: refused ({_status(as_m)})"))
+        if observations:
+            judged += 1
+            gained = any("admin operation" in o for o in observations)
+            findings.append(ctx.fail(
+                "mass_assignment", "critical" if gained else "high",
+                f"A sign-up that sends role=admin / is_admin=true made an administrator: {'; '.join(observations)} "
+                "(OWASP API3:2023 Broken Object Property Level Authorization" + ("; API5:2023 as it opens admin "
+                "functions" if gained else "") + ").", operation=flow.signup.label, hint=HINTS["mass_assignment"],
+                evidence=chain))
+        elif watched:
+            judged += 1
+            held += 1
+            checked.append("a sign-up with role=admin, is_admin=true gained no privilege (watched: "
+                           + ", ".join(watched) + ")")
+            evidence.insert(0, chain[0])
+        else:
+            checked.append("a sign-up with admin fields succeeded, but nothing shows the new user's role (no role "
+                           "in the profile or sign-up response, no admin operation that refuses ordinary users)")
+            evidence.insert(0, chain[0])
+
+    # -- objects created or updated with someone else's owner id
+    owned = [(r, f) for r in _top_level(ctx) if (f := _owner_field(r))]
+    if owned:
+        a, b = _two_users(ctx)
+        b_id = _user_id(ctx, b) if b is not None else None
+        if b is None or b_id is None:
+            checked.append("owner fields (" + ", ".join(f for _, f in owned) + ") not probed: user B's id is "
+                           "unknown (no profile operation and no id in the sign-up response)")
+        else:
+            cleanup = _Cleanup(ctx)
+            try:
+                for resource, owner_field in owned:
+                    for result in _owner_probes(ctx, resource, owner_field, a, b, b_id, cleanup):
+                        judged += 1
+                        if isinstance(result, Finding):
+                            findings.append(result)
+                        else:
+                            held += 1
+                            checked.append(result[0])
+                            evidence.extend(result[1])
+            finally:
+                cleanup.run()
+    if not judged:
+        return ctx.skip("nothing could be observed: " + ("; ".join(checked) or "no sign-up and no owner field"),
+                        "auth:\n  register: POST /auth/register   # the sign-up the grader sends role=admin to")
+    summary = f"{held}/{judged} mass-assignment attempts had no effect" + (": " + "; ".join(checked) if checked else "")
+    return ctx.verdict(summary, findings, evidence=evidence, score=held / judged)
+
+
+def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Identity, b: Identity, b_id: Any,
+                  cleanup: _Cleanup) -> list:
+    """Create with owner = B, update owner to B: a Finding or (what held, evidence) for each that could be judged."""
+    flow = ctx.api.auth
+    ha, hb = a.headers(flow), b.headers(flow)
+    results: list = []
+    props = _schema_props(resource.create.request_schema)
+    value = str(b_id) if (props.get(owner_field) or {}).get("type") == "string" else b_id
+
+    def owner_now(item: str, seen: Any) -> tuple[bool, list[Exchange]]:
+        """Does the object belong to B now? By its owner field, else by who can read it."""
+        as_b = ctx.prober.request("GET", item, headers=hb)
+        as_a = ctx.prober.request("GET", item, headers=ha)
+        for obj in (seen, _unwrap(as_b.json()) if _ok(as_b) else None, _unwrap(as_a.json()) if _ok(as_a) else None):
+            if isinstance(obj, dict) and owner_field in obj:
+                return _same(obj[owner_field], b_id), [as_b, as_a]
+        return _ok(as_b) and as_a.status in (403, 404), [as_b, as_a]
+
+    # create with B as owner
+    body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+    body = {**_marked(body, f"pg-m-{ctx.run_tag}"), owner_field: value}
+    made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
+    obj = _unwrap(made.json()) if _ok(made) else None
+    item_id = _find_id(obj, resource.id_field) if isinstance(obj, dict) else None
+    if _ok(made) and item_id is not None:
+        item = _fill(resource.item, item_id)
+        cleanup.add(resource, item, a, b)
+        moved, reads = owner_now(item, obj)
+        if moved:
+            results.append(ctx.fail(
+                "mass_assignment", "high",
+                f"User A created an object in {resource.collection} with {owner_field}={value!r} (user B's id) and "
+                f"it now belongs to B: clients can plant objects in other accounts (OWASP API3:2023).",
+                operation=resource.create.label, hint=HINTS["mass_assignment"],
+                evidence=[made.evidence(f"user A creates with {owner_field} = user B's id"),
+                          reads[0].evidence("user B reads it"), reads[1].evidence("user A reads it")]))
+        else:
+            results.append((f"POST {resource.collection} ignores a client-sent {owner_field}",
+                            [made.evidence(f"create with {owner_field} = user B's id: the owner stays A")]))
+    elif made.status in (400, 403, 422):
+        results.append((f"POST {resource.collection} refuses a client-sent {owner_field} ({made.status})",
+                        [made.evidence(f"create with {owner_field} = user B's id: refused")]))
+
+    # update A's object setting the owner to B
+    if resource.update is not None:
+        plain = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+        made = ctx.prober.request("POST", resource.collection, json=_marked(plain, f"pg-m-{ctx.run_tag}"), headers=ha)
+        obj = _unwrap(made.json()) if _ok(made) else None
+        item_id = _find_id(obj, resource.id_field) if isinstance(obj, dict) else None
+        if item_id is not None:
+            item = _fill(resource.item, item_id)
+            cleanup.add(resource, item, a, b)
+            changed = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
+            changed = {**(changed if isinstance(changed, dict) else {}), owner_field: value}
+            sent = ctx.prober.request(resource.update.method, item, json=changed, headers=ha)
+            if _ok(sent) or sent.status in (400, 403, 422):
+                moved, reads = owner_now(item, _unwrap(sent.json()) if _ok(sent) else None)
+                if moved:
+                    results.append(ctx.fail(
+                        "mass_assignment", "high",
+                        f"User A's {resource.update.method} {item} with {owner_field}={value!r} handed the object to "
+                        f"user B: the owner is client-writable (OWASP API3:2023).",
+                        operation=resource.update.label, hint=HINTS["mass_assignment"],
+                        evidence=[sent.evidence(f"user A updates its object with {owner_field} = user B's id"),
+                                  reads[0].evidence("user B reads it"), reads[1].evidence("user A reads it")]))
+                else:
+                    results.append((f"{resource.update.method} {resource.item} keeps the owner when a client sends "
+                                    f"{owner_field}", [sent.evidence(f"update with {owner_field} = user B's id: "
+                                                                     "the owner stays A")]))
+    return results
+
+
+# ---------------------------------------------------------------- 3. sensitive data exposure
+
+_SECRET_KEYS = {"password", "passwd", "pwd", "passwordhash", "hashedpassword", "passwordsalt", "salt",
+                "secret", "clientsecret", "otpsecret", "totpsecret", "mfasecret", "apisecret", "secretkey",
+                "privatekey"}
+_HASH_KEY = re.compile(r"(password|passwd|pwd|pass|secret|apikey|token|salt|otp|reset|refresh)\w*hash"
+                       r"|hash\w*(password|passwd|pwd|secret|apikey|token)", re.I)
+_HASH_VALUE = re.compile(r"^(\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}|\$argon2(id|i|d)\$\S+|\$?pbkdf2[-_:$]\S+"
+                         r"|scrypt:\d+\S*|\$scrypt\$\S+|\$[56]\$[^$]+\$\S+|sha\d+\$\S+\$\S+)$")
+_GET_ONLY_KEYS = {"secret", "clientsecret", "apisecret", "secretkey"}  # shown once on creation is fine
+_AUTHISH = re.compile(r"auth|user|account|/me\b|log-?in|regist|sign-?(up|in)|profile|session|token", re.I)
+_USER_LIST = re.compile(r"/(users?|accounts?|members?|profiles?|people|customers?)/?$", re.I)
+
+
+def _sensitive(node: Any, sent: str, get: bool, path: str = "",
+               budget: list[int] | None = None) -> list[tuple[str, str]]:
+    """(field, why) for every sensitive key or hash-looking value in a JSON body. `sent` is the request body when
+    the response is an error (validation errors echo the client's own input, which is no leak), else ""."""
+    budget = budget if budget is not None else [5000]
+    hits: list[tuple[str, str]] = []
+    if budget[0] <= 0:
+        return hits
+    budget[0] -= 1
+    if isinstance(node, dict):
+        for key, value in node.items():
+            norm = re.sub(r"[_\-\s]", "", str(key).lower())
+            shown = isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip("*• ")
+            echo = shown and str(value) in sent
+            if shown and not echo:
+                if norm in _SECRET_KEYS and (get or norm not in _GET_ONLY_KEYS):
+                    hits.append((str(key), f"a `{key}` field"))
+                elif _HASH_KEY.search(norm):
+                    hits.append((str(key), f"a `{key}` field"))
+                elif isinstance(value, str) and _HASH_VALUE.match(value):
+                    hits.append((str(key), f"a password hash in `{key}` ({value[:10]}...)"))
+            if isinstance(value, (dict, list)):
+                hits += _sensitive(value, sent, get, f"{path}{key}.", budget)
+    elif isinstance(node, list):
+        for value in node[:500]:
+            if isinstance(value, str) and _HASH_VALUE.match(value) and value not in sent:
+                hits.append((path.rstrip(".") or "[]", f"a password hash ({value[:10]}...)"))
+            elif isinstance(value, (dict, list)):
+                hits += _sensitive(value, sent, get, path, budget)
+    return hits
+
+
+def _is_spec(body: Any) -> bool:
+    return isinstance(body, dict) and ("openapi" in body or "swagger" in body) and "paths" in body
+
+
+@check("ownership.data_exposure", area="ownership",
+       title="Responses expose no password hashes, secrets or other users' emails",
+       needs=("service", "spec", "user"), order=120)
+def data_exposure(ctx: CheckContext):
+    flow = ctx.api.auth
+    a, b = _two_users(ctx)
+    targeted: list[Exchange] = [u.exchanges[-2] for u in (a, b) if u is not None and len(u.exchanges) >= 2]
+    if flow.me is not None and "{" not in flow.me.path:
+        targeted += [_me(ctx, a)] + ([_me(ctx, b)] if b else [])
+    admin_paths = [op.path for op in flow.admin_operations]
+    for op in [op for op in ctx.api.operations if op.method == "GET" and _USER_LIST.search(op.path)
+               and "{" not in op.path and op.path not in admin_paths and op is not flow.me][:3]:
+        targeted.append(ctx.prober.request("GET", op.path, headers=a.headers(flow)))
+
+    admin = [_template_regex(p) for p in admin_paths]
+    emails = {ident.label: {v.lower() for v in [ident.login_value, *map(str, ident.signup_body.values())] if "@" in v}
+              for ident in (a, b) if ident is not None}
+    found: dict[tuple[str, str], tuple[Exchange, str]] = {}
+    scanned = 0
+    for exchange in list(ctx.prober.exchanges):
+        if exchange.source in ("discover",) or not exchange.body:
+            continue
+        body = exchange.json()
+        if body is None or _is_spec(body):
+            continue
+        scanned += 1
+        route = _route(ctx, exchange)
+        sent = exchange.request_body or ""
+        about_users = exchange.method == "GET" or bool(_AUTHISH.search(route))
+        for fld, why in _sensitive(body, sent if (exchange.status or 0) >= 400 else "", about_users):
+            found.setdefault((route, fld), (exchange, why))
+        if b is None or any(p.fullmatch(_api_path(ctx, exchange.url)) for p in admin):
+            continue
+        for viewer, other in ((a, b), (b, a)):
+            if _by(viewer, exchange, ctx):
+                text = exchange.text.lower()
+                leaked = [e for e in emails.get(other.label, ()) if e in text and e not in sent.lower()]
+                if leaked:
+                    found.setdefault((route, f"email of user {other.label}"),
+                                     (exchange, f"user {other.label}'s email ({leaked[0]}) in a response to user "
+                                                f"{viewer.label}"))
+    findings = [
+        ctx.fail("sensitive_data_exposure", "high",
+                 f"{route} returns {why} (OWASP API3:2023 Broken Object Property Level "
+                 "Authorization: excessive data exposure).", operation=route, hint=HINTS["sensitive_data_exposure"],
+                 evidence=[exchange.evidence(f"the response contains {why}")])
+        for (route, fld), (exchange, why) in list(found.items())[:MAX_EXPOSURE_FINDINGS]
+    ]
+    summary = (f"scanned {scanned} JSON responses of the grade (including the sign-up"
+               + (", the profile" if flow.me else "") + (", user B's views" if b else "")
+               + ") for password hashes, salts, secrets" + (" and the other user's email" if b else "")
+               + (f": {len(found)} exposure(s)" if found else ": none found"))
+    leaking = {id(exchange) for exchange, _ in found.values()}
+    evidence = [e.evidence("scanned" if id(e) in leaking else "scanned: no sensitive field")
+                for e in targeted if e.status is not None][:5]
+    return ctx.verdict(summary, findings, evidence=evidence)
+
+
+# ---------------------------------------------------------------- 4. BFLA
+
+
+def _admin_operations(ctx: CheckContext) -> list[Operation]:
+    ops = list(ctx.api.auth.admin_operations) if ctx.api.auth else []
+    ops += [op for op in ctx.api.operations if op not in ops and re.search(r"admin", op.operation_id or "", re.I)]
+    return ops
+
+
+def _missing_id(param: dict | None) -> str:
+    schema = (param or {}).get("schema") or {}
+    if schema.get("type") in ("integer", "number"):
+        return "999999999"
+    if schema.get("format") == "uuid":
+        return "00000000-0000-4000-8000-00000000f00d"
+    return "ffffffffffffffffffffffff"  # a valid, surely unused ObjectId
+
+
+@check("ownership.bfla", area="ownership", title="Admin operations are refused to ordinary users",
+       needs=("service", "spec", "user"))
+def bfla(ctx: CheckContext):
+    flow = ctx.api.auth
+    admin_ops = _admin_operations(ctx)
+    if not admin_ops:
+        return ctx.skip("no admin-only operation was found (none tagged admin, under /admin, or described as "
+                        "admin-only)", _ADMIN_HINT)
+    a, b = _two_users(ctx)
+    headers = a.headers(flow)
+    real_id = _user_id(ctx, b) if b is not None else None
+    real_id = real_id if real_id is not None else _user_id(ctx, a)
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []
+    notes: list[str] = []
+    refused = judged = 0
+    for op in admin_ops[:MAX_ADMIN_OPERATIONS]:
+        params = {p.get("name"): p for p in op.parameters if p.get("in") == "path"}
+        if op.method == "GET":
+            path = re.sub(r"\{([^}]+)\}", lambda mt: quote(str(real_id if real_id is not None else
+                                                            _missing_id(params.get(mt.group(1)))), safe=""), op.path)
+            sent = ctx.prober.request("GET", path, headers=headers)
+        elif "{" in op.path:  # an id that surely does not exist: nothing real is changed
+            path = re.sub(r"\{([^}]+)\}", lambda mt: quote(_missing_id(params.get(mt.group(1))), safe=""), op.path)
+            sent = ctx.prober.request(op.method, path, headers=headers,
+                                      **({"json": {}} if op.method in ("PUT", "PATCH", "POST") else {}))
+        elif op.method == "POST" and (op.request_schema or {}).get("required"):
+            sent = ctx.prober.request("POST", op.path, headers=headers, json={})  # invalid body: cannot do anything
+        else:
+            notes.append(f"{op.label} not sent (it could change real data)")
+            continue
+        if _ok(sent):
+            judged += 1
+            findings.append(ctx.fail(
+                "bfla", "high",
+                f"Ordinary user A called the admin operation {op.label} and it answered {sent.status} (OWASP API5:2023 "
+                "Broken Function Level Authorization).", operation=op.label, hint=HINTS["bfla"],
+                evidence=[sent.evidence(f"ordinary user A calls {op.label}: expected 403")]))
+            _cleanup_created(ctx, op, sent, headers)
+        elif sent.status is not None and (sent.status in (401, 403, 404) or 300 <= sent.status < 400):
+            judged += 1
+            refused += 1
+            evidence.append(sent.evidence(f"ordinary user A calls {op.label}: refused ({sent.status})"))
+        else:
+            notes.append(f"{op.label} answered {_status(sent)} to user A: neither allowed nor refused"
+                         + (" (a crash; the error checks report 5xx)" if sent.status and sent.status >= 500 else ""))
+            evidence.append(sent.evidence(f"ordinary user A calls {op.label}: inconclusive ({_status(sent)})"))
+    if not judged:
+        return ctx.skip("the admin operations found could not be judged: " + "; ".join(notes), _ADMIN_HINT)
+    summary = (f"{refused}/{judged} admin operation(s) refused to ordinary user A"
+               + (f"; {'; '.join(notes)}" if notes else ""))
+    return ctx.verdict(summary, findings, evidence=evidence, score=refused / judged)
+
+
+def _cleanup_created(ctx: CheckContext, op: Operation, sent: Exchange, headers: dict[str, str]) -> None:
+    """A POST that the admin operation accepted may have created something: delete it when the API lets us."""
+    if op.method != "POST":
+        return
+    obj = _unwrap(sent.json())
+    item_id = _find_id(obj, "id") if isinstance(obj, dict) else None
+    if item_id is None:
+        return
+    for other in ctx.api.operations:
+        if other.method == "DELETE" and re.fullmatch(re.escape(op.path.rstrip("/")) + r"/\{[^}/]+\}/?", other.path):
+            ctx.prober.request("DELETE", _fill(other.path, item_id), headers=headers).source = "cleanup"
+            return

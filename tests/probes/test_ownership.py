@@ -1,0 +1,188 @@
+"""Probe tests of the ownership checks (BOLA, mass assignment, data exposure, BFLA) against the task API:
+the correct app passes every check, each planted flaw fails exactly the check and kind it should, and the
+probes leave no object behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .auth_apps import tasks_app
+from ..conftest import kinds, make_context, run
+
+OWNERSHIP_CHECKS = ("ownership.bola", "ownership.mass_assignment", "ownership.data_exposure", "ownership.bfla")
+
+
+def grade(serve, **flaws):
+    return make_context(serve(tasks_app(**flaws)))
+
+
+def tasks_left(ctx) -> dict[str, list]:
+    """Every task user A and user B can still list: the probes must have deleted what they created."""
+    users = ctx.identities(2)
+    return {u.label: ctx.prober.request("GET", "/tasks", headers=u.headers(ctx.api.auth)).json() for u in users}
+
+
+def test_correct_api_passes_every_ownership_check_with_evidence_and_cleans_up(serve):
+    ctx = grade(serve)
+    for check_id in OWNERSHIP_CHECKS:
+        outcome = run(check_id, ctx)
+        assert outcome.status == "pass", (check_id, outcome.summary, outcome.reason, outcome.findings)
+        assert outcome.evidence, f"{check_id} passed without evidence"
+        assert all(e.curl.startswith("curl ") and e.request is not None for e in outcome.evidence)
+    assert tasks_left(ctx) == {"A": [], "B": []}
+
+
+def test_bola_pass_is_judged_by_effect_on_every_operation(serve):
+    ctx = grade(serve)
+    outcome = run("ownership.bola", ctx)
+    assert outcome.score == 1.0 and "4/4" in outcome.summary
+    notes = [e.note for e in outcome.evidence]
+    assert any("reads user A's object: refused (404)" in n for n in notes)
+    assert any("user A reads its object back" in n for n in notes)
+    b_get = outcome.evidence[0]
+    assert b_get.request.method == "GET" and "Authorization: Bearer " in b_get.curl
+
+
+@pytest.mark.parametrize(("flaw", "kind", "operation"), [
+    ("bola_read", "bola_read", "GET /tasks/{task_id}"),
+    ("bola_write", "bola_write", "PUT /tasks/{task_id}"),
+    ("bola_delete", "bola_delete", "DELETE /tasks/{task_id}"),
+    ("bola_list", "bola_list_leak", "GET /tasks"),
+])
+def test_each_bola_flaw_is_its_own_kind(serve, flaw, kind, operation):
+    ctx = grade(serve, **{flaw: True})
+    outcome = run("ownership.bola", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {kind}, outcome.findings
+    (finding,) = outcome.findings
+    assert finding.operation == operation
+    assert finding.severity == ("high" if kind == "bola_list_leak" else "critical")
+    assert "OWASP API1:2023" in finding.message
+    assert "FastAPI" in finding.hint and "Express" in finding.hint and "Flask" in finding.hint
+    assert finding.evidence[0].note == "user A creates an object" and finding.evidence[0].response.status == 201
+    assert all(e.request and e.response and e.curl for e in finding.evidence)
+    assert 0 < outcome.score < 1
+    assert tasks_left(ctx)["A"] == []
+
+
+def test_write_refused_with_403_but_applied_is_bola_write_by_effect(serve):
+    ctx = grade(serve, write_despite_403=True)
+    outcome = run("ownership.bola", ctx)
+    assert kinds(outcome) == {"bola_write"}  # no bola_read, no bola_delete
+    (finding,) = outcome.findings
+    assert "answered 403" in finding.message
+    attempt, reread = finding.evidence[1], finding.evidence[2]
+    assert (attempt.request.method, attempt.response.status) == ("PUT", 403)
+    sent_title = json.loads(attempt.request.body)["title"]
+    assert json.loads(reread.response.body)["title"] == sent_title  # A sees B's change
+    assert tasks_left(ctx)["A"] == []
+
+
+def test_delete_refused_with_200_and_no_effect_is_no_bola(serve):
+    ctx = grade(serve, soft_refuse_delete=True)
+    outcome = run("ownership.bola", ctx)
+    assert outcome.status == "pass" and "bola_delete" not in kinds(outcome), outcome.findings
+    delete = next(e for e in outcome.evidence if e.request.method == "DELETE")
+    assert delete.response.status == 200 and json.loads(delete.response.body) == {"deleted": False}
+    assert tasks_left(ctx)["A"] == []
+
+
+def test_sign_up_with_role_admin_is_mass_assignment_shown_by_the_admin_operation(serve):
+    ctx = grade(serve, mass_assignment=True)
+    outcome = run("ownership.mass_assignment", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"mass_assignment"}, outcome.findings
+    (finding,) = outcome.findings
+    assert finding.operation == "POST /auth/register" and finding.severity == "critical"
+    assert "GET /admin/users" in finding.message and "OWASP API3:2023" in finding.message
+    signup = finding.evidence[0]
+    assert json.loads(signup.request.body)["role"] == "admin"
+    accepted = [e for e in finding.evidence if e.request.url.endswith("/admin/users") and e.response.status == 200]
+    refused = [e for e in finding.evidence if e.request.url.endswith("/admin/users") and e.response.status == 403]
+    assert accepted and refused  # the new user gets in, ordinary user A does not
+    assert "extra=\"forbid\"" in finding.hint
+
+
+def test_client_sent_owner_id_is_mass_assignment_and_the_objects_are_cleaned_up_by_their_new_owner(serve):
+    ctx = grade(serve, owner_mass_assignment=True)
+    outcome = run("ownership.mass_assignment", ctx)
+    assert kinds(outcome) == {"mass_assignment"}
+    assert sorted(f.operation for f in outcome.findings) == ["POST /tasks", "PUT /tasks/{task_id}"]
+    assert "sign-up with role=admin" in outcome.summary  # the sign-up held
+    assert tasks_left(ctx) == {"A": [], "B": []}
+
+
+def test_password_hash_in_the_profile_is_sensitive_data_exposure(serve):
+    ctx = grade(serve, hash_exposed=True)
+    outcome = run("ownership.data_exposure", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"sensitive_data_exposure"}
+    (finding,) = outcome.findings  # one per (route, field), though A's and B's profiles both leak it
+    assert finding.operation == "GET /users/me" and finding.severity == "high"
+    assert "password_hash" in finding.message and "OWASP API3:2023" in finding.message
+    assert "password_hash" in finding.evidence[0].response.body
+
+
+def test_data_exposure_scans_what_earlier_checks_provoked(serve):
+    ctx = grade(serve, bola_read=True)
+    run("ownership.bola", ctx)
+    outcome = run("ownership.data_exposure", ctx)
+    assert outcome.status == "pass"  # B read A's task, but a task holds no secret and no email
+    scanned = int(outcome.summary.split("scanned ")[1].split()[0])
+    assert scanned >= 10
+
+
+def test_sensitive_fields_and_hash_values_are_recognised_and_echoes_are_not():
+    from portfolio_grader.checks.ownership import _sensitive
+
+    bcrypt = "$2b$12$" + "a" * 53
+    body = {"items": [{"id": 1, "hashed_password": "x1"}, {"id": 2, "passwordHash": "y2"}],
+            "profile": {"digest": bcrypt, "pw": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"},
+            "legacy": "pbkdf2:sha256:600000$salt$abc", "refresh_token_hash": "z3", "content_hash": "ok",
+            "password": "********"}
+    fields = {f for f, _ in _sensitive(body, sent="", get=True)}
+    assert fields == {"hashed_password", "passwordHash", "digest", "pw", "legacy", "refresh_token_hash"}
+    # a validation error echoing the client's own password is no leak
+    echo = {"detail": [{"loc": ["body", "title"], "input": {"password": "Grader-Pass-9x!Qv"}}]}
+    assert _sensitive(echo, sent='{"password": "Grader-Pass-9x!Qv"}', get=False) == []
+    # a webhook's signing secret shown once on creation is fine; shown again on a GET it is not
+    assert _sensitive({"secret": "whsec_abc"}, sent="", get=False) == []
+    assert _sensitive({"secret": "whsec_abc"}, sent="", get=True) == [("secret", "a `secret` field")]
+
+
+def test_admin_operation_open_to_ordinary_users_is_bfla(serve):
+    ctx = grade(serve, bfla=True)
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"bfla"}
+    (finding,) = outcome.findings
+    assert finding.operation == "GET /admin/users" and "OWASP API5:2023" in finding.message
+    assert finding.evidence[0].response.status == 200
+    assert "require_admin" in finding.hint
+
+
+def test_bfla_without_admin_operations_is_not_evaluated_and_says_how_to_mark_them(serve):
+    ctx = grade(serve)
+    ctx.api = ctx.api.model_copy(update={
+        "auth": ctx.api.auth.model_copy(update={"admin_operations": []}),
+        "operations": [op for op in ctx.api.operations if not op.path.startswith("/admin")]})
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "not_evaluated"
+    assert "tags: [admin]" in outcome.manifest_hint and "/admin" in outcome.manifest_hint
+
+
+def test_ownership_checks_need_two_users(serve):
+    from .apps import good_books_app  # no auth at all
+
+    ctx = make_context(serve(good_books_app()))
+    for check_id in OWNERSHIP_CHECKS:
+        outcome = run(check_id, ctx)
+        assert outcome.status == "not_evaluated", (check_id, outcome)
+
+
+def test_another_users_email_in_a_response_to_user_a_is_sensitive_data_exposure(serve):
+    ctx = grade(serve, user_directory=True)
+    outcome = run("ownership.data_exposure", ctx)
+    assert kinds(outcome) == {"sensitive_data_exposure"}
+    (finding,) = outcome.findings
+    assert finding.operation == "GET /users" and "user B's email" in finding.message
+    b_email = ctx.identities(2)[1].login_value
+    assert b_email in finding.evidence[0].response.body

@@ -67,7 +67,7 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str]) -> lis
                else f"creating with a valid body failed ({_status(created)})")
     steps.append((ok, created, "create with a schema-valid body (expect 201)", problem))
     obj = created.json() if created.status and created.status < 300 else None
-    item_id = _find_id(obj, resource.id_field) if isinstance(obj, dict) else None
+    item_id = find_id(obj, resource.id_field)
     if item_id is None:
         if created.status and created.status < 300:
             steps.append((False, None, "read the id of the created object",
@@ -109,12 +109,14 @@ def _status(exchange: Exchange) -> str:
     return str(exchange.status) if exchange.status is not None else f"no answer: {exchange.error}"
 
 
-def _find_id(obj: dict, field: str) -> Any:
-    for candidate in (field, "id", "_id"):
+def find_id(obj: Any, field: str) -> Any:
+    """The id of an object in a response: the resource's id field, `id`, `_id` or `uuid`, also in {"data": {...}}."""
+    if not isinstance(obj, dict):
+        return None
+    for candidate in (field, "id", "_id", "uuid"):
         if obj.get(candidate) not in (None, ""):
             return obj[candidate]
-    data = obj.get("data")  # {"data": {...}} envelopes
-    return _find_id(data, field) if isinstance(data, dict) else None
+    return find_id(obj.get("data"), field)
 
 
 def _mismatch(sent: Any, got: Any) -> str | None:

@@ -33,6 +33,7 @@ from ..identities import Identity, IdentityError
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange, Prober
+from .crud import find_id
 from .registry import CheckContext, check
 
 GARBAGE_TOKEN = "not-a-real-token"
@@ -482,15 +483,6 @@ def _missing_id(param: dict[str, Any] | None) -> str:
     return "999999999" if kind in ("integer", "number") else "portfolio-grader-missing"
 
 
-def _find_id(obj: Any, field_name: str) -> Any:
-    if not isinstance(obj, dict):
-        return None
-    for candidate in (field_name, "id", "_id", "uuid"):
-        if obj.get(candidate) not in (None, ""):
-            return obj[candidate]
-    return _find_id(obj.get("data"), field_name)
-
-
 def _own_objects(ctx: CheckContext, user: Identity | None) -> dict[str, str]:
     """{item template: real path} of objects the grader created as user A, one per top-level resource, so item
     paths are real."""
@@ -504,7 +496,7 @@ def _own_objects(ctx: CheckContext, user: Identity | None) -> dict[str, str]:
         for resource in [r for r in ctx.api.resources if "{" not in r.collection][:5]:
             body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
             created = ctx.prober.request("POST", resource.collection, json=body, headers=user.headers(ctx.api.auth))
-            item_id = _find_id(created.json(), resource.id_field) if _accepted(created) else None
+            item_id = find_id(created.json(), resource.id_field) if _accepted(created) else None
             if item_id is not None:
                 filled[resource.item] = resource.item.replace("{" + resource.id_param + "}", str(item_id))
         return filled

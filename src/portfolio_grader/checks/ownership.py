@@ -22,7 +22,7 @@ from ..identities import Identity, IdentityError, create_identity
 from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .crud import _find_id
+from .crud import find_id
 from .registry import CheckContext, check
 
 MAX_RESOURCES = 3
@@ -347,7 +347,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
             body[sent_owner] = a_id
         made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
         obj = _unwrap(made.json()) if _ok(made) else None
-        item_id = _find_id(obj, resource.id_field) if isinstance(obj, dict) else None
+        item_id = find_id(obj, resource.id_field)
         item = _fill(resource.item, item_id) if item_id is not None else None
         if item:
             cleanup.add(resource, item, a, b)
@@ -373,7 +373,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
     seen = ctx.prober.request("GET", item, headers=hb)
     seen_obj = _unwrap(seen.json())
     leaked = any(m in seen.text for m in a_markers) or (
-        _ok(seen) and isinstance(seen_obj, dict) and _same(_find_id(seen_obj, resource.id_field), item_id))
+        _ok(seen) and isinstance(seen_obj, dict) and _same(find_id(seen_obj, resource.id_field), item_id))
     if read_public:
         probe.notes.append(f"GET {resource.item} is documented as public (no security), so B reading it is by design")
     else:
@@ -492,7 +492,7 @@ def _list_leak(listed: Exchange, markers: list[str], resource: Resource, item_id
     for obj in _items(listed.json()):
         if not isinstance(obj, dict):
             continue
-        if _same(_find_id(obj, resource.id_field), item_id):
+        if _same(find_id(obj, resource.id_field), item_id):
             return f"{resource.id_field} {item_id}, created by A"
         if owner_field and a_owner is not None and _same(obj.get(owner_field), a_owner):
             return f"objects with {owner_field} = {a_owner}, user A's id"
@@ -689,7 +689,7 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
     body = {**_marked(body, f"pg-m-{ctx.run_tag}"), owner_field: value}
     made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
     obj = _unwrap(made.json()) if _ok(made) else None
-    item_id = _find_id(obj, resource.id_field) if isinstance(obj, dict) else None
+    item_id = find_id(obj, resource.id_field)
     if _ok(made) and item_id is not None:
         item = _fill(resource.item, item_id)
         cleanup.add(resource, item, a, b)
@@ -714,7 +714,7 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
         plain = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
         made = ctx.prober.request("POST", resource.collection, json=_marked(plain, f"pg-m-{ctx.run_tag}"), headers=ha)
         obj = _unwrap(made.json()) if _ok(made) else None
-        item_id = _find_id(obj, resource.id_field) if isinstance(obj, dict) else None
+        item_id = find_id(obj, resource.id_field)
         if item_id is not None:
             item = _fill(resource.item, item_id)
             cleanup.add(resource, item, a, b)
@@ -923,7 +923,7 @@ def _cleanup_created(ctx: CheckContext, op: Operation, sent: Exchange, headers: 
     if op.method != "POST":
         return
     obj = _unwrap(sent.json())
-    item_id = _find_id(obj, "id") if isinstance(obj, dict) else None
+    item_id = find_id(obj, "id")
     if item_id is None:
         return
     for other in ctx.api.operations:

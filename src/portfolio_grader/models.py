@@ -214,7 +214,7 @@ class Evidence(_Frozen):
 
     request: RequestRecord | None = None
     response: ResponseRecord | None = None
-    curl: str
+    curl: str = Field(min_length=1)  # every verdict can be reproduced
     note: str | None = None  # what this exchange shows ("expected 404 after DELETE")
     file: str | None = None  # repository evidence: the file, relative to the repo root
     excerpt: str | None = None

@@ -62,7 +62,8 @@ def test_each_bola_flaw_is_its_own_kind(serve, flaw, kind, operation):
     assert "FastAPI" in finding.hint and "Express" in finding.hint and "Flask" in finding.hint
     assert finding.evidence[0].note == "user A creates an object" and finding.evidence[0].response.status == 201
     assert all(e.request and e.response and e.curl for e in finding.evidence)
-    assert 0 < outcome.score < 1
+    # a critical hole leaves no partial credit; a list leak (high) keeps the share of probes that held
+    assert outcome.score == 0 if finding.severity == "critical" else 0 < outcome.score < 1
     assert tasks_left(ctx)["A"] == []
 
 

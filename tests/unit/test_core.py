@@ -222,3 +222,12 @@ def test_the_spec_mount_point_is_kept_and_its_host_ignored(spec, prefix):
     from portfolio_grader.discover import server_path
 
     assert server_path(spec) == prefix
+
+
+def test_evidence_always_has_a_reproduction_command():
+    from pydantic import ValidationError
+
+    from portfolio_grader.models import Evidence
+
+    with pytest.raises(ValidationError):
+        Evidence(curl="", note="a verdict nobody can reproduce")

@@ -411,6 +411,15 @@ def _attacked_token(ctx: CheckContext) -> tuple[Identity | None, Carrier | None,
     return users[0], carrier, token, None
 
 
+def token_evidence(user: Identity | None, token: Jwt, note: str) -> list[Evidence]:
+    """The login that issued the token, and a command that prints the token's header and claims (no secret
+    needed): what a learner runs to see what the verdict saw."""
+    decode = ("python3 -c 'import base64,json,sys; print([json.loads(base64.urlsafe_b64decode(p + \"=\" * (-len(p) % 4))) "
+              f"for p in sys.argv[1].split(\".\")[:2]])' {shlex.quote(token.token)}")
+    issued = [e.evidence("the login that issued the token") for e in (user.exchanges[-1:] if user else [])]
+    return issued + [Evidence(curl=decode, note=note)]
+
+
 # ---------------------------------------------------------------- hints
 
 _HINT_AUTH_MISSING = (
@@ -775,14 +784,14 @@ def _forge_fresh(token: Jwt, key: bytes, **times: int) -> str:
 
 @check("auth.jwt_secret", area="auth", title="The JWT signing secret cannot be guessed", needs=("service", "user"))
 def jwt_secret(ctx: CheckContext):
-    _, carrier, token, problem = _attacked_token(ctx)
+    user, carrier, token, problem = _attacked_token(ctx)
     if token is None:
         return ctx.skip(problem)
     if token.alg.upper() not in _HMAC:
         if token.alg.lower() == "none":
             return ctx.skip("the token is unsigned (`alg: none`): there is no secret to guess (see auth.jwt_forgery)")
         return ctx.verdict(f"the token is signed with {token.alg} (a key pair): there is no shared secret to guess",
-                           evidence=[Evidence(curl="", note=f"token header: {json.dumps(token.header)}")])
+                           evidence=token_evidence(user, token, f"token header: {json.dumps(token.header)}"))
     result = _crack_token(ctx, token)
     origin = (f"{result.from_wordlist} from the bundled wordlist, {result.from_repo} found in the repository"
               if ctx.facts.root is not None else f"{result.from_wordlist} from the bundled wordlist; no repository "
@@ -790,7 +799,7 @@ def jwt_secret(ctx: CheckContext):
     if result.key is None:
         target = find_target(ctx, carrier)
         proof = [target.genuine.evidence(f"the token attacked offline ({token.alg}): not cracked")] \
-            if target.genuine is not None else [Evidence(curl="", note=f"the {token.alg} token attacked offline")]
+            if target.genuine is not None else token_evidence(user, token, f"the {token.alg} token attacked offline")
         return ctx.verdict(f"{result.tried} candidates tried ({origin}) in {_ms(result.seconds)}: the "
                            f"{token.alg} secret was not guessed", evidence=proof)
 
@@ -833,7 +842,7 @@ def _duration(seconds: float) -> str:
 
 @check("auth.jwt_lifetime", area="auth", title="JWTs expire, and expired tokens are refused", needs=("service", "user"))
 def jwt_lifetime(ctx: CheckContext):
-    _, carrier, token, problem = _attacked_token(ctx)
+    user, carrier, token, problem = _attacked_token(ctx)
     if token is None:
         return ctx.skip(problem)
     findings: list[Finding] = []
@@ -841,13 +850,13 @@ def jwt_lifetime(ctx: CheckContext):
     claims = token.claims
     exp, iat = claims.get("exp"), claims.get("iat")
     numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    shown = Evidence(curl="", note="the token's claims: " + json.dumps(
+    shown_claims = token_evidence(user, token, "the token's claims: " + json.dumps(
         {k: claims[k] for k in ("iat", "nbf", "exp") if k in claims} or {"exp": None}))
     if not numeric(exp):
         lifetime = "no expiry"
         findings.append(ctx.fail(
             "jwt_no_expiry", "medium", "The token has no `exp` claim: it never expires, so a leaked token works "
-            "until the signing secret is changed.", hint=_HINT_NO_EXPIRY, evidence=[shown]))
+            "until the signing secret is changed.", hint=_HINT_NO_EXPIRY, evidence=shown_claims))
     else:
         lifetime_s = exp - iat if numeric(iat) else exp - time.time()
         lifetime = _duration(lifetime_s) + ("" if numeric(iat) else " left at login")
@@ -855,8 +864,8 @@ def jwt_lifetime(ctx: CheckContext):
             findings.append(ctx.fail(
                 "jwt_no_expiry", "medium", f"The token lives {_duration(lifetime_s)} (`exp` - "
                 f"{'`iat`' if numeric(iat) else 'now'}): access tokens should expire within hours at most.",
-                hint=_HINT_NO_EXPIRY, evidence=[shown]))
-    evidence.append(shown)
+                hint=_HINT_NO_EXPIRY, evidence=shown_claims))
+    evidence.extend(shown_claims)
 
     if token.alg.upper() not in _HMAC:
         probe = (f"expired-token probe not evaluated: the token is signed with {token.alg}, so an expired token "

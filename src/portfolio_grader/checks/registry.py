@@ -85,10 +85,11 @@ class CheckContext:
     def verdict(self, summary: str, findings: list[Finding] = (), evidence: list[Evidence] = (),
                 score: float | None = None, warn_only: bool = False) -> CheckOutcome:
         """The outcome of the check being run: it fails when it has findings, else it passes.
-        A `warn_only` check reports its findings as warnings that cost no points."""
+        A `warn_only` check reports its findings as warnings. A critical finding (another user's data, a
+        forgeable token, a build that fails) leaves the check no partial credit: one such hole is the hole."""
         assert self.current is not None, "verdict() is for use inside a check"
         findings = list(findings)
-        if score is None:
+        if score is None or any(f.severity == "critical" for f in findings):
             score = 0.0 if findings and not warn_only else 1.0
         status = ("warn" if warn_only else "fail") if findings else "pass"
         return CheckOutcome(check=self.current.id, area=self.current.area, status=status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 from ..discover import SERVED_SPEC_PATHS, normalise_body
 from ..models import Evidence, Operation
@@ -33,8 +34,8 @@ def spec_present(ctx: CheckContext):
         evidence.append(Evidence(curl=f"curl -sS {ctx.service.base_url}{path}", note=f"the document ({api.spec_source})",
                                  excerpt=str(api.spec)[:400]))
     else:
-        evidence.append(Evidence(curl=f"cat {api.spec_source.removeprefix('file ')}" if api.spec_source else "",
-                                 file=(api.spec_source or "").removeprefix("file "), excerpt=str(api.spec)[:400]))
+        path = (api.spec_source or "").removeprefix("file ")
+        evidence.append(Evidence(curl=f"cat {shlex.quote(path)}", file=path, excerpt=str(api.spec)[:400]))
     return ctx.verdict(f"OpenAPI {api.spec_version} document {api.spec_source}, {len(api.operations)} operations",
                        evidence=evidence)
 

@@ -105,6 +105,9 @@ def grade(request: GradeRequest) -> Scorecard:
                                            settings=request.settings, alive=handle.alive)
                         _make_test_users(ctx)
                         outcomes = run_checks(rubric.check_ids, ctx)
+                        removal = ctx.remove_test_users()
+                        if removal:
+                            stages.notes.append(removal)
                     service = service.model_copy(update={"logs": handle.logs()})
                 finally:
                     if prober is not None:

@@ -162,3 +162,15 @@ def test_error_comparison_ignores_echoed_input_and_volatile_fields():
     assert _normalised(c, ()) != _normalised(d, ())
     coded = [exchange(f'{{"error": "x", "code": {code}}}') for code in (1001, 1002)]
     assert _normalised(coded[0], ()) != _normalised(coded[1], ())  # error codes tell the cases apart too
+
+
+def test_test_users_are_deleted_when_the_api_allows_it(serve):
+    ctx = make_context(serve(tasks_app(delete_me=True)))
+    users = ctx.identities(2)
+    assert ctx.remove_test_users() == "2 of 2 test users deleted with DELETE /users/me"
+    gone = ctx.prober.request("GET", "/users/me", headers=users[0].headers(ctx.api.auth))
+    assert gone.status == 401
+
+    kept = make_context(serve(tasks_app()))
+    kept.identities(1)
+    assert "remain in the API" in kept.remove_test_users()

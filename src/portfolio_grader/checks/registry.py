@@ -63,6 +63,21 @@ class CheckContext:
                 raise
         return users[:count]
 
+    def remove_test_users(self) -> str | None:
+        """Delete the test users where the API lets a user delete their own account; says what happened."""
+        users: list[Identity] = self._memo.get("identities", [])
+        flow = self.api.auth
+        if not users or flow is None or self.prober is None:
+            return None
+        delete_me = next((op for op in self.api.operations
+                          if op.method == "DELETE" and flow.me is not None and op.path == flow.me.path), None)
+        if delete_me is None:
+            return (f"the {len(users)} test users ({', '.join(u.login_value for u in users)}) remain in the API: "
+                    "it offers no way to delete one's own account")
+        removed = sum(self.prober.request("DELETE", delete_me.path, headers=u.headers(flow)).status in (200, 202, 204)
+                      for u in users)
+        return f"{removed} of {len(users)} test users deleted with {delete_me.label}"
+
     def auth_headers(self) -> dict[str, str]:
         """User A's credentials when the API has a login and a user could be made, else none."""
         if self.api.auth is None or self.prober is None:

@@ -1,0 +1,50 @@
+"""The command line: exit codes, one-line errors, and grading a live URL without building anything."""
+
+from __future__ import annotations
+
+import json
+
+from portfolio_grader.cli import main
+
+from ..probes.apps import good_books_app
+
+
+def test_help_and_rubrics(capsys):
+    assert main(["rubrics"]) == 0
+    listed = capsys.readouterr().out
+    assert "beginner" in listed and "intermediate" in listed
+
+
+def test_an_unreachable_repo_exits_2_without_a_scorecard(tmp_path, capsys):
+    code = main(["grade", (tmp_path / "nope").as_uri(), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "could not fetch" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_rubric_exits_2(tmp_path, capsys):
+    code = main(["grade", str(tmp_path), "--tier", "wizard", "--out", str(tmp_path / "out")])
+    assert code == 2 and "no rubric 'wizard'" in capsys.readouterr().err
+
+
+def test_no_docker_engine_exits_2_with_one_actionable_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    code = main(["grade", str(tmp_path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "Docker" in err and ("start" in err or "DOCKER_HOST" in err)
+
+
+def test_grading_a_live_url_builds_nothing_and_grades_the_api(serve, tmp_path):
+    url = serve(good_books_app())
+    code = main(["grade", "--url", url, "--out", str(tmp_path), "--max-examples", "5"])
+    result = json.loads(next(tmp_path.glob("*/result.json")).read_text())
+    checks = {c["check"]: c for c in result["checks"]}
+    assert result["runtime"]["kind"] == "external" and result["source"]["url"] == url
+    assert checks["runtime.builds"]["status"] == "not_evaluated"
+    assert checks["repo.readme"]["status"] == "not_evaluated"  # no repository to read: never a silent pass
+    assert checks["crud.lifecycle"]["status"] == "pass" and checks["contract.no_server_errors"]["status"] == "pass"
+    statuses = {c["id"]: c["status"] for c in result["criteria"]}
+    assert statuses["runs-in-docker"] == "pass" and statuses["readme"] == "not_evaluated"
+    assert code == (0 if result["passed"] else 1)

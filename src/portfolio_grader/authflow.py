@@ -59,9 +59,14 @@ def infer_auth(operations: list[Operation], spec: dict[str, Any], manifest: Mani
         send_header=header or "Cookie",
         send_prefix=prefix,
         me=next((op for op in operations if op.method == "GET" and _ME_PATH.search(op.path)), None),
-        admin_operations=[op for op in operations if _is_admin(op)],
+        admin_operations=[op for op in operations if _is_admin(op) or op.label in _named_admin_ops(named)],
         evidence=notes,
     ), None
+
+
+def _named_admin_ops(named) -> set[str]:
+    return {f"{m.upper()} {p.strip()}" for m, _, p in (label.strip().partition(" ") for label in
+                                                         (named.admin_operations if named else []))}
 
 
 def _named(by_label: dict[str, Operation], label: str | None, notes: list[str], what: str) -> Operation | None:

@@ -47,12 +47,20 @@ class Workspace(_Frozen):
 # ---------------------------------------------------------------- inspect
 
 
+class ManifestAdmin(_Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    login: str  # the seeded admin's email or username
+    password: str
+
+
 class ManifestAuth(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
     # `register` would shadow ABCMeta.register on the model class, hence the alias.
     register_op: str | None = Field(default=None, alias="register")  # "POST /api/v1/accounts"
     login: str | None = None
     token: str | None = None  # where the token is in the login response
+    admin_operations: list[str] = []  # "GET /api/v1/stats": admin-only operations inference cannot see
+    admin: ManifestAdmin | None = None  # a seeded admin, the control for admin-only checks
 
 
 class SetupStep(_Frozen):

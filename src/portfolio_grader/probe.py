@@ -46,6 +46,7 @@ class Exchange:
     truncated: bool = False
     source: str = "probe"  # "probe" or "schemathesis"
     curl: str | None = None
+    secrets: tuple[str, ...] = ()  # values never shown in evidence (the manifest's admin password)
 
     @property
     def text(self) -> str:
@@ -70,7 +71,8 @@ class Exchange:
     def evidence(self, note: str | None = None, secrets: tuple[str, ...] = ()) -> Evidence:
         return make_evidence(
             self.method, self.url, self.request_headers, self.request_body, self.status, self.headers,
-            self.body, elapsed_ms=self.elapsed_ms, error=self.error, note=note, secrets=secrets, curl=self.curl,
+            self.body, elapsed_ms=self.elapsed_ms, error=self.error, note=note, secrets=(*self.secrets, *secrets),
+            curl=self.curl,
         )
 
 
@@ -154,5 +156,6 @@ class Prober:
         return exchange
 
     def record(self, exchange: Exchange) -> None:
+        exchange.secrets = self.secrets
         if len(self.exchanges) < self.max_exchanges:
             self.exchanges.append(exchange)

@@ -90,11 +90,16 @@ def _verify(password: str, stored: str) -> bool:
     return secrets.compare_digest(hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 1000).hex(), digest)
 
 
-def tasks_app(jwt_secret: str | None = None, **flags: bool) -> FastAPI:
-    """`jwt_secret` signs the tokens instead of a random one (a secret a test commits to a fake repo)."""
+ADMIN = ("admin@example.com", "Seeded-Admin-Pass-1")
+
+
+def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags: bool) -> FastAPI:
+    """`jwt_secret` signs the tokens instead of a random one (a secret a test commits to a fake repo);
+    an admin (ADMIN) is seeded; `admin_broken` makes /admin/users refuse everyone, the admin too."""
     flaws = Flaws(**flags)
     secret = jwt_secret or (WEAK_SECRET if flaws.weak_secret else secrets.token_urlsafe(32))
-    users: dict[int, dict] = {}
+    users: dict[int, dict] = {0: {"id": 0, "email": ADMIN[0], "full_name": "Admin", "role": "admin",
+                                  "password_hash": _hash(ADMIN[1])}}
     tasks: dict[int, dict] = {}
     failures: dict[str, list[float]] = {}
     user_ids = itertools.count(1)
@@ -193,7 +198,7 @@ def tasks_app(jwt_secret: str | None = None, **flags: bool) -> FastAPI:
 
     @app.get("/admin/users", tags=["admin"], responses={401: {}, 403: {}})
     def admin_users(user: dict = Depends(current_user)):
-        if user["role"] != "admin" and not flaws.bfla:
+        if admin_broken or user["role"] != "admin" and not flaws.bfla:
             raise HTTPException(403, "Admins only")
         return [{k: v for k, v in u.items() if k != "password_hash"} for u in users.values()]
 

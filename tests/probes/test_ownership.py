@@ -187,3 +187,30 @@ def test_another_users_email_in_a_response_to_user_a_is_sensitive_data_exposure(
     assert finding.operation == "GET /users" and "user B's email" in finding.message
     b_email = ctx.identities(2)[1].login_value
     assert b_email in finding.evidence[0].response.body
+
+
+def _with_admin_manifest(ctx):
+    from portfolio_grader.models import Manifest
+
+    from .auth_apps import ADMIN
+
+    manifest = Manifest.model_validate({"auth": {"admin": {"login": ADMIN[0], "password": ADMIN[1]}}})
+    ctx.facts = ctx.facts.model_copy(update={"manifest": manifest})
+    return ctx
+
+
+def test_the_manifest_admin_is_the_control_of_admin_checks(serve):
+    from .auth_apps import ADMIN
+
+    ctx = _with_admin_manifest(grade(serve))
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "pass", outcome
+    notes = [e.note for e in outcome.evidence]
+    assert any(n.startswith("the admin calls GET /admin/users: allowed") for n in notes)
+    assert ADMIN[1] not in outcome.model_dump_json()  # the seeded password is never shown
+
+
+def test_an_admin_route_that_refuses_the_admin_too_is_not_a_pass(serve):
+    ctx = _with_admin_manifest(grade(serve, admin_broken=True))
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "not_evaluated" and "refused the manifest's admin too" in outcome.reason

@@ -32,9 +32,10 @@ OWNER_FIELDS = ("owner_id", "ownerId", "user_id", "userId", "owner", "created_by
                 "authorId")
 ID_FIELDS = ("id", "_id", "user_id", "userId", "uuid")
 _MANIFEST_RESOURCES = "resources: [/api/v1/tasks]   # collections each user owns: the grader checks users stay apart"
-_ADMIN_HINT = ("Mark admin-only operations so the grader can check they are refused to ordinary users: give them "
-               "`tags: [admin]` in the OpenAPI document (FastAPI: `APIRouter(prefix=\"/admin\", tags=[\"admin\"])`; "
-               "swagger-jsdoc: `tags: [admin]`) or serve them under /admin.")
+_ADMIN_HINT = ("auth:\n"
+               "  admin_operations: [GET /api/v1/stats]   # admin-only operations the spec does not tag admin\n"
+               "  admin: {login: admin@example.com, password: seeded-admin-password}   # the control: must be allowed\n"
+               "# or give them `tags: [admin]` in the OpenAPI document, or serve them under /admin")
 
 # ---------------------------------------------------------------- hints (the attack, why it matters, the fix)
 
@@ -874,6 +875,7 @@ def bfla(ctx: CheckContext):
                         "admin-only)", _ADMIN_HINT)
     a, b = _two_users(ctx)
     headers = a.headers(flow)
+    admin = ctx.admin_identity()
     real_id = _user_id(ctx, b) if b is not None else None
     real_id = real_id if real_id is not None else _user_id(ctx, a)
     findings: list[Finding] = []
@@ -904,9 +906,17 @@ def bfla(ctx: CheckContext):
                 evidence=[sent.evidence(f"ordinary user A calls {op.label}: expected 403")]))
             _cleanup_created(ctx, op, sent, headers)
         elif sent.status is not None and (sent.status in (401, 403, 404) or 300 <= sent.status < 400):
+            control = ctx.prober.request("GET", path, headers=admin.headers(flow)) if admin and op.method == "GET" else None
+            if control is not None and not _ok(control):
+                notes.append(f"{op.label} refused the manifest's admin too ({_status(control)}): a broken route, "
+                             "not a protected one")
+                evidence.append(control.evidence(f"the admin calls {op.label}: refused too ({_status(control)})"))
+                continue
             judged += 1
             refused += 1
             evidence.append(sent.evidence(f"ordinary user A calls {op.label}: refused ({sent.status})"))
+            if control is not None:
+                evidence.append(control.evidence(f"the admin calls {op.label}: allowed ({control.status})"))
         else:
             notes.append(f"{op.label} answered {_status(sent)} to user A: neither allowed nor refused"
                          + (" (a crash; the error checks report 5xx)" if sent.status and sent.status >= 500 else ""))

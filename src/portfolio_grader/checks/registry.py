@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import ApiModel, CheckOutcome, Evidence, Finding, RepoFacts, RunningService, Severity, Workspace
-from ..identities import Identity, IdentityError, create_identity
+from ..identities import Identity, IdentityError, create_identity, login, token_from
 from ..probe import Prober
 
 
@@ -62,6 +62,23 @@ class CheckContext:
                 self._memo["identities_error"] = exc
                 raise
         return users[:count]
+
+    def admin_identity(self) -> Identity | None:
+        """The manifest's seeded admin, logged in once per grade (None when not named or the login fails)."""
+        named = self.facts.manifest.auth.admin if self.facts.manifest and self.facts.manifest.auth else None
+        if named is None or self.api.auth is None or self.prober is None:
+            return None
+
+        def log_in() -> Identity | None:
+            self.prober.secrets = tuple({*self.prober.secrets, named.password})  # never shown in evidence
+            answer = login(self.prober, self.api.auth, named.login, named.password)
+            token, cookie = token_from(answer, self.api.auth) if answer.status and answer.status < 300 else (None, None)
+            if token is None and cookie is None:
+                return None
+            return Identity(label="admin", login_value=named.login, password=named.password, token=token,
+                            cookie=cookie, exchanges=[answer])
+
+        return self.memo("admin_identity", log_in)
 
     def remove_test_users(self) -> str | None:
         """Delete the test users where the API lets a user delete their own account; says what happened."""

@@ -283,6 +283,15 @@ class StageResult(_Frozen):
     detail: str = ""
 
 
+class LadderStep(_Frozen):
+    """One tier of the ladder: reached when every gate of it (and of the tiers below) holds."""
+
+    tier: str
+    status: Literal["reached", "missed", "not_graded"]
+    score: float | None = None
+    missing_gates: list[str] = []  # titles of the gate criteria that did not pass
+
+
 class Fix(_Frozen):
     criterion: str
     title: str
@@ -308,6 +317,7 @@ class Scorecard(BaseModel):
     checks: list[CheckOutcome] = []
     stages: list[StageResult]
     top_fixes: list[Fix] = []
+    ladder: list[LadderStep] = []  # beginner -> capstone: which tiers' gates hold
     runtime: dict[str, Any] = {}  # kind, builder, status, detail, base_url
     logs: list[LogTail] = []
     api: dict[str, Any] = {}  # spec source, version, operation count, resources

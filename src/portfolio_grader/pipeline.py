@@ -21,10 +21,10 @@ from .discover import discover
 from .fetch import discard, fetch, safe_name
 from .identities import IdentityError
 from .inspect import inspect_repo
-from .models import ApiModel, RepoFacts, RubricRef, RunningService, Scorecard, Source, StageResult, Workspace
+from .models import ApiModel, LadderStep, RepoFacts, RubricRef, RunningService, Scorecard, Source, StageResult, Workspace
 from .probe import Prober
-from .rubric import Rubric, load_rubric
-from .scoring import score
+from .rubric import Rubric, load_rubric, tiers
+from .scoring import ladder, score
 
 
 class GradeError(Exception):
@@ -80,8 +80,11 @@ def grade(request: GradeRequest) -> Scorecard:
             facts = inspect_repo(workspace.path) if workspace.path else RepoFacts()
             if facts.manifest_error:
                 stages.notes.append(f"portfolio-grader.yaml was ignored: {facts.manifest_error}")
+        tier = request.tier or (facts.manifest.tier if facts.manifest and facts.manifest.tier else "beginner")
         try:
-            rubric = load_rubric(request.tier or (facts.manifest.tier if facts.manifest and facts.manifest.tier else "beginner"))
+            ladder_rubrics = [load_rubric(t) for t in tiers()]
+            # `auto` runs the top tier's checks once, then grades against the highest tier whose gates hold
+            rubric = ladder_rubrics[-1] if tier == "auto" else load_rubric(tier)
         except RubricError as exc:
             raise GradeError(str(exc)) from None
 
@@ -117,7 +120,11 @@ def grade(request: GradeRequest) -> Scorecard:
             raise GradeError(str(exc)) from None
         stages.record("cleanup", cleanup_started)
         with stages("scoring"):
-            return _scorecard(workspace, facts, rubric, service, api, outcomes, stages)
+            steps = ladder(ladder_rubrics, outcomes)
+            if tier == "auto":
+                reached = [r for r, step in zip(ladder_rubrics, steps) if step.status == "reached"]
+                rubric = reached[-1] if reached else ladder_rubrics[0]
+            return _scorecard(workspace, facts, rubric, service, api, outcomes, stages, steps)
     finally:
         discard(workspace)
 
@@ -151,7 +158,7 @@ def _setup(facts: RepoFacts, handle, prober: Prober, stages: _Stages) -> None:
 
 
 def _scorecard(workspace: Workspace, facts: RepoFacts, rubric: Rubric, service: RunningService, api: ApiModel,
-               outcomes, stages: _Stages) -> Scorecard:
+               outcomes, stages: _Stages, steps: list[LadderStep]) -> Scorecard:
     result = score(rubric, outcomes)
     notes = list(stages.notes)
     if api.spec_problem:
@@ -171,6 +178,7 @@ def _scorecard(workspace: Workspace, facts: RepoFacts, rubric: Rubric, service: 
         checks=outcomes,
         stages=stages.results,
         top_fixes=result.top_fixes,
+        ladder=steps,
         runtime={"kind": service.kind, "builder": service.builder, "status": service.status,
                  "detail": service.detail, "base_url": service.base_url},
         logs=service.logs,

@@ -54,6 +54,14 @@ class Rubric(BaseModel):
         return list(dict.fromkeys(check for c in self.criteria for check in c.checks))
 
 
+TIER_ORDER = ("beginner", "intermediate", "advanced", "capstone")  # each includes the one before
+
+
+def tiers() -> list[str]:
+    """The bundled tiers, lowest first."""
+    return [t for t in TIER_ORDER if t in available()]
+
+
 def rubric_dir() -> Path:
     return Path(str(resources.files("portfolio_grader") / "rubrics"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import CheckOutcome, CriterionResult, Finding, Fix
+from .models import CheckOutcome, CriterionResult, Finding, Fix, LadderStep
 from .rubric import Criterion, Rubric
 
 
@@ -67,3 +67,23 @@ def _top_fixes(results: list[CriterionResult], total: float) -> list[Fix]:
     lost.sort(key=lambda r: (-(r.max_points - r.points), not r.gate))
     return [Fix(criterion=r.id, title=r.title, points=round(100 * (r.max_points - r.points) / total, 1),
                 hint=r.reason if r.status == "not_evaluated" and r.reason else r.hint) for r in lost[:5]]
+
+
+def ladder(rubrics: list[Rubric], outcomes: list[CheckOutcome]) -> list[LadderStep]:
+    """Each tier scored from the same outcomes; a tier whose checks did not all run is `not_graded`.
+    A tier is reached only when it and every tier below it have all gates passing."""
+    ran = {o.check for o in outcomes}
+    steps: list[LadderStep] = []
+    below_reached = True
+    for rubric in rubrics:
+        if not set(rubric.check_ids) <= ran:
+            steps.append(LadderStep(tier=rubric.name, status="not_graded"))
+            below_reached = False
+            continue
+        result = score(rubric, outcomes)
+        missing = [c.title for c in result.criteria if c.gate and c.status != "pass"]
+        reached = below_reached and not missing
+        steps.append(LadderStep(tier=rubric.name, status="reached" if reached else "missed", score=result.score,
+                                missing_gates=missing))
+        below_reached = reached
+    return steps

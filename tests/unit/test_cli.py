@@ -48,3 +48,13 @@ def test_grading_a_live_url_builds_nothing_and_grades_the_api(serve, tmp_path):
     statuses = {c["id"]: c["status"] for c in result["criteria"]}
     assert statuses["runs-in-docker"] == "pass" and statuses["readme"] == "not_evaluated"
     assert code == (0 if result["passed"] else 1)
+
+
+def test_tier_auto_grades_against_the_highest_tier_whose_gates_hold(serve, tmp_path):
+    url = serve(good_books_app())  # a correct CRUD API without any authentication
+    main(["grade", "--url", url, "--tier", "auto", "--out", str(tmp_path), "--max-examples", "3"])
+    result = json.loads(next(tmp_path.glob("*/result.json")).read_text())
+    steps = {s["tier"]: s for s in result["ladder"]}
+    assert result["tier"] == "beginner" and steps["beginner"]["status"] == "reached"
+    assert steps["intermediate"]["status"] == "missed"
+    assert "Protected operations refuse requests without valid credentials" in steps["intermediate"]["missing_gates"]

@@ -231,3 +231,22 @@ def test_evidence_always_has_a_reproduction_command():
 
     with pytest.raises(ValidationError):
         Evidence(curl="", note="a verdict nobody can reproduce")
+
+
+def test_the_ladder_reaches_a_tier_only_when_it_and_every_tier_below_hold():
+    from portfolio_grader.scoring import ladder
+
+    beginner, intermediate = load_rubric("beginner"), load_rubric("intermediate")
+    all_pass = [_outcome(c, "pass") for c in intermediate.check_ids]
+    assert [s.status for s in ladder([beginner, intermediate], all_pass)] == ["reached", "reached"]
+
+    bola = [_outcome(c, "fail", 0.0) if c == "ownership.bola" else _outcome(c, "pass") for c in intermediate.check_ids]
+    steps = ladder([beginner, intermediate], bola)
+    assert [s.status for s in steps] == ["reached", "missed"]
+    assert steps[1].missing_gates == ["Users cannot read, change, delete or list each other's objects"]
+
+    crud_broken = [_outcome(c, "fail", 0.0) if c == "crud.lifecycle" else _outcome(c, "pass") for c in intermediate.check_ids]
+    assert [s.status for s in ladder([beginner, intermediate], crud_broken)] == ["missed", "missed"]
+
+    only_beginner = [_outcome(c, "pass") for c in beginner.check_ids]
+    assert [s.status for s in ladder([beginner, intermediate], only_beginner)] == ["reached", "not_graded"]

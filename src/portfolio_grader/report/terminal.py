@@ -80,6 +80,16 @@ def print_summary(
         failing = [c.title for c in sc.criteria if c.gate and c.status != "pass"]
         gates = "[red]not met[/]" + (f": {_e('; '.join(failing), 160)}" if failing else "")
     grid.add_row("Gates", _m(gates))
+    if sc.ladder:
+        steps = []
+        for step in sc.ladder:
+            if step.status == "reached":
+                steps.append(f"[green]{_e(step.tier, 40)} ✓[/]")
+            elif step.status == "missed":
+                steps.append(f"[red]{_e(step.tier, 40)}: {len(step.missing_gates)} gate(s) missing[/]")
+            else:
+                steps.append(f"[dim]{_e(step.tier, 40)}: not graded[/]")
+        grid.add_row("Ladder", _m(", ".join(steps)))
     grid.add_row("Rubric", _m(f"{_e(sc.rubric.name, 60)} {_e(sc.rubric.version, 40)}  [dim]tier[/] {_e(sc.tier, 40)}"))
 
     counts = {status: 0 for status in _STATUS_STYLE}

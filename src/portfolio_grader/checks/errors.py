@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ..models import Finding, Operation
+from ..models import CheckOutcome, Finding, Operation
 from ..payloads import invalid_types
 from ..probe import Exchange
 from .registry import CheckContext, check
@@ -64,6 +64,19 @@ def _judge_bad_input(ctx: CheckContext, op: Operation, exchange: Exchange, what:
     return None
 
 
+def _send_bad_input(ctx: CheckContext, ops: list[Operation], what: str, send) -> CheckOutcome:
+    """Send each operation a bad body (`send(op) -> Exchange`) and judge the answers."""
+    findings, evidence = [], []
+    for op in ops:
+        exchange = send(op)
+        evidence.append(exchange.evidence(what))
+        finding = _judge_bad_input(ctx, op, exchange, what)
+        if finding:
+            findings.append(finding)
+    return ctx.verdict(f"sent {what} to {len(ops)} operation(s)", findings, evidence,
+                       score=1 - len(findings) / len(ops))
+
+
 @check("errors.malformed_json", area="errors", title="Malformed JSON gets a 4xx JSON error",
        needs=("service", "spec"))
 def malformed_json(ctx: CheckContext):
@@ -71,16 +84,8 @@ def malformed_json(ctx: CheckContext):
     if not ops:
         return ctx.skip("no documented operation takes a JSON body without path parameters (or credentials "
                         "could not be obtained for the secured ones)")
-    findings, evidence = [], []
-    for op in ops:
-        exchange = ctx.prober.request(op.method, op.path, content=_MALFORMED,
-                                      headers={**headers, "Content-Type": "application/json"})
-        evidence.append(exchange.evidence("malformed JSON"))
-        finding = _judge_bad_input(ctx, op, exchange, "a truncated JSON body")
-        if finding:
-            findings.append(finding)
-    return ctx.verdict(f"sent malformed JSON to {len(ops)} operation(s)", findings, evidence,
-                       score=1 - len(findings) / len(ops))
+    return _send_bad_input(ctx, ops, "a truncated JSON body", lambda op: ctx.prober.request(
+        op.method, op.path, content=_MALFORMED, headers={**headers, "Content-Type": "application/json"}))
 
 
 @check("errors.wrong_types", area="errors", title="Fields of the wrong type are rejected with a 4xx",
@@ -90,15 +95,8 @@ def wrong_types(ctx: CheckContext):
     ops = [op for op in candidates if invalid_types(op.request_schema)]
     if not ops:
         return ctx.skip("no documented JSON body with typed properties to send wrong types to")
-    findings, evidence = [], []
-    for op in ops:
-        exchange = ctx.prober.request(op.method, op.path, json=invalid_types(op.request_schema), headers=headers)
-        evidence.append(exchange.evidence("every field of the wrong type"))
-        finding = _judge_bad_input(ctx, op, exchange, "every field of the wrong JSON type")
-        if finding:
-            findings.append(finding)
-    return ctx.verdict(f"sent wrongly typed fields to {len(ops)} operation(s)", findings, evidence,
-                       score=1 - len(findings) / len(ops))
+    return _send_bad_input(ctx, ops, "every field of the wrong JSON type", lambda op: ctx.prober.request(
+        op.method, op.path, json=invalid_types(op.request_schema), headers=headers))
 
 
 def _route_of(exchange: Exchange) -> str:

@@ -126,8 +126,12 @@ def _oauth2_token_url(spec: dict) -> str | None:
 
 
 def _how_sent(spec: dict) -> tuple[str | None, str]:
-    """(header, prefix) credentials are sent in; (None, "") for a cookie session."""
-    for scheme in _security_schemes(spec).values():
+    """(header, prefix) credentials are sent in; (None, "") for a cookie session. A bearer or OAuth2 scheme wins
+    over an API-key one: APIs that offer both log users in with tokens and give keys to machines."""
+    schemes = list(_security_schemes(spec).values())
+    if any((s or {}).get("type") == "oauth2" or str((s or {}).get("scheme", "")).lower() == "bearer" for s in schemes):
+        return "Authorization", "Bearer "
+    for scheme in schemes:
         kind = (scheme or {}).get("type")
         if kind == "apiKey":
             if scheme.get("in") == "header":

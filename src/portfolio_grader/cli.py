@@ -6,6 +6,7 @@ Exit codes: 0 graded and passed, 1 graded and below the pass mark (or a gate mis
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from pathlib import Path
@@ -33,12 +34,71 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--seed", type=int, help="seed of the contract fuzzing (recorded in the scorecard)")
     grade.add_argument("--max-examples", type=int, help="Schemathesis examples per operation (default 15)")
     grade.add_argument("--open", action="store_true", help="open the scorecard in a browser when done")
+    grade.add_argument("--run-id", help="names this grade's containers, compose project and images "
+                                        "(default: random; `batch` sets it to clean up after a killed run)")
+    grade.add_argument("--baseline", type=Path, metavar="RESULT_JSON",
+                       help="a previous grade's result.json: show what improved and what regressed since then")
+    add_sandbox_arguments(grade)
 
     report = sub.add_parser("report", help="re-render a scorecard from its result.json")
     report.add_argument("result", type=Path, help="a result.json written by `grade`")
     report.add_argument("--out", type=Path, help="output folder (default: next to result.json)")
+    report.add_argument("--format", action="append", choices=["html", "json", "markdown", "junit", "sarif", "gradescope"],
+                        help="format to write, repeatable (default: html and json); markdown -> summary.md, "
+                             "junit -> junit.xml, sarif -> results.sarif, gradescope -> results.json")
+
+    action = sub.add_parser("action", help="the GitHub Action's grading step (see action.yml)",
+                            description="Grade, then write the scorecard folder, $GITHUB_STEP_SUMMARY, $GITHUB_OUTPUT "
+                                        "(score, tier, tier-reached, passed, threshold, scorecard) and one PR comment. "
+                                        "Empty option values count as not given, so action inputs pass straight through.")
+    action.add_argument("source", nargs="?", default=".", help="the submission folder (default: the checked-out PR head)")
+    action.add_argument("--url", default="", help="grade a live deployment at this URL")
+    action.add_argument("--tier", default="", help="a tier name or a rubric YAML path (default: manifest, else beginner)")
+    action.add_argument("--threshold", default="", help="score to pass, 0-100 (default: the rubric's pass mark)")
+    action.add_argument("--out", type=Path, default=Path("portfolio-grader-report"), help="scorecard folder parent")
+    action.add_argument("--comment", default="true", help="true/false: upsert the PR comment (default true)")
+    action.add_argument("--baseline", default="", help="a previous result.json to compare with")
+    action.add_argument("--max-examples", default="", help="Schemathesis examples per operation")
 
     sub.add_parser("rubrics", help="list the bundled rubrics")
+
+    cleanup = sub.add_parser("cleanup", help="remove every container, network, volume and image the grader left",
+                             description="Remove Docker objects carrying the grader's label (left behind when a grader "
+                                         "was killed with SIGKILL or its machine stopped). Without --run it removes "
+                                         "those of every grade: do not run it while grades are running.")
+    cleanup.add_argument("--run", metavar="RUN_ID", help="only the objects of this grade (its --run-id)")
+    cleanup.add_argument("--label", default="portfolio-grader", help=argparse.SUPPRESS)  # tests use their own
+
+    batch = sub.add_parser("batch", help="grade a class from a roster: dashboard and gradebook CSVs",
+                           description="Grade every submission of a roster (CSV or YAML: id, name, repo, ref, tier, "
+                                       "section, email), each in its own process; resumable. Writes OUT/index.html, "
+                                       "grades.csv (Canvas), classroom.csv (GitHub Classroom) and summary.json.")
+    batch.add_argument("roster", type=Path, help="roster file (.csv, .yaml or .yml)")
+    batch.add_argument("--jobs", "-j", type=int, default=2, help="submissions graded at once (default 2)")
+    batch.add_argument("--out", type=Path, help="output folder (default: reports/<roster name>/)")
+    batch.add_argument("--tier", default="beginner", help="rubric for roster lines without a tier (default beginner)")
+    batch.add_argument("--shard", metavar="K/N", help="grade only shard K of N (a deterministic 1/N of the roster)")
+    again = batch.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="skip submissions already finished in OUT (the default)")
+    again.add_argument("--force", action="store_true", help="grade every submission again, finished or not")
+    batch.add_argument("--retry-errors", action="store_true", help="grade again the submissions that could not be graded")
+    batch.add_argument("--timeout", type=float, default=2400,
+                       help="seconds after which a submission's grade is stopped, a backstop behind its --deadline "
+                            "(default 2400)")
+    batch.add_argument("--seed", type=int, help="seed of the contract fuzzing, for every submission")
+    batch.add_argument("--max-examples", type=int, help="Schemathesis examples per operation (default 15)")
+    batch.add_argument("--assignment", default="Portfolio API",
+                       help='gradebook column; "Title (1234)" updates Canvas assignment 1234 (default: Portfolio API)')
+    batch.add_argument("--points-possible", type=float, default=100, help="the assignment's points in Canvas (default 100)")
+    batch.add_argument("--plain", action="store_true", help="plain progress lines (default in CI, with NO_COLOR, or piped)")
+    add_sandbox_arguments(batch)  # passed on to every grade
+
+    merge = sub.add_parser("merge", help="combine the output folders of several shards into one",
+                           description="Merge `batch --shard K/N` output folders into one dashboard and gradebook.")
+    merge.add_argument("folders", nargs="+", type=Path, help="the --out folders of the shards")
+    merge.add_argument("--out", type=Path, required=True, help="the merged output folder")
+    merge.add_argument("--assignment", help="gradebook column (default: the shards')")
+    merge.add_argument("--points-possible", type=float, help="the assignment's points (default: the shards')")
     return parser
 
 
@@ -56,12 +116,60 @@ def main(argv: list[str] | None = None) -> int:
         return _report(args)
     if args.command == "rubrics":
         return _rubrics()
+    if args.command == "cleanup":
+        return _cleanup(args)
+    if args.command == "action":
+        return _action(args, parser)
+    if args.command == "batch":
+        return _batch(args, parser)
+    if args.command == "merge":
+        return _merge(args)
     parser.print_help()
     return EXIT_ERROR
 
 
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    """--memory --cpus --pids --deadline (defaults: runtime/sandbox.py and deadlines.py, or PORTFOLIO_GRADER_* env)."""
+    parser.add_argument("--memory", help="memory limit of each container, a Docker size (default 1g)")
+    parser.add_argument("--cpus", type=float, help="CPU limit of each container (default 1.0)")
+    parser.add_argument("--pids", type=int, help="process limit of each container (default 256)")
+    parser.add_argument("--deadline", type=float, metavar="SECONDS",
+                        help="the whole grade's deadline; stages that run out are reported as such (default 1800)")
+
+
+def sandbox_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The SandboxConfig and Deadlines of these arguments over the environment's (parser.error on bad values)."""
+    from dataclasses import replace
+
+    from .deadlines import Deadlines
+    from .runtime.sandbox import SandboxConfig
+
+    try:
+        sandbox = SandboxConfig.from_env().with_overrides(memory=args.memory, cpus=args.cpus, pids=args.pids)
+    except ValueError as exc:
+        parser.error(str(exc))
+    deadlines = Deadlines.from_env()
+    if args.deadline is not None:
+        if args.deadline <= 0:
+            parser.error("--deadline must be a positive number of seconds")
+        deadlines = replace(deadlines, grade=args.deadline)
+    return sandbox, deadlines
+
+
+def _final_sweep(run_id: str) -> None:
+    """After an interrupt: remove whatever this grade still has on the engine; further Ctrl-Cs wait for it."""
+    from .runtime import RuntimeUnavailable, cleanup
+    from .runtime.docker import shield_interrupts
+
+    try:
+        with shield_interrupts():
+            cleanup(run_id)
+    except (KeyboardInterrupt, RuntimeUnavailable):
+        pass
 
 
 def _fail(message: str) -> int:
@@ -74,6 +182,8 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("grade needs a repository URL, a folder, or --url")
     if args.url and not args.url.startswith(("http://", "https://")):
         parser.error("--url must start with http:// or https://")
+    if args.run_id is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{3,39}", args.run_id):
+        parser.error("--run-id must be 4-40 lowercase letters, digits or hyphens")
     from dataclasses import replace
 
     from .checks import Settings
@@ -86,16 +196,36 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         settings = replace(settings, seed=args.seed)
     if args.max_examples is not None:
         settings = replace(settings, max_examples=max(1, args.max_examples))
+    sandbox, deadlines = sandbox_from_args(args, parser)
+    settings = replace(settings, deadlines=deadlines)
+    out_root = args.out.resolve()  # now: a contract run left behind at its deadline may still hold another cwd
+    import uuid
+
+    run_id = args.run_id or uuid.uuid4().hex[:10]  # known here so an interrupted grade can be swept by it
+    previous = _load_baseline(args.baseline) if args.baseline else None
+    if isinstance(previous, int):
+        return previous
     # SIGTERM (a CI runner cancelling the job) unwinds like Ctrl-C, so containers are removed on the way out.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         scorecard = grade(GradeRequest(source=args.source, url=args.url, ref=args.ref, tier=args.tier,
-                                       settings=settings))
+                                       settings=settings, run_id=run_id, sandbox=sandbox))
     except GradeError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
+        _final_sweep(run_id)
         return _fail("interrupted; everything the grade started was removed")
-    paths = write_reports(scorecard, args.out / scorecard.name)
+    if previous is not None:
+        from .report.baseline import with_baseline
+
+        scorecard = with_baseline(scorecard, previous)
+    from .deadlines import run_with_deadline, seconds_text
+
+    written = run_with_deadline(lambda: write_reports(scorecard, out_root / scorecard.name), deadlines.report,
+                                "the report's deadline")
+    if written.timed_out:
+        return _fail(f"writing the scorecard ran out of its {seconds_text(deadlines.report)} deadline")
+    paths = written.value
     print_summary(scorecard, paths=paths)
     if args.open:
         import webbrowser
@@ -113,9 +243,29 @@ def _report(args: argparse.Namespace) -> int:
         scorecard = load_scorecard(args.result)
     except (OSError, ValueError, ValidationError) as exc:
         return _fail(f"{args.result}: not a readable result.json ({exc})")
-    paths = write_reports(scorecard, args.out or args.result.parent)
+    if args.format:
+        from .report import write_format
+
+        paths = {fmt: write_format(scorecard, fmt, args.out or args.result.parent) for fmt in dict.fromkeys(args.format)}
+    else:
+        paths = write_reports(scorecard, args.out or args.result.parent)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
+    return EXIT_PASSED
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    """Exit 0 after removing (or finding nothing), 2 without a Docker engine."""
+    from .runtime import RuntimeUnavailable, cleanup, cleanup_all
+
+    try:
+        removed = cleanup(args.run, label=args.label) if args.run else cleanup_all(args.label)
+    except RuntimeUnavailable as exc:
+        return _fail(str(exc))
+    for item in removed:
+        print(f"removed {item}")
+    print(f"{len(removed)} object{'s' if len(removed) != 1 else ''} removed" if removed else
+          "nothing to remove: no container, network, volume or image carries the grader's label")
     return EXIT_PASSED
 
 
@@ -126,6 +276,101 @@ def _rubrics() -> int:
         rubric = load_rubric(name)
         print(f"{name:14} v{rubric.version:8} {len(rubric.criteria):3} criteria  pass mark {rubric.pass_mark:g}  {rubric.title}")
     return EXIT_PASSED
+
+
+def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Exit 0: every submission graded; 1: some could not be graded or roster lines were malformed;
+    2: nothing could run (unreadable roster, bad --shard, busy folder, no Docker engine); 130: interrupted."""
+    from .batch import BatchSettings, FolderBusy, RosterError, load_roster, parse_shard, run_batch
+    from .report.terminal import clean
+    from .runtime import RuntimeUnavailable
+
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.shard:
+        try:
+            parse_shard(args.shard)
+        except ValueError as exc:
+            parser.error(str(exc))
+    try:
+        roster = load_roster(args.roster)
+    except RosterError as exc:
+        return _fail(str(exc))
+    for problem in roster.problems:
+        print(f"portfolio-grader: {args.roster} {clean(problem, 300)} (not graded)", file=sys.stderr)
+    sandbox_from_args(args, parser)  # refuse bad limits now, not once per student
+    grade_args = tuple(f"--{name.replace('_', '-')}={value}" for name in ("memory", "cpus", "pids", "deadline")
+                       if (value := getattr(args, name)) is not None)
+    out = args.out or Path("reports") / args.roster.stem
+    settings = BatchSettings(default_tier=args.tier, jobs=args.jobs, force=args.force, retry_errors=args.retry_errors,
+                             timeout=args.timeout, seed=args.seed, max_examples=args.max_examples, grade_args=grade_args)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # a cancelled CI job stops every grade cleanly
+    try:
+        result = run_batch(roster, out, settings, shard_spec=args.shard, assignment=args.assignment,
+                           points_possible=args.points_possible, plain=True if args.plain else None)
+    except (FolderBusy, RuntimeUnavailable) as exc:
+        return _fail(str(exc))
+    totals = result.summary["totals"]
+    print(f"{totals['graded']} graded ({totals['passed']} passed), {totals['could_not_grade']} could not be graded, "
+          f"{totals['pending']} not graded yet, {len(roster.problems)} roster lines malformed")
+    print(f"dashboard: {out / 'index.html'}\ncanvas:    {out / 'grades.csv'}\nclassroom: {out / 'classroom.csv'}")
+    if result.run.interrupted:
+        print("portfolio-grader: interrupted; run the same command again to finish", file=sys.stderr)
+        return 130
+    return EXIT_BELOW if totals["could_not_grade"] or totals["pending"] or roster.problems else EXIT_PASSED
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .batch import FolderBusy, MergeError, merge
+
+    try:
+        report = merge(args.folders, args.out, assignment=args.assignment, points_possible=args.points_possible)
+    except (MergeError, FolderBusy) as exc:
+        return _fail(str(exc))
+    for conflict in report.conflicts:
+        print(f"portfolio-grader: {conflict}", file=sys.stderr)
+    totals = report.summary["totals"]
+    print(f"merged {len(args.folders)} folders: {totals['graded']} graded, {totals['could_not_grade']} could not be "
+          f"graded, {len(report.missing)} not graded by any folder")
+    print(f"dashboard: {args.out / 'index.html'}\ncanvas:    {args.out / 'grades.csv'}")
+    return EXIT_BELOW if report.missing else EXIT_PASSED
+
+
+def _load_baseline(path: Path):
+    """The previous Scorecard, or an exit code when it cannot be read (checked before a long grade)."""
+    from pydantic import ValidationError
+
+    from .report import load_scorecard
+
+    try:
+        return load_scorecard(path)
+    except (OSError, ValueError, ValidationError) as exc:
+        return _fail(f"--baseline {path}: not a readable result.json ({exc})")
+
+
+def _action(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Exit 0 when a scorecard was written (the action's last step enforces the threshold), 2 when nothing was graded."""
+    from .github import ActionOptions, run_action
+
+    if args.url and not args.url.startswith(("http://", "https://")):
+        parser.error("--url must start with http:// or https://")
+    try:
+        threshold = float(args.threshold) if args.threshold.strip() else None
+        max_examples = int(args.max_examples) if args.max_examples.strip() else None
+    except ValueError:
+        parser.error("--threshold must be a number and --max-examples an integer")
+    if threshold is not None and not 0 <= threshold <= 100:
+        parser.error("--threshold must be between 0 and 100")
+    if args.comment.strip().lower() not in ("true", "false", "yes", "no", "1", "0", ""):
+        parser.error("--comment must be true or false")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return run_action(ActionOptions(
+            source=args.source or ".", url=args.url or None, tier=args.tier or None, threshold=threshold,
+            out=args.out, comment=args.comment.strip().lower() in ("true", "yes", "1", ""),
+            baseline=Path(args.baseline) if args.baseline else None, max_examples=max_examples))
+    except KeyboardInterrupt:
+        return _fail("interrupted; everything the grade started was removed")
 
 
 if __name__ == "__main__":

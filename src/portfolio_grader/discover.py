@@ -54,9 +54,8 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
             elif facts.root is not None:
                 spec = _load_file(facts.root, location)
                 source = f"file {location}"
-        except SpecLoadError as exc:
-            if manifest_spec and location == manifest_spec:
-                problems.append(f"{location}: {exc}")
+        except SpecLoadError as exc:  # a document that is there but cannot be used: say why (too big, a link out)
+            problems.append(f"{location}: {exc}")
             continue
         if spec is not None:
             break

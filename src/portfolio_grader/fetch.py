@@ -21,6 +21,14 @@ class FetchError(Exception):
     """The submission could not be fetched; nothing can be graded (exit 2)."""
 
 
+class FetchLimit(FetchError):
+    """The submission itself is over a limit (its size, the clone deadline): graded as nothing, with a scorecard."""
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
 def is_git_url(source: str) -> bool:
     return bool(re.match(r"^(https?|ssh|git|file)://", source)) or bool(re.match(r"^[\w.-]+@[\w.-]+:", source))
 
@@ -32,26 +40,37 @@ def safe_name(text: str) -> str:
     return (name or "submission")[:60]
 
 
-def fetch(source: str, ref: str | None = None, into: Path | None = None) -> Workspace:
-    """Clone or copy `source` into a new folder under `into` (a temp dir by default)."""
+def fetch(source: str, ref: str | None = None, into: Path | None = None, timeout: float = CLONE_TIMEOUT) -> Workspace:
+    """Clone or copy `source` into a new folder under `into` (a temp dir by default), within `timeout` seconds."""
     parent = Path(tempfile.mkdtemp(prefix="pg-ws-", dir=into))
     dest = parent / "repo"
+    try:
+        return _fetch_into(source, ref, parent, dest, timeout)
+    except BaseException:  # a refusal, a timeout, Ctrl-C: leave no half-copied workspace behind
+        shutil.rmtree(parent, ignore_errors=True)
+        raise
+
+
+def _fetch_into(source: str, ref: str | None, parent: Path, dest: Path, timeout: float) -> Workspace:
     if is_git_url(source):
-        commit = _clone(source, ref, dest)
+        commit = _clone(source, ref, dest, timeout)
     else:
         folder = Path(source).expanduser()
         if not folder.is_dir():
             shutil.rmtree(parent, ignore_errors=True)
             raise FetchError(f"{source}: no such folder, and not a git URL (https://, ssh://, git@, file://)")
         if ref:
-            commit = _clone(folder.resolve().as_uri(), ref, dest)
+            commit = _clone(folder.resolve().as_uri(), ref, dest, timeout)
         else:
+            before = _tree_size(folder, skip=_SKIP_DIRS, stop_above=MAX_REPO_BYTES)  # refuse before copying it all
+            if before > MAX_REPO_BYTES:
+                raise FetchLimit(f"{source}: the repository is over the {MAX_REPO_BYTES // 2**20} MiB size limit")
             _copy_folder(folder, dest)
             commit = _head_commit(folder)
     size = _tree_size(dest)
     if size > MAX_REPO_BYTES:
-        shutil.rmtree(parent, ignore_errors=True)
-        raise FetchError(f"{source}: the repository is {size // 2**20} MiB, over the {MAX_REPO_BYTES // 2**20} MiB limit")
+        raise FetchLimit(f"{source}: the repository is {size // 2**20} MiB, over the {MAX_REPO_BYTES // 2**20} MiB "
+                         "size limit")
     return Workspace(name=safe_name(source), source=Source(repo=source, ref=ref, commit=commit), path=dest)
 
 
@@ -60,16 +79,26 @@ def discard(workspace: Workspace) -> None:
         shutil.rmtree(workspace.path.parent, ignore_errors=True)
 
 
-def _clone(url: str, ref: str | None, dest: Path) -> str:
+def _clone(url: str, ref: str | None, dest: Path, timeout: float = CLONE_TIMEOUT) -> str:
     import git  # gitpython: imported late so `--help` stays fast
 
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "echo"}  # never hang on a password prompt
+    from .runtime.builders import run_command  # kills git's whole process group at the deadline or on Ctrl-C
+
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "echo"}  # never hang on a password prompt
     shown = _without_credentials(url)
+    # Shallow clones name branches and tags; a commit SHA needs the history.
+    is_sha = bool(ref and re.fullmatch(r"[0-9a-f]{7,40}", ref))
+    options = [] if is_sha else ["--depth", "1", "--single-branch", *(["--branch", ref] if ref else [])]
+    git_bin = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE") or "git"
+    result = run_command([git_bin, "clone", "--quiet", *options, "--", url, str(dest)], timeout=max(timeout, 1.0),
+                         env=env)
+    if result.timed_out:
+        raise FetchLimit(f"cloning {shown} did not finish within {max(timeout, 1.0):g} s (the clone deadline)",
+                         timed_out=True)
     try:
-        # Shallow clones name branches and tags; a commit SHA needs the history.
-        is_sha = bool(ref and re.fullmatch(r"[0-9a-f]{7,40}", ref))
-        kwargs = {} if is_sha else {"depth": 1, "single_branch": True, **({"branch": ref} if ref else {})}
-        repo = git.Repo.clone_from(url, dest, env=env, kill_after_timeout=CLONE_TIMEOUT, **kwargs)
+        if not result.ok:
+            raise git.GitCommandError(["git", "clone"], result.returncode or 1, result.error or result.output)
+        repo = git.Repo(dest)
         if is_sha:
             repo.git.checkout(ref)
         return repo.head.commit.hexsha
@@ -101,12 +130,16 @@ def _head_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _tree_size(root: Path) -> int:
+def _tree_size(root: Path, skip: set[str] = frozenset(), stop_above: int | None = None) -> int:
+    """Bytes of the files under `root` (links counted as links); stops counting once over `stop_above`."""
     total = 0
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skip]
         for name in files:
             try:
                 total += os.lstat(os.path.join(dirpath, name)).st_size
             except OSError:
                 pass
+        if stop_above is not None and total > stop_above:
+            break
     return total

@@ -69,6 +69,50 @@ class SetupStep(_Frozen):
     request: str | None = None  # "GET /createdb"
 
 
+class ManifestShortener(_Frozen):
+    """(advanced tier) A URL shortener's operations, as "METHOD /path" lines."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    create: str | None = None  # "POST /links": takes the long URL, answers the short code
+    redirect: str | None = None  # "GET /{code}": answers 301/302/307/308 with Location
+    stats: str | None = None  # "GET /links/{id}/stats": the click count a background job keeps
+    url_field: str | None = None  # the create body's field for the long URL
+    code_field: str | None = None  # the create response's field holding the short code
+
+
+class ManifestApiKeys(_Frozen):
+    """(capstone tier) How API keys are made, revoked and sent."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    create: str | None = None  # "POST /api-keys"
+    revoke: str | None = None  # "DELETE /api-keys/{key_id}"
+    key_field: str | None = None  # where the key is in the create response (dotted)
+    header: str | None = None  # the header a key is sent in (default: the spec's apiKey scheme, else Authorization)
+    prefix: str | None = None  # what goes before the key in that header ("Bearer ")
+
+
+class ManifestTenants(_Frozen):
+    """(capstone tier) How a tenant (organisation) is created; without it each test user is its own tenant."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    create: str | None = None  # "POST /orgs"
+
+
+class ManifestWebhooks(_Frozen):
+    """(capstone tier) Webhook registration and the event the grader triggers."""
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    register_op: str | None = Field(default=None, alias="register")  # "POST /webhooks" (alias: see ManifestAuth)
+    url_field: str | None = None  # the registration body's field for the receiver URL
+    secret_field: str | None = None  # the body field the grader sets (or the response field it reads) the secret in
+    signature_header: str | None = None  # "X-Signature": the HMAC of the body with the secret
+    events: list[str] = []  # event names to subscribe to, when the registration needs them
+    trigger: str | None = None  # "POST /projects": the operation whose success emits an event
+
+
+class ManifestIdempotency(_Frozen):
+    """(capstone tier) Which create operation honours an idempotency key, and in which header."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    operation: str | None = None  # "POST /payments"
+    header: str = "Idempotency-Key"
+
+
 class Manifest(_Frozen):
     """`portfolio-grader.yaml` in the learner repo: every key optional."""
 
@@ -81,6 +125,15 @@ class Manifest(_Frozen):
     setup: list[SetupStep] = []
     auth: ManifestAuth | None = None
     resources: list[str] = []
+    # advanced and capstone tiers: what the grader cannot infer from the spec
+    metrics: str | None = None  # "/metrics": where Prometheus metrics are served
+    shortener: ManifestShortener | None = None
+    api_keys: ManifestApiKeys | None = None
+    tenants: ManifestTenants | None = None
+    webhooks: ManifestWebhooks | None = None
+    idempotency: ManifestIdempotency | None = None
+    usage: str | None = None  # "GET /usage": the caller's usage counters
+    egress: bool = False  # the API needs the internet at run time (off: its network offers no route out)
 
 
 class RepoFacts(_Frozen):
@@ -274,6 +327,7 @@ class CriterionResult(_Frozen):
     finding_ids: list[str] = []
     checks: list[str] = []
     reason: str | None = None  # for not_evaluated
+    visibility: Literal["visible", "hidden"] = "visible"  # hidden: graded, summarised to learners as a count
 
 
 class StageResult(_Frozen):
@@ -324,3 +378,4 @@ class Scorecard(BaseModel):
     facts: dict[str, Any] = {}
     notes: list[str] = []  # grader-level messages: what could not be done and why
     graded_at: str = ""
+    baseline: dict[str, Any] | None = None  # report/baseline.py: what changed since a previous grade

@@ -17,13 +17,16 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from .checks import CheckContext, Settings, run_checks
+from .deadlines import GradeClock, run_with_deadline
 from .discover import discover
 from .fetch import discard, fetch, safe_name
 from .identities import IdentityError
 from .inspect import inspect_repo
 from .models import ApiModel, LadderStep, RepoFacts, RubricRef, RunningService, Scorecard, Source, StageResult, Workspace
+from .observations import notes as observation_notes
 from .probe import Prober
 from .rubric import Rubric, load_rubric, tiers
+from .runtime.sandbox import SandboxConfig
 from .scoring import ladder, score
 
 
@@ -39,6 +42,7 @@ class GradeRequest:
     tier: str | None = None  # rubric name or path; default: the manifest's tier, else beginner
     settings: Settings = field(default_factory=Settings)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig.from_env)  # container limits, read-only, egress
 
 
 class _Stages:
@@ -49,12 +53,17 @@ class _Stages:
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         started = time.monotonic()
+        self._marked: tuple[str, str] | None = None
         try:
             yield
         except GradeError:
             self.record(name, started, "failed")
             raise
-        self.record(name, started)
+        self.record(name, started, *(self._marked or ("ok",)))
+
+    def mark(self, status: str, detail: str = "") -> None:
+        """The stage being run ends `failed` or `timeout` (with what happened) rather than `ok`."""
+        self._marked = (status, detail)
 
     def record(self, name: str, started: float, status: str = "ok", detail: str = "") -> None:
         self.results.append(StageResult(name=name, status=status, seconds=round(time.monotonic() - started, 2),
@@ -62,17 +71,24 @@ class _Stages:
 
 
 def grade(request: GradeRequest) -> Scorecard:
-    from .fetch import FetchError
+    from .fetch import FetchError, FetchLimit
     from .rubric import RubricError
     from .runtime import RuntimeOptions, RuntimeUnavailable, start
 
     if not request.source and not request.url:
         raise GradeError("nothing to grade: give a repository URL, a folder, or --url")
     stages = _Stages()
+    clock = GradeClock(request.settings.deadlines)  # every stage's deadline is capped by the grade's
+    not_fetched: str | None = None  # why the repository could not be fetched (over a limit): nothing is judged
     with stages("fetch"):
         try:
-            workspace = fetch(request.source, request.ref) if request.source else Workspace(
+            workspace = fetch(request.source, request.ref, timeout=clock.budget("clone")) if request.source else Workspace(
                 name=safe_name(urlsplit(request.url).hostname or "deployment"), source=Source(url=request.url))
+        except FetchLimit as exc:  # the submission itself is too big or too slow to fetch: the scorecard says so
+            workspace = Workspace(name=safe_name(request.source), source=Source(repo=request.source, ref=request.ref))
+            stages.mark("timeout" if exc.timed_out else "failed", str(exc))
+            stages.notes.append(f"the repository was not graded: {exc}")
+            not_fetched = str(exc)
         except FetchError as exc:
             raise GradeError(str(exc)) from None
     try:
@@ -88,29 +104,37 @@ def grade(request: GradeRequest) -> Scorecard:
         except RubricError as exc:
             raise GradeError(str(exc)) from None
 
-        options = RuntimeOptions(run_id=request.run_id)
+        options = request.sandbox.runtime_options(request.run_id, build_timeout=clock.budget("build"),
+                                                  start_timeout=request.settings.deadlines.start, ends=clock.ends)
         runtime_started = time.monotonic()
         try:
             with start(workspace, facts, options, url=request.url) as handle:
                 service = handle.service
-                stages.record("runtime", runtime_started, *(("ok",) if service.up else
-                                                            ("failed", f"{service.status}: {service.detail}")))
+                if not_fetched:
+                    service = RunningService(kind="none", status="not_started",
+                                             detail=f"the repository was not fetched: {not_fetched}")
+                stages.record("runtime", runtime_started, *_runtime_stage(handle, service))
+                stages.notes.extend(getattr(handle, "notes", []))
                 prober = Prober(service.base_url, timeout=request.settings.request_timeout) if service.up else None
                 try:
                     if prober is not None:
-                        _setup(facts, handle, prober, stages)
+                        _setup(facts, handle, prober, stages, clock)
                     with stages("discover"):
-                        api = discover(facts, prober)
+                        api = _discover(facts, prober, clock, stages)
                         if prober is not None and api.base_url:
                             prober.base_url = api.base_url  # the spec's mount point (servers: [{url: /api/v1}])
-                    with stages("checks"):
+                    with stages("checks"), clock.running():  # the Prober respects the grade's deadline
                         ctx = CheckContext(workspace=workspace, facts=facts, service=service, api=api, prober=prober,
-                                           settings=request.settings, alive=handle.alive)
+                                           settings=request.settings, alive=handle.alive,
+                                           check_params=rubric.check_params)
                         _make_test_users(ctx)
-                        outcomes = run_checks(rubric.check_ids, ctx)
+                        outcomes = run_checks(rubric.check_ids, ctx) if not not_fetched else _unjudged(
+                            rubric.check_ids, f"the repository was not fetched: {not_fetched}")
                         removal = ctx.remove_test_users()
                         if removal:
                             stages.notes.append(removal)
+                        _mark_overruns(outcomes, stages)
+                    stages.notes.extend(_sandbox_notes(handle, prober, request.settings))
                     service = service.model_copy(update={"logs": handle.logs()})
                 finally:
                     if prober is not None:
@@ -138,23 +162,82 @@ def _make_test_users(ctx: CheckContext) -> None:
             pass  # each check that needs users reports why they could not be made
 
 
-def _setup(facts: RepoFacts, handle, prober: Prober, stages: _Stages) -> None:
-    """The manifest's setup steps (migrations, seeding) between start and probes."""
+def _runtime_stage(handle, service: RunningService) -> tuple[str, str]:
+    """ok; or failed / timeout (a build or start that ran out of its deadline) with what happened."""
+    if service.up:
+        return ("ok", "")
+    timed_out = bool(getattr(getattr(handle, "build", None), "timed_out", False) or getattr(handle, "start_timed_out", False))
+    return ("timeout" if timed_out else "failed", f"{service.status}: {service.detail}")
+
+
+def _discover(facts: RepoFacts, prober: Prober | None, clock: GradeClock, stages: _Stages) -> ApiModel:
+    """discover() under its deadline; a discovery that ran out says so, and the grade goes on without a spec."""
+    label = clock.label("discover")
+    finished = run_with_deadline(lambda: discover(facts, prober), clock.budget("discover"), label)
+    if finished.timed_out:
+        stages.mark("timeout", f"ran out of {label}")
+        return ApiModel(base_url=prober.base_url if prober else None,
+                        spec_problem=f"discovery ran out of {label}: the API answered too slowly or not at all")
+    if finished.overran:
+        stages.mark("timeout", f"requests were cut at {label}; discovery went on with what had arrived")
+    return finished.value
+
+
+def _unjudged(check_ids: list[str], reason: str) -> list:
+    """Every check not evaluated, for the same reason (a repository that could not be fetched)."""
+    from .checks.registry import REGISTRY, import_builtin_checks
+    from .models import CheckOutcome
+
+    import_builtin_checks()
+    return [CheckOutcome(check=i, area=REGISTRY[i].area if i in REGISTRY else "unknown", status="not_evaluated",
+                         summary=REGISTRY[i].title if i in REGISTRY else i, reason=reason, score=0.0)
+            for i in dict.fromkeys(check_ids)]
+
+
+def _mark_overruns(outcomes, stages: _Stages) -> None:
+    """The checks stage ends `timeout` when a check family ran out of its deadline (or the grade did)."""
+    cut = [o for o in outcomes if o.status == "not_evaluated" and o.reason
+           and ("ran out of" in o.reason or "deadline had passed" in o.reason)]
+    if cut:
+        families = sorted({o.area for o in cut})
+        stages.mark("timeout", f"{len(cut)} check{'s' if len(cut) > 1 else ''} ran out of their deadline "
+                               f"(families: {', '.join(families)})")
+
+
+def _sandbox_notes(handle, prober: Prober | None, settings: Settings) -> list[str]:
+    """What the sandbox's limits did to the API and what its answers looked like as a whole."""
+    notes = list(handle.limit_notes()) if hasattr(handle, "limit_notes") else []
+    if prober is not None:
+        notes += observation_notes(prober.exchanges, settings.request_timeout)
+    return notes
+
+
+def _setup(facts: RepoFacts, handle, prober: Prober, stages: _Stages, clock: GradeClock) -> None:
+    """The manifest's setup steps (migrations, seeding) between start and probes, under the setup deadline."""
     steps = facts.manifest.setup if facts.manifest else []
     if not steps:
         return
     with stages("setup"):
-        for step in steps:
-            if step.exec:
-                code, output = handle.exec(step.exec)
-                if code != 0:
-                    stages.notes.append(f"setup step `{step.exec}` exited {code}: {output[-300:]}")
-            elif step.request:
-                method, _, path = step.request.partition(" ")
-                exchange = prober.request(method.upper(), path.strip() or "/")
-                exchange.source = "discover"
-                if exchange.status is None or exchange.status >= 400:
-                    stages.notes.append(f"setup request `{step.request}` answered {exchange.status or exchange.error}")
+        label = clock.label("setup")
+        finished = run_with_deadline(lambda: _run_setup_steps(steps, handle, prober, stages), clock.budget("setup"),
+                                     label)
+        if finished.overran:
+            stages.mark("timeout", f"ran out of {label}")
+            stages.notes.append(f"the setup steps ran out of {label}; the grade went on without them")
+
+
+def _run_setup_steps(steps, handle, prober: Prober, stages: _Stages) -> None:
+    for step in steps:
+        if step.exec:
+            code, output = handle.exec(step.exec)
+            if code != 0:
+                stages.notes.append(f"setup step `{step.exec}` exited {code}: {output[-300:]}")
+        elif step.request:
+            method, _, path = step.request.partition(" ")
+            exchange = prober.request(method.upper(), path.strip() or "/")
+            exchange.source = "discover"
+            if exchange.status is None or exchange.status >= 400:
+                stages.notes.append(f"setup request `{step.request}` answered {exchange.status or exchange.error}")
 
 
 def _scorecard(workspace: Workspace, facts: RepoFacts, rubric: Rubric, service: RunningService, api: ApiModel,
@@ -185,7 +268,7 @@ def _scorecard(workspace: Workspace, facts: RepoFacts, rubric: Rubric, service: 
         api={"spec_source": api.spec_source, "spec_version": api.spec_version, "operations": len(api.operations),
              "spec_errors": len(api.spec_errors), "resources": [r.collection for r in api.resources]},
         facts=facts.model_dump(mode="json", exclude={"root", "readme_text", "manifest_error"})
-        | {"routes_in_code": len(facts.routes_in_code)},
+        | {"routes_in_code": [list(route) for route in facts.routes_in_code]},  # SARIF locates findings at handlers
         notes=notes,
         graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from . import deadlines
 from .evidence import make_evidence
 from .models import Evidence
 
@@ -128,30 +129,47 @@ class Prober:
             req_headers.setdefault("Content-Type", "application/json")
         if content is not None:
             body_text = content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
-        started = time.monotonic()
-        deadline = started + self.timeout
-        try:
-            with self.client.stream(method, url, headers=req_headers, content=content) as response:
-                chunks, size, truncated = [], 0, False
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size >= SCAN_LIMIT:
-                        truncated = True
-                        break
-                    if time.monotonic() > deadline:  # a body that drips in slowly
-                        truncated = True
-                        break
-                body = b"".join(chunks)[:SCAN_LIMIT]
+        # The stage's deadline (deadlines.within) caps every request; past it nothing more is sent.
+        budget = deadlines.remaining()
+        if budget is not None and budget <= 0:
+            deadlines.mark_overrun()
+            return Exchange(method.upper(), url, req_headers, body_text, None, {}, b"", 0.0,
+                            error="not sent: the stage's deadline had passed")
+        timeout = self.timeout if budget is None else max(0.05, min(self.timeout, budget))
+        cut_by_stage = timeout < self.timeout
+        for attempt in (1, 2):
+            started = time.monotonic()
+            deadline = started + timeout
+            try:
+                with self.client.stream(method, url, headers=req_headers, content=content, timeout=timeout) as response:
+                    chunks, size, truncated = [], 0, False
+                    for chunk in response.iter_bytes():
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size >= SCAN_LIMIT:
+                            truncated = True
+                            break
+                        if time.monotonic() > deadline:  # a body that drips in slowly
+                            truncated = True
+                            if cut_by_stage:
+                                deadlines.mark_overrun()
+                            break
+                    body = b"".join(chunks)[:SCAN_LIMIT]
+                    exchange = Exchange(
+                        method.upper(), url, req_headers, body_text, response.status_code, dict(response.headers),
+                        body, (time.monotonic() - started) * 1000, truncated=truncated,
+                    )
+            except httpx.HTTPError as exc:
+                if cut_by_stage and isinstance(exc, httpx.TimeoutException):
+                    deadlines.mark_overrun()
                 exchange = Exchange(
-                    method.upper(), url, req_headers, body_text, response.status_code, dict(response.headers),
-                    body, (time.monotonic() - started) * 1000, truncated=truncated,
+                    method.upper(), url, req_headers, body_text, None, {}, b"", (time.monotonic() - started) * 1000,
+                    error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
                 )
-        except httpx.HTTPError as exc:
-            exchange = Exchange(
-                method.upper(), url, req_headers, body_text, None, {}, b"", (time.monotonic() - started) * 1000,
-                error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-            )
+            # A server that answered 500 may close the kept-alive connection the next request goes out on:
+            # that stale connection is the pool's, not the API's answer, so the request is sent once more.
+            if not (attempt == 1 and (exchange.error or "").startswith("RemoteProtocolError")):
+                break
         self.record(exchange)
         return exchange
 

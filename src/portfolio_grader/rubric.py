@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -25,6 +25,7 @@ class Criterion(BaseModel):
     owasp: str | None = None  # OWASP API Security Top 10 (2023) reference, e.g. "API1:2023"
     hint: str
     visibility: Literal["visible", "hidden"] = "visible"
+    params: dict[str, Any] = {}  # thresholds the criterion's checks judge by (p95_ms, deadline_s ...)
 
 
 class Rubric(BaseModel):
@@ -52,6 +53,15 @@ class Rubric(BaseModel):
     @property
     def check_ids(self) -> list[str]:
         return list(dict.fromkeys(check for c in self.criteria for check in c.checks))
+
+    @property
+    def check_params(self) -> dict[str, dict[str, Any]]:
+        """{check id: the params of the criteria naming it}: thresholds are rubric data, not code."""
+        out: dict[str, dict[str, Any]] = {}
+        for criterion in self.criteria:
+            for check in criterion.checks:
+                out.setdefault(check, {}).update(criterion.params)
+        return out
 
 
 TIER_ORDER = ("beginner", "intermediate", "advanced", "capstone")  # each includes the one before

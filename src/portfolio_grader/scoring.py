@@ -49,7 +49,8 @@ def score(rubric: Rubric, outcomes: list[CheckOutcome]) -> Score:
 def _criterion(criterion: Criterion, outcomes: list[CheckOutcome]) -> CriterionResult:
     evaluated = [o for o in outcomes if o.status != "not_evaluated"]
     common = dict(id=criterion.id, title=criterion.title, area=criterion.area, max_points=criterion.points,
-                  gate=criterion.gate, owasp=criterion.owasp, hint=criterion.hint, checks=list(criterion.checks))
+                  gate=criterion.gate, owasp=criterion.owasp, hint=criterion.hint, checks=list(criterion.checks),
+                  visibility=criterion.visibility)
     if not evaluated:
         reasons = "; ".join(dict.fromkeys(o.reason or "" for o in outcomes if o.reason)) or "no check could run"
         return CriterionResult(status="not_evaluated", points=0.0, reason=reasons, **common)

@@ -93,7 +93,9 @@ def test_dockerfile_http_server_runs_sandboxed_and_is_removed(engine, tmp_path):
         host = attrs["HostConfig"]
         assert host["Memory"] == 1024**3 and host["NanoCpus"] == 10**9 and host["PidsLimit"] == 256
         assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"] and not host["Privileged"]
-        assert not attrs["Mounts"]
+        # no host path is mounted: only the grader's own volume for the app's folder (the root is read-only)
+        assert all(m["Type"] == "volume" and m["Name"] == f"pg-{opts.run_id}-work" for m in attrs["Mounts"])
+        assert host["ReadonlyRootfs"] and not host.get("Binds")
         bindings = [bd for ports in attrs["NetworkSettings"]["Ports"].values() if ports for bd in ports]
         assert bindings and all(bd["HostIp"] == "127.0.0.1" for bd in bindings)
         assert "PORT=8000" in attrs["Config"]["Env"]

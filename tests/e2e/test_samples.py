@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,16 +26,17 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(scope="module")
 def graded(docker_client, tmp_path_factory):
     """grade(name) -> (exit code, Scorecard, report folder); each sample is built once per test run."""
-    before = grader_objects(docker_client)
-
     def _grade(name: str):
         if name not in _graded:
             expected = yaml.safe_load((SAMPLES / name / "expected.yaml").read_text())
             out = tmp_path_factory.mktemp("reports")
-            code = main(["grade", str(SAMPLES / name), "--tier", expected["tier"], "--out", str(out)])
+            run_id = f"e2e-{uuid.uuid4().hex[:10]}"
+            code = main(["grade", str(SAMPLES / name), "--tier", expected["tier"], "--out", str(out),
+                         "--run-id", run_id])
             folder = next(out.iterdir())
             _graded[name] = (code, load_scorecard(folder / "result.json"), folder)
-            assert grader_objects(docker_client) == before, f"grading {name} left Docker objects behind"
+            leftovers = grader_objects(docker_client, f"portfolio-grader.run={run_id}")
+            assert not any(leftovers.values()), f"grading {name} left Docker objects behind: {leftovers}"
         return _graded[name]
 
     return _grade

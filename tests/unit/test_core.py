@@ -71,7 +71,8 @@ def test_scoring_partial_credit_gates_and_not_evaluated():
     by_id = {c.id: c for c in result.criteria}
     assert by_id["input-validation"].status == "partial" and by_id["input-validation"].points == 7.5
     assert by_id["readme"].status == "not_evaluated" and by_id["readme"].points == 0 and by_id["readme"].reason == "why"
-    assert result.score == 100 - 2.5 - 5 and result.passed
+    # 2.5 points lost, 5 not earned; the score is normalised over the rubric's total
+    assert result.score == round(100 * (rubric.max_points - 2.5 - 5) / rubric.max_points, 1) and result.passed
     assert [f.criterion for f in result.top_fixes] == ["readme", "input-validation"]
 
 
@@ -250,3 +251,34 @@ def test_the_ladder_reaches_a_tier_only_when_it_and_every_tier_below_hold():
 
     only_beginner = [_outcome(c, "pass") for c in beginner.check_ids]
     assert [s.status for s in ladder([beginner, intermediate], only_beginner)] == ["reached", "not_graded"]
+
+
+def test_a_connection_the_server_closed_after_a_500_is_not_mistaken_for_a_dead_api():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            crash = self.path == "/crash"
+            body = b'{"detail": "boom"}' if crash else b'{"ok": true}'
+            self.send_response(500 if crash else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = crash  # closed without `Connection: close`, as uvicorn does after a 500
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        prober = Prober(f"http://127.0.0.1:{server.server_port}")
+        assert prober.request("GET", "/crash").status == 500
+        after = prober.request("GET", "/fine")
+        assert after.status == 200 and after.error is None
+    finally:
+        server.shutdown()

@@ -410,7 +410,7 @@ def test_rewrite_build_becomes_our_image_and_everything_is_labelled(tmp_path):
     assert set(c.DATASTORE_CAPS) <= set(db["cap_add"])
     assert api["networks"] == {"default": {"aliases": ["task_api"]}}
     assert db["networks"] == {"default": {"aliases": ["task_db"]}}
-    assert "logging" not in db
+    assert db["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "2"}}  # ours, not theirs
     assert api["volumes"] == [f"{(tmp_path / 'api' / 'src').resolve()}:/app/src"]
     assert api["environment"]["DATABASE_URL"] == "postgresql://app:hunter2@db:5432/app"
     assert db["environment"]["POSTGRES_PASSWORD"] == "hunter2"
@@ -419,6 +419,9 @@ def test_rewrite_build_becomes_our_image_and_everything_is_labelled(tmp_path):
     assert "version" not in doc and not any(k.startswith("x-") for k in doc)
     assert doc["volumes"]["pgdata"]["labels"] == LABELS and "name" not in doc["volumes"]["pgdata"]
     assert doc["networks"]["backend"]["labels"] == LABELS and doc["networks"]["default"]["labels"] == LABELS
+    # no route out at run time: the stack's networks do not masquerade (runtime/sandbox.py)
+    assert all(n["driver_opts"] == {"com.docker.network.bridge.enable_ip_masquerade": "false"}
+               for n in doc["networks"].values())
     assert plan.api_service == "api" and plan.api_ports == [8000]
     assert plan.project == "pg-run42"
 

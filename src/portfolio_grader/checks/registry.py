@@ -7,15 +7,18 @@ lines that would fix it, and never calls the function.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import secrets
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..models import ApiModel, CheckOutcome, Evidence, Finding, RepoFacts, RunningService, Severity, Workspace
 from ..identities import Identity, IdentityError, create_identity, login, token_from
 from ..probe import Prober
+from ..deadlines import Deadlines, binding, run_with_deadline, seconds_text
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,10 @@ class Settings:
     max_examples: int = 15  # Schemathesis examples per operation
     contract_time_budget: float = 60.0  # seconds for the whole Schemathesis run
     request_timeout: float = 10.0
+    deadlines: Deadlines = field(default_factory=Deadlines.from_env)  # every stage's and check family's
+    load_duration: float = 10.0  # seconds of the bounded load probe (advanced tier)
+    load_concurrency: int = 10  # parallel clients of the load probe
+    load_max_requests: int = 5000  # the load probe stops at this many requests, whatever the time
 
 
 @dataclass
@@ -38,9 +45,15 @@ class CheckContext:
     settings: Settings = field(default_factory=Settings)
     alive: Callable[[], bool] = lambda: True  # is the API still running (crash detection)
     current: CheckSpec | None = None  # the check being run, set by the runner
+    check_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # rubric params by check id
+    logs: Callable[[], str] | None = None  # the API's own log output, when the runtime offers it
     run_tag: str = field(default_factory=lambda: secrets.token_hex(2))  # keeps test users unique per grade
     _memo: dict[str, Any] = field(default_factory=dict)
     _finding_counter: int = 0
+
+    def params(self) -> dict[str, Any]:
+        """The rubric's params for the check being run (thresholds live in the rubric, not in code)."""
+        return dict(self.check_params.get(self.current.id, {})) if self.current is not None else {}
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """Share one expensive computation (the Schemathesis run) between the checks that read it."""
@@ -105,8 +118,9 @@ class CheckContext:
             return {}
 
     def finding(self, check: str, kind: str, severity: Severity, message: str, **extra: Any) -> Finding:
-        self._finding_counter += 1
-        return Finding(id=f"F{self._finding_counter:03d}", check=check, kind=kind, severity=severity,
+        # The counter lives in the shared memo: each check runs on its own copy of the context.
+        number = next(self._memo.setdefault("_finding_ids", itertools.count(self._finding_counter + 1)))
+        return Finding(id=f"F{number:03d}", check=check, kind=kind, severity=severity,
                        message=message, **extra)
 
     def fail(self, kind: str, severity: Severity, message: str, **extra: Any) -> Finding:
@@ -243,10 +257,14 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckOutcome:
 def run_checks(ids: list[str], ctx: CheckContext) -> list[CheckOutcome]:
     """Run the named checks, ordered by `order` then as named; unknown ids are reported, not skipped."""
     import_builtin_checks()
+    from ..bodycap import install as bound_schemathesis_bodies
+
+    bound_schemathesis_bodies()  # 50 MB or dripping bodies must not hold the grader's memory or time
     outcomes: dict[str, CheckOutcome] = {}
     known = [REGISTRY[i] for i in dict.fromkeys(ids) if i in REGISTRY]
+    spent: dict[str, float] = {}  # seconds used by each check family (area) so far
     for spec in sorted(known, key=lambda s: s.order):
-        outcomes[spec.id] = run_check(spec, ctx)
+        outcomes[spec.id] = run_check_within_family(spec, ctx, spent)
     for missing in (i for i in dict.fromkeys(ids) if i not in REGISTRY):
         outcomes[missing] = CheckOutcome(check=missing, area="unknown", status="not_evaluated", summary=missing,
                                          reason=f"the rubric names a check {missing!r} this grader does not have",
@@ -254,6 +272,37 @@ def run_checks(ids: list[str], ctx: CheckContext) -> list[CheckOutcome]:
     return [outcomes[i] for i in dict.fromkeys(ids)]
 
 
+def run_check_within_family(spec: CheckSpec, ctx: CheckContext, spent: dict[str, float]) -> CheckOutcome:
+    """Run one check under what is left of its family's deadline (and the grade's, when one is in force).
+
+    The check runs in a worker thread on its own copy of the context; the Prober refuses requests past
+    the deadline, so a check against a slow API winds down by itself. A check that overran is reported
+    not evaluated: a verdict built from cut-off requests would not be fair either way.
+    """
+    limit = ctx.settings.deadlines.family
+    family = f"the '{spec.area}' check family"
+    left = limit - spent.get(spec.area, 0.0)
+    grade = binding()  # the grade's deadline, set by the pipeline
+    if grade is not None and grade.expired:
+        return not_evaluated(spec, f"not run: {grade.label} had passed")
+    if left <= 0:
+        return not_evaluated(spec, f"not run: {family} ran out of its {seconds_text(limit)} deadline")
+    seconds, label = left, f"{family}'s {seconds_text(limit)} deadline"
+    if grade is not None and grade.remaining() < left:
+        seconds, label = grade.remaining(), grade.label
+    worker = copy.copy(ctx)  # `current` is per check; memo, prober and the finding counter are shared
+    # Schemathesis keeps its own clock: it must stop before the family's deadline does.
+    worker.settings = replace(ctx.settings, contract_time_budget=max(1.0, min(ctx.settings.contract_time_budget,
+                                                                              seconds - 2.0)))
+    finished = run_with_deadline(lambda: run_check(spec, worker), seconds, label)
+    spent[spec.area] = spent.get(spec.area, 0.0) + finished.seconds
+    if finished.overran:
+        return not_evaluated(spec, f"ran out of {label}: the API answered too slowly (or not at all) for this "
+                                   "check to finish")
+    return finished.value
+
+
 def import_builtin_checks() -> None:
     """Importing the check modules registers their checks."""
-    from . import contract, crud, errors, jwt, login, ownership, repo, runtime, spec  # noqa: F401
+    from . import contract, crud, errors, http, jwt, login, ownership, pagination, ratelimit, repo, runtime, spec  # noqa: F401
+    from . import idempotency, load, observability, redirects, tenancy, usage, webhooks  # noqa: F401  (advanced, capstone)

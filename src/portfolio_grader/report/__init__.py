@@ -1,7 +1,8 @@
 """The report stage: a Scorecard becomes result.json (the contract) and scorecard.html (for people).
 
 `write_reports` writes both atomically; `load_scorecard` reads a result.json back so a report can be
-re-rendered later (`portfolio-grader report result.json`) without grading again.
+re-rendered later (`portfolio-grader report result.json`) without grading again. `render` and
+`write_format` turn the same Scorecard into every other format (Markdown, JUnit, SARIF, Gradescope).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from ..models import Scorecard
 from .html import render_html
 from .terminal import print_summary
 
-__all__ = ["load_scorecard", "print_summary", "render_html", "write_reports", "write_text_atomic"]
+__all__ = ["FORMATS", "load_scorecard", "print_summary", "render", "render_html", "write_format", "write_reports",
+           "write_text_atomic"]
 
 RESULT_JSON = "result.json"
 SCORECARD_HTML = "scorecard.html"
@@ -58,3 +60,46 @@ def load_scorecard(path: Path | str) -> Scorecard:
     if path.is_dir():
         path = path / RESULT_JSON
     return Scorecard.model_validate_json(path.read_bytes())
+
+
+# ---------------------------------------------------------------- other formats, all from the same Scorecard
+
+FORMATS = {  # format -> the file it is written to
+    "html": SCORECARD_HTML,
+    "json": RESULT_JSON,
+    "markdown": "summary.md",  # the PR comment and the job summary
+    "junit": "junit.xml",
+    "sarif": "results.sarif",
+    "gradescope": "results.json",  # the name Gradescope's autograder harness reads
+}
+
+
+def render(scorecard: Scorecard, fmt: str) -> str:
+    """The scorecard as text in one of FORMATS."""
+    if fmt == "html":
+        return render_html(scorecard)
+    if fmt == "json":
+        return scorecard.model_dump_json(indent=2) + "\n"
+    if fmt == "markdown":
+        from .markdown import render_markdown
+
+        return render_markdown(scorecard)
+    if fmt == "junit":
+        from .junit import render_junit
+
+        return render_junit(scorecard)
+    if fmt == "sarif":
+        from .sarif import render_sarif
+
+        return render_sarif(scorecard)
+    if fmt == "gradescope":
+        from .gradescope import render_gradescope
+
+        return render_gradescope(scorecard)
+    raise ValueError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def write_format(scorecard: Scorecard, fmt: str, out_dir: Path) -> Path:
+    """Render one format and write it atomically to out_dir/FORMATS[fmt]."""
+    text = render(scorecard, fmt)
+    return write_text_atomic(Path(out_dir) / FORMATS[fmt], text)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ..models import CheckOutcome, CriterionResult, Finding, Scorecard
+from .baseline import baseline_of
 
 TEMPLATE = "scorecard.html.j2"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -166,6 +167,8 @@ def build_context(scorecard: Scorecard) -> dict[str, Any]:
         "total_seconds": sum(s.seconds for s in scorecard.stages),
         "exchange_count": sum(len(f.evidence) for f in scorecard.findings)
         + sum(len(c.evidence) for c in scorecard.checks),
+        "baseline": baseline_of(scorecard),  # "Since last grade", when graded with --baseline
+        "hidden_count": sum(c.visibility == "hidden" for c in scorecard.criteria),
     }
 
 

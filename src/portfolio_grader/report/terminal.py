@@ -117,6 +117,7 @@ def print_summary(
     console.print()
     console.print(_m(f"[bold]{_e(sc.name, 120)}[/]  [dim]portfolio-grader {_e(sc.grader_version, 40)}[/]"))
     console.print(grid)
+    _print_since(sc, console)
 
     fixes = sc.top_fixes[:3]
     console.print()
@@ -149,3 +150,38 @@ def print_summary(
         console.print(_m("[bold]Scorecard written to[/]"))
         console.print(where)
     console.print()
+
+
+def _print_since(sc: Scorecard, console: Console) -> None:
+    """"Since last grade": the score delta and the criteria that moved, when the grade had a --baseline."""
+    from .baseline import baseline_of
+
+    diff = baseline_of(sc)
+    if diff is None:
+        return
+    delta = diff.score_delta
+    style = "green" if delta > 0 else "red" if delta < 0 else "dim"
+    was = f"  [dim]previous grade {_e(short_commit(diff.previous_commit), 40)}[/]" if diff.previous_commit else ""
+    console.print()
+    console.print(_m(f"[bold]Since last grade[/]  {format_points(diff.previous_score)} → {format_points(sc.score)} "
+                     f"[{style}]({'+' if delta > 0 else ''}{format_points(delta)})[/]{was}"))
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_column(no_wrap=True, justify="right")
+    for mark, style, changes in (("↑", "green", diff.improved), ("↓", "red", diff.regressed)):
+        for ch in changes[:8]:
+            table.add_row(_m(f"[{style}]{mark}[/]"),
+                          _m(f"{_e(ch.title, 100)} [dim]{ch.before.replace('_', ' ')} → {ch.after.replace('_', ' ')}[/]"),
+                          _m(f"[{style}]{'+' if ch.delta > 0 else ''}{format_points(ch.delta)}[/]"))
+    if diff.improved or diff.regressed:
+        console.print(table)
+    kinds = []
+    if diff.new_kinds:
+        kinds.append("[red]new[/] " + ", ".join(_e(k.kind, 60) for k in diff.new_kinds))
+    if diff.fixed_kinds:
+        kinds.append("[green]fixed[/] " + ", ".join(_e(k.kind, 60) for k in diff.fixed_kinds))
+    if kinds:
+        console.print(_m("  ".join(kinds)))
+    if diff.unchanged:
+        console.print(_m("[dim]Nothing changed since the last grade.[/]"))

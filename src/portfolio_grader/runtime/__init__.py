@@ -17,6 +17,7 @@ Which path runs:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,16 @@ class RuntimeOptions:
     cpus: float = 1.0
     pids: int = 256
     label: str = "portfolio-grader"  # every object the grader creates carries this label
+    read_only: bool = True  # read-only root filesystem, tmpfs /tmp (single containers; writable again if the app needs it)
+    tmpfs_size: str = "256m"
+    egress: bool = False  # a route out at run time (off: the container's network does not masquerade)
+    ends: float | None = None  # time.monotonic() when the whole grade must be over
+
+    def start_budget(self) -> float:
+        """Seconds to wait for the first HTTP answer: the start deadline, capped by what the grade has left."""
+        if self.ends is None:
+            return self.start_timeout
+        return max(1.0, min(self.start_timeout, self.ends - time.monotonic()))
 
 
 class ServiceHandle(Protocol):
@@ -188,8 +199,25 @@ def cleanup(run_id: str, label: str = "portfolio-grader") -> list[str]:
         client.close()
 
 
+def cleanup_all(label: str = "portfolio-grader") -> list[str]:
+    """Remove every container, network, volume and image carrying the grader's label, whichever grade made it.
+
+    For `portfolio-grader cleanup` after a grader was killed (SIGKILL, a lost machine). Do not run it while
+    other grades are running on the same engine: their objects carry the label too.
+    Raises RuntimeUnavailable without an engine.
+    """
+    from . import docker as docker_mod
+
+    client = docker_mod.connect_engine()
+    try:
+        return docker_mod.sweep_all(client, label)
+    finally:
+        client.close()
+
+
 __all__ = [
     "cleanup",
+    "cleanup_all",
     "LogTail",
     "NoServiceHandle",
     "RuntimeOptions",

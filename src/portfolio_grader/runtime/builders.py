@@ -125,7 +125,12 @@ def run_command(
             timed_out = True
             _kill_group(proc)
     except BaseException:  # KeyboardInterrupt, SystemExit: never leave the child behind
-        _kill_group(proc)
+        while True:
+            try:
+                _kill_group(proc)
+                break
+            except KeyboardInterrupt:  # a second Ctrl-C: the child is stopped first all the same
+                continue
         raise
     thread.join(timeout=5)
     output = "".join(lines)

@@ -41,6 +41,7 @@ from .builders import (
     remove_build,
     run_command,
 )
+from .sandbox import LOG_OPTIONS, NO_MASQUERADE
 from .docker import (
     COMMON_PORTS,
     candidate_ports,
@@ -610,6 +611,11 @@ class _Rewriter:
                     svc["ports"].append(loopback_port(port))
         for name, svc in services.items():
             self._limits(svc, api=(name == api), built=(name in built))
+            if name == api or name in built:  # the learner's code reaches the grader's webhook receiver on the host
+                hosts = svc.get("extra_hosts") or []
+                hosts = [f"{k}:{v}" for k, v in hosts.items()] if isinstance(hosts, dict) else list(hosts)
+                svc["extra_hosts"] = [h for h in hosts if not str(h).startswith("host.docker.internal")] + [
+                    "host.docker.internal:host-gateway"]
 
         out["services"] = services
         uses_default = any(
@@ -620,6 +626,7 @@ class _Rewriter:
         if uses_default:
             networks.setdefault("default", {})
             networks["default"] = {**(networks["default"] or {}), "labels": {**_labels_dict((networks["default"] or {}).get("labels")), **self.labels}}
+        networks = self._cut_egress(services, networks)
         if networks:
             out["networks"] = networks
         volumes = self._top_level(doc.get("volumes"), "volume")
@@ -795,7 +802,19 @@ class _Rewriter:
             notes=self.notes,
         )
 
+    def _cut_egress(self, services: dict[str, dict[str, Any]], networks: dict[str, Any]) -> dict[str, Any]:
+        """No route out at run time (sandbox.py): the stack's networks do not masquerade, unless asked to."""
+        if self.options.egress or (self.manifest is not None and getattr(self.manifest, "egress", False)):
+            return networks
+        for name, svc in services.items():
+            if str(svc.get("network_mode") or "") == "bridge":
+                svc.pop("network_mode")
+                self.notes.append(f"service '{name}': `network_mode: bridge` replaced by the stack's own network")
+                networks.setdefault("default", {"labels": dict(self.labels)})
+        return {name: {**(conf or {}), "driver_opts": dict(NO_MASQUERADE)} for name, conf in networks.items()}
+
     def _limits(self, svc: dict[str, Any], *, api: bool, built: bool) -> None:
+        svc["logging"] = {"driver": "json-file", "options": dict(LOG_OPTIONS)}  # a log flood stays small on disk
         for key in RESOURCE_KEYS:
             svc.pop(key, None)
         svc["mem_limit"] = self.options.memory

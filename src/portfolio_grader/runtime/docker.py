@@ -10,17 +10,19 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from ..models import LogTail, RunningService
-from . import RuntimeOptions, RuntimeUnavailable, labels_for, tail_log
+from . import RuntimeOptions, RuntimeUnavailable, labels_for, sandbox, tail_log
 from .builders import (
     DEFAULT_DOCKER_HOST,
     BuildRequest,
@@ -117,13 +119,30 @@ def host_ports_from_attrs(attrs: dict[str, Any]) -> dict[int, int]:
     return out
 
 
-def http_answers(url: str, client: httpx.Client) -> bool:
-    """Did anything answer HTTP at `url` (any status counts)?"""
+def http_answers(url: str, client: httpx.Client | None = None, total: float = 5.0) -> bool:
+    """Did anything answer HTTP at `url` (any status counts)?
+
+    Only the status line is read, within `total` seconds all told: a 50 MB body or one that drips a byte a
+    second must not stall (or bloat) the wait for readiness. `client` is accepted for compatibility.
+    """
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    deadline = time.monotonic() + total
     try:
-        client.get(url)
-        return True
-    except httpx.HTTPError:
+        with socket.create_connection((host, port), timeout=min(2.0, total)) as sock:
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: portfolio-grader\r\n"
+                         "Accept: */*\r\nConnection: close\r\n\r\n".encode("ascii", "replace"))
+            head = b""
+            while len(head) < 12 and time.monotonic() < deadline:
+                sock.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                head += chunk
+    except OSError:
         return False
+    return re.match(rb"HTTP/\d(?:\.\d)? [1-5]\d\d", head) is not None
 
 
 def wait_for_http(
@@ -139,19 +158,19 @@ def wait_for_http(
     `stopped()` -> a reason string when waiting is pointless (the container exited).
     Returns (container port, host port) or the reason waiting ended ("timeout" or stopped()'s).
     """
-    with httpx.Client(trust_env=False, timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False) as http:
-        while True:
-            mapping = ports()
-            ordered = [p for p in order if p in mapping] + [p for p in mapping if p not in order]
-            for cport in ordered:
-                if http_answers(f"http://127.0.0.1:{mapping[cport]}{path}", http):
-                    return cport, mapping[cport]
-            reason = stopped()  # checked after the ports were polled: a last answer still counts
-            if reason:
-                return reason
-            if time.monotonic() >= deadline:
-                return "timeout"
-            time.sleep(POLL_INTERVAL)
+    while True:
+        mapping = ports()
+        ordered = [p for p in order if p in mapping] + [p for p in mapping if p not in order]
+        for cport in ordered:
+            if http_answers(f"http://127.0.0.1:{mapping[cport]}{path}",
+                            total=max(0.5, min(5.0, deadline - time.monotonic()))):
+                return cport, mapping[cport]
+        reason = stopped()  # checked after the ports were polled: a last answer still counts
+        if reason:
+            return reason
+        if time.monotonic() >= deadline:
+            return "timeout"
+        time.sleep(POLL_INTERVAL)
 
 
 # ---------------------------------------------------------------- container helpers
@@ -221,10 +240,14 @@ def shield_interrupts() -> Iterator[None]:
     except (ValueError, OSError):  # pragma: no cover - not in the main interpreter
         yield
         return
+    # SIGTERM too: a CI runner cancelling the job must not cut the teardown short either
+    previous_term = signal.signal(signal.SIGTERM, handler) if os.name == "posix" else None
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
         if pending:
             raise KeyboardInterrupt
 
@@ -235,11 +258,21 @@ def sweep(client: Any, options: RuntimeOptions, project: str | None = None, volu
     Objects are found by the run label (and the compose project label when given). Returns
     what had to be removed here (empty when the normal teardown already did everything).
     """
-    removed: list[str] = []
     run_filter = f"{options.label}.run={options.run_id}"
     filters = [{"label": run_filter}]
     if project:
         filters.append({"label": f"com.docker.compose.project={project}"})
+    return _sweep(client, filters, {"label": run_filter}, volumes)
+
+
+def sweep_all(client: Any, label: str = "portfolio-grader") -> list[str]:
+    """Remove every container, network, volume and image carrying `label`, whichever grade made it."""
+    return _sweep(client, [{"label": label}], {"label": label})
+
+
+def _sweep(client: Any, filters: list[dict[str, str]], image_filter: dict[str, str],
+           volumes: Iterable[str] = ()) -> list[str]:
+    removed: list[str] = []
     volume_names = set(volumes)
     seen: set[str] = set()
     for flt in filters:
@@ -283,7 +316,7 @@ def sweep(client: Any, options: RuntimeOptions, project: str | None = None, volu
         except Exception:
             pass
     try:
-        images = client.images.list(filters={"label": run_filter})
+        images = client.images.list(filters=image_filter)
     except Exception:
         images = []
     for image in images:
@@ -301,12 +334,27 @@ def sweep(client: Any, options: RuntimeOptions, project: str | None = None, volu
 class DockerHandle:
     """A single container built from the learner's Dockerfile."""
 
-    def __init__(self, client: Any, service: RunningService, build: BuildResult | None = None) -> None:
+    def __init__(self, client: Any, service: RunningService, build: BuildResult | None = None,
+                 options: RuntimeOptions | None = None) -> None:
         self._client = client
+        self._options = options
         self.service = service
         self.build = build
         self.container: Any = None
         self.timings: dict[str, float] = {}
+        self.notes: list[str] = []  # sandbox notes for the scorecard (egress, read-only fallback)
+        self.read_only = False
+        self.start_timed_out = False
+
+    def limit_notes(self) -> list[str]:
+        """What the sandbox's limits did to the API while it was graded (memory, pids, CPU throttling)."""
+        if self.container is None:
+            return []
+        if self._options is None:
+            return []
+        # sampled at the end of the grade, when the grader sends nothing: busy loops and log floods show
+        return sandbox.limit_notes(sandbox.usage(self.container, sample=1.0),
+                                   container_log_text(self.container, tail=200), self._options)
 
     def alive(self) -> bool:
         if self.container is None:
@@ -336,6 +384,16 @@ class DockerHandle:
 def _crash_detail(container: Any, attrs: dict[str, Any], memory: str) -> str:
     state = attrs.get("State") or {}
     code = state.get("ExitCode")
+    # The engine may report the exit before the OOM event that explains it: look again, briefly.
+    for _ in range(6):
+        if code != 137 or state.get("OOMKilled"):
+            break
+        time.sleep(0.25)
+        try:
+            container.reload()
+            state = container.attrs.get("State") or {}
+        except Exception:
+            break
     if state.get("OOMKilled"):
         return (
             f"the container was killed for using more than {memory} of memory (exit {code}) before it answered HTTP;"
@@ -352,6 +410,39 @@ def _crash_detail(container: Any, attrs: dict[str, Any], memory: str) -> str:
     )
 
 
+def _await_http(container: Any, candidates: Sequence[int], path: str, budget: float,
+                watch_read_only: bool = False) -> tuple[tuple[int, int] | str, dict[str, Any]]:
+    """Wait for the first HTTP answer; stop early when the container exits or (read-only) its log shows EROFS."""
+    attrs: dict[str, Any] = {}
+    polls = [0]
+
+    def ports() -> dict[int, int]:
+        nonlocal attrs
+        try:
+            container.reload()
+            attrs = container.attrs
+        except Exception:
+            return {}
+        return host_ports_from_attrs(attrs)
+
+    def stopped() -> str | None:
+        if container.status in ("exited", "dead"):
+            return "exited"
+        polls[0] += 1
+        if watch_read_only and polls[0] % 4 == 0 and sandbox.mentions_read_only(container_log_text(container, tail=50)):
+            return "read-only"
+        return None
+
+    outcome = wait_for_http(ports, path, time.monotonic() + budget, stopped, order=candidates)
+    return outcome, attrs
+
+
+def _limits_hit(container: Any, options: RuntimeOptions) -> str:
+    """'; the container hit its limit of 64 processes ...' when a sandbox limit explains a failed start."""
+    notes = sandbox.limit_notes(sandbox.usage(container), container_log_text(container, tail=200), options)
+    return "".join(f"; {note}" for note in notes)
+
+
 @contextmanager
 def run_container(
     client: Any,
@@ -366,7 +457,8 @@ def run_container(
     labels = labels_for(options)
     builder = detect_builder()
     manifest = facts.manifest
-    handle = DockerHandle(client, RunningService(kind="docker", status="not_started", builder=builder.name))
+    handle = DockerHandle(client, RunningService(kind="docker", status="not_started", builder=builder.name),
+                          options=options)
     suffix = f" ({note})" if note else ""
     build: BuildResult | None = None
     try:
@@ -396,8 +488,10 @@ def run_container(
             return
 
         exposed = list(facts.exposed_ports)
+        image_attrs: dict[str, Any] = {}
         try:
-            image_ports = (client.images.get(build.tag).attrs.get("Config") or {}).get("ExposedPorts") or {}
+            image_attrs = client.images.get(build.tag).attrs
+            image_ports = (image_attrs.get("Config") or {}).get("ExposedPorts") or {}
             for key in image_ports:
                 number = key.split("/")[0]
                 if key.endswith("/tcp") and number.isdigit() and int(number) not in exposed:
@@ -407,65 +501,80 @@ def run_container(
         mport = manifest.port if manifest else None
         candidates = candidate_ports(mport, exposed)
         env = {"PORT": str(port_env_value(mport, exposed))}
-        t1 = time.monotonic()
-        try:
-            container = client.containers.create(
-                build.tag,
-                name=container_name(options.run_id),
-                detach=True,
-                labels=labels,
-                environment=env,
-                ports={f"{p}/tcp": ("127.0.0.1", None) for p in candidates},
-                mem_limit=options.memory,
-                nano_cpus=int(options.cpus * 1e9),
-                pids_limit=options.pids,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                privileged=False,
-            )
-        except Exception as exc:
-            handle.service = RunningService(
-                kind="docker",
-                status="start_failed",
-                builder=build.builder.name,
-                detail=f"the container could not be created: {_api_message(exc)}{suffix}",
-                logs=[tail_log("build", build.log)],
-            )
-            yield handle
-            return
-        handle.container = container
-        try:
-            container.start()
-        except Exception as exc:
-            handle.service = RunningService(
-                kind="docker",
-                status="start_failed",
-                builder=build.builder.name,
-                detail=f"the container could not start: {_api_message(exc)}{suffix}",
-                api_container=container.id,
-            )
-            handle.logs()
-            yield handle
-            return
-
-        attrs: dict[str, Any] = {}
-
-        def ports() -> dict[int, int]:
-            nonlocal attrs
+        network, network_note = sandbox.run_network(client, options, manifest)
+        if network_note:
+            handle.notes.append(network_note)
+        read_only = options.read_only
+        workdir = sandbox.workdir_of(image_attrs) if read_only else None
+        volume = None
+        if workdir:
             try:
-                container.reload()
-                attrs = container.attrs
+                volume = client.volumes.create(f"pg-{options.run_id}-work", labels=labels).name
             except Exception:
-                return {}
-            return host_ports_from_attrs(attrs)
-
-        def stopped() -> str | None:
-            return "exited" if container.status in ("exited", "dead") else None
-
-        outcome = wait_for_http(
-            ports, health_path(manifest), time.monotonic() + options.start_timeout, stopped, order=candidates
-        )
+                workdir = None
+        t1 = time.monotonic()
+        while True:
+            try:
+                container = client.containers.create(
+                    build.tag,
+                    name=container_name(options.run_id),
+                    detach=True,
+                    labels=labels,
+                    environment=env,
+                    ports={f"{p}/tcp": ("127.0.0.1", None) for p in candidates},
+                    mem_limit=options.memory,
+                    nano_cpus=int(options.cpus * 1e9),
+                    pids_limit=options.pids,
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    privileged=False,
+                    extra_hosts={"host.docker.internal": "host-gateway"},  # reaches the grader's webhook receiver
+                    network=network,
+                    **sandbox.container_kwargs(options, read_only=read_only, workdir_volume=volume, workdir=workdir),
+                )
+            except Exception as exc:
+                handle.service = RunningService(
+                    kind="docker",
+                    status="start_failed",
+                    builder=build.builder.name,
+                    detail=f"the container could not be created: {_api_message(exc)}{suffix}",
+                    logs=[tail_log("build", build.log)],
+                )
+                yield handle
+                return
+            handle.container = container
+            try:
+                container.start()
+            except Exception as exc:
+                handle.service = RunningService(
+                    kind="docker",
+                    status="start_failed",
+                    builder=build.builder.name,
+                    detail=f"the container could not start: {_api_message(exc)}{suffix}",
+                    api_container=container.id,
+                )
+                handle.logs()
+                yield handle
+                return
+            budget = options.start_budget()
+            outcome, attrs = _await_http(container, candidates, health_path(manifest), budget, watch_read_only=read_only)
+            if not isinstance(outcome, tuple) and read_only:
+                line = sandbox.mentions_read_only(container_log_text(container))
+                if line:  # the app needs to write outside /tmp: run it again with a writable root, and say so
+                    handle.notes.append(
+                        "the app could not run on a read-only root filesystem, so it ran on a writable one "
+                        f"(its log: {line!r}); write runtime files under /tmp or the app's own folder"
+                    )
+                    try:
+                        container.remove(force=True, v=True)
+                    except Exception:
+                        pass
+                    handle.container = None
+                    read_only = False
+                    continue
+            break
         handle.timings["start"] = time.monotonic() - t1
+        handle.read_only = read_only
         if isinstance(outcome, tuple):
             cport, hport = outcome
             handle.service = RunningService(
@@ -481,20 +590,22 @@ def run_container(
                 kind="docker",
                 status="container_crashed",
                 builder=build.builder.name,
-                detail=_crash_detail(container, attrs, options.memory) + suffix,
+                detail=_crash_detail(container, attrs, options.memory) + _limits_hit(container, options) + suffix,
                 api_container=container.id,
             )
         else:
+            handle.start_timed_out = True
             handle.service = RunningService(
                 kind="docker",
                 status="start_failed",
                 builder=build.builder.name,
                 detail=(
                     f"no HTTP answer on container port{'s' if len(candidates) > 1 else ''} "
-                    f"{', '.join(map(str, candidates))} within {int(options.start_timeout)} s while the container kept"
-                    " running; make the server listen on 0.0.0.0 (not 127.0.0.1) and on one of these ports, or set"
-                    " `port:` in portfolio-grader.yaml; look at the api log tail"
+                    f"{', '.join(map(str, candidates))} within {int(budget)} s (the start deadline) while the"
+                    " container kept running; make the server listen on 0.0.0.0 (not 127.0.0.1) and on one of these"
+                    " ports, or set `port:` in portfolio-grader.yaml; look at the api log tail"
                 )
+                + _limits_hit(container, options)
                 + suffix,
                 api_container=container.id,
             )

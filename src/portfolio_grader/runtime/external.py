@@ -45,8 +45,9 @@ def first_answer(url: str, timeout: float, interval: float = RETRY_INTERVAL) -> 
         while True:
             remaining = deadline - time.monotonic()
             try:
-                response = client.get(url, timeout=httpx.Timeout(max(min(15.0, remaining), 1.0)))
-                return response.status_code, ""
+                # the status line is the answer: a body that is huge or drips in is never read
+                with client.stream("GET", url, timeout=httpx.Timeout(max(min(15.0, remaining), 1.0))) as response:
+                    return response.status_code, ""
             except httpx.HTTPError as exc:
                 last = _describe(exc)
             if time.monotonic() + interval >= deadline:
@@ -81,13 +82,14 @@ def run_external(url: str, options: RuntimeOptions, manifest: Manifest | None = 
         return
     path = (manifest.health if manifest and manifest.health else "") or ""
     probe = base + (path if path.startswith("/") or not path else "/" + path)
-    status, error = first_answer(probe, options.start_timeout)
+    budget = options.start_budget()
+    status, error = first_answer(probe, budget)
     if status is None:
         service = RunningService(
             kind="external",
             base_url=base,
             status="start_failed",
-            detail=f"no HTTP answer from {probe} within {int(options.start_timeout)} s ({error})",
+            detail=f"no HTTP answer from {probe} within {int(budget)} s ({error})",
         )
     else:
         service = RunningService(

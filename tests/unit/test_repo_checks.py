@@ -1,0 +1,290 @@
+"""Unit tests of the repository checks on throwaway repositories written into tmp_path: each kind's pass and fail."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from portfolio_grader.checks import CheckContext
+from portfolio_grader.checks.repo import committed_files, parse_dockerfile
+from portfolio_grader.inspect import inspect_repo
+from portfolio_grader.models import ApiModel, RunningService, Source, Workspace
+
+from ..conftest import kinds, run
+
+README_RUN = """# Shelf API
+
+A bookshelf API with FastAPI and SQLite, built for my backend course. It stores books and answers JSON.
+
+## Run
+
+```bash
+docker build -t shelf . && docker run -p 8000:8000 shelf
+```
+"""
+
+
+def repo(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+def check(root: Path, check_id: str):
+    ctx = CheckContext(workspace=Workspace(name="t", source=Source()), facts=inspect_repo(root),
+                       service=RunningService(kind="none", status="not_started"), api=ApiModel(), prober=None)
+    outcome = run(check_id, ctx)
+    for finding in outcome.findings:
+        assert finding.evidence and all(e.curl for e in finding.evidence) and finding.hint, finding
+    return outcome
+
+
+# ---------------------------------------------------------------- README design decisions
+
+
+def test_readme_with_a_design_section_passes(tmp_path):
+    root = repo(tmp_path, {"README.md": README_RUN + "\n## Design decisions\n\nSQLite keeps it one container.\n"})
+    outcome = check(root, "repo.readme_design")
+    assert outcome.status == "pass" and "Design decisions" in outcome.summary
+
+
+def test_readme_that_explains_choices_in_prose_passes(tmp_path):
+    root = repo(tmp_path, {"README.md": README_RUN + "\nI used SQLite because it needs no server, and ids are "
+                                                     "UUIDs instead of integers so they cannot be guessed.\n"})
+    assert check(root, "repo.readme_design").status == "pass"
+
+
+def test_readme_without_any_design_is_readme_missing(tmp_path):
+    outcome = check(repo(tmp_path, {"README.md": README_RUN}), "repo.readme_design")
+    assert kinds(outcome) == {"readme_missing"} and outcome.findings[0].severity == "low"
+
+
+# ---------------------------------------------------------------- tests and CI
+
+
+def test_test_files_with_tests_pass(tmp_path):
+    root = repo(tmp_path, {"tests/__init__.py": "", "tests/test_books.py": "def test_create():\n    assert True\n"})
+    outcome = check(root, "repo.tests")
+    assert outcome.status == "pass" and "1 test(s)" in outcome.summary
+
+
+def test_node_spec_files_pass(tmp_path):
+    root = repo(tmp_path, {"src/notes.test.js": "test('creates a note', async () => {});\n"})
+    assert check(root, "repo.tests").status == "pass"
+
+
+@pytest.mark.parametrize("files", [{"app.py": "print('hi')\n"},
+                                   {"tests/__init__.py": "", "tests/conftest.py": "import pytest\n"}],
+                         ids=["no-tests-folder", "empty-tests-folder"])
+def test_no_test_is_tests_missing(tmp_path, files):
+    assert kinds(check(repo(tmp_path, files), "repo.tests")) == {"tests_missing"}
+
+
+def test_a_github_workflow_passes_and_says_what_it_runs(tmp_path):
+    root = repo(tmp_path, {".github/workflows/ci.yml": "on: push\njobs:\n  t:\n    steps:\n      - run: pytest -q\n"})
+    outcome = check(root, "repo.ci")
+    assert outcome.status == "pass" and "pytest" in outcome.summary
+
+
+def test_no_ci_is_ci_missing(tmp_path):
+    assert kinds(check(repo(tmp_path, {"app.py": ""}), "repo.ci")) == {"ci_missing"}
+
+
+# ---------------------------------------------------------------- Dockerfile hygiene
+
+
+@pytest.mark.parametrize("dockerfile", [
+    "FROM python:3.12-slim\nRUN useradd app\nUSER app\nCMD [\"python\", \"app.py\"]\n",
+    "FROM node:20 AS build\nRUN npm ci\nFROM node:20-slim\nCOPY --from=build /app /app\nUSER node\n",
+    "FROM python:3.12-slim AS base\nUSER 1000:1000\nFROM base AS final\nCMD [\"python\"]\n",  # inherited
+    "FROM python:3.12 AS build\nRUN pip wheel .\nFROM gcr.io/distroless/python3-debian12:nonroot\n",
+], ids=["user", "multi-stage", "inherited", "distroless-nonroot"])
+def test_non_root_images_pass(tmp_path, dockerfile):
+    outcome = check(repo(tmp_path, {"Dockerfile": dockerfile}), "repo.docker_user")
+    assert outcome.status == "pass", outcome
+
+
+@pytest.mark.parametrize("dockerfile", [
+    "FROM python:3.11-slim\nCOPY . .\nCMD [\"python\", \"app.py\"]\n",
+    "FROM python:3.12-slim\nUSER app\nRUN apt-get update\nUSER root\n",
+    "FROM node:20 AS build\nUSER node\nRUN npm ci\nFROM node:20-slim\nCMD [\"node\", \"index.js\"]\n",
+], ids=["no-user", "back-to-root", "user-only-in-build-stage"])
+def test_root_images_are_dockerfile_runs_as_root(tmp_path, dockerfile):
+    outcome = check(repo(tmp_path, {"Dockerfile": dockerfile}), "repo.docker_user")
+    assert kinds(outcome) == {"dockerfile_runs_as_root"}
+
+
+def test_a_compose_user_overrides_the_dockerfile(tmp_path):
+    root = repo(tmp_path, {"Dockerfile": "FROM python:3.12-slim\n",
+                           "docker-compose.yml": "services:\n  api:\n    build: .\n    user: \"1000:1000\"\n"})
+    assert check(root, "repo.docker_user").status == "pass"
+
+
+def test_dockerignore_present_passes_and_missing_fails(tmp_path):
+    root = repo(tmp_path, {"Dockerfile": "FROM python:3.12-slim\nCOPY . .\n"})
+    outcome = check(root, "repo.dockerignore")
+    assert kinds(outcome) == {"dockerignore_missing"} and "COPY . ." in outcome.findings[0].message
+    (root / ".dockerignore").write_text(".git\n.env\n__pycache__/\n")
+    assert check(root, "repo.dockerignore").status == "pass"
+
+
+def test_a_dockerignore_in_a_subfolder_context_counts(tmp_path):
+    root = repo(tmp_path, {"api/Dockerfile": "FROM node:20-alpine\n", "api/.dockerignore": "node_modules\n"})
+    assert check(root, "repo.dockerignore").status == "pass"
+
+
+@pytest.mark.parametrize("dockerfile", [
+    "FROM python:3.12-slim\n",
+    "FROM node:20-alpine AS build\nFROM build\n",  # a stage name, not an image
+    "FROM python@sha256:" + "a" * 64 + "\n",
+    "ARG PY=3.12\nFROM python:${PY}-slim\n",
+], ids=["tag", "stage", "digest", "arg"])
+def test_pinned_base_images_pass(tmp_path, dockerfile):
+    assert check(repo(tmp_path, {"Dockerfile": dockerfile}), "repo.base_image").status == "pass"
+
+
+@pytest.mark.parametrize("dockerfile, shown", [
+    ("FROM python\n", "no tag"),
+    ("FROM node:latest\n", ":latest"),
+    ("ARG BASE=python:latest\nFROM $BASE\n", ":latest"),
+    ("FROM --platform=linux/amd64 ubuntu\n", "no tag"),
+], ids=["no-tag", "latest", "arg-latest", "platform"])
+def test_unpinned_base_images_are_reported(tmp_path, dockerfile, shown):
+    outcome = check(repo(tmp_path, {"Dockerfile": dockerfile}), "repo.base_image")
+    assert kinds(outcome) == {"base_image_unpinned"} and shown in outcome.findings[0].message
+
+
+def test_an_unpinned_compose_image_is_reported(tmp_path):
+    root = repo(tmp_path, {"Dockerfile": "FROM python:3.12-slim\n",
+                           "compose.yaml": "services:\n  api:\n    build: .\n  db:\n    image: postgres\n"})
+    outcome = check(root, "repo.base_image")
+    assert kinds(outcome) == {"base_image_unpinned"} and "postgres" in outcome.findings[0].message
+    assert outcome.score == 0.5
+
+
+def test_parse_dockerfile_joins_continued_lines_and_reads_stage_names():
+    stages = parse_dockerfile("# syntax=docker/dockerfile:1\nFROM python:3.12 \\\n  AS build\nUSER a\nFROM scratch\n")
+    assert [(s.image, s.name, s.user) for s in stages] == [("python:3.12", "build", "a"), ("scratch", None, None)]
+
+
+# ---------------------------------------------------------------- committed secrets
+
+AWS = 'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\naws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n'
+JWT_SECRET = 'SECRET_KEY = "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7"\nALGORITHM = "HS256"\n'
+
+
+def private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize("name, text, detector", [
+    ("app/settings.py", AWS, "AWS Access Key"),
+    ("deploy/id_rsa", None, "Private Key"),
+    ("app/security.py", JWT_SECRET, "High Entropy String"),
+], ids=["aws-key", "private-key", "jwt-secret"])
+def test_detect_secrets_finds_committed_secrets(tmp_path, name, text, detector):
+    root = repo(tmp_path, {"README.md": README_RUN, name: text if text is not None else private_key()})
+    outcome = check(root, "repo.secrets")
+    assert kinds(outcome) == {"secret_committed"}, outcome
+    finding = outcome.findings[0]
+    assert finding.severity == "high" and name in finding.message and detector in finding.message
+    assert "wJalrXUtnFEMI" not in finding.message + (finding.evidence[0].excerpt or ""), "values are masked"
+
+
+def test_a_clean_repo_passes_the_secret_scan(tmp_path):
+    root = repo(tmp_path, {"README.md": README_RUN, "app/main.py": "import os\nSECRET = os.environ['SECRET_KEY']\n",
+                           ".env.example": "SECRET_KEY=change-me\n"})
+    outcome = check(root, "repo.secrets")
+    assert outcome.status == "pass" and "no secrets" in outcome.summary
+
+
+def test_example_credentials_in_docs_and_tests_are_not_secrets(tmp_path):
+    root = repo(tmp_path, {"README.md": README_RUN + "\n`password = \"correct-horse-42\"`\n",
+                           "tests/test_api.py": 'PASSWORD = "s3cret-pass-for-tests"\n\ndef test_x():\n    pass\n'})
+    assert check(root, "repo.secrets").status == "pass"
+
+
+def test_a_committed_env_file_is_secret_committed(tmp_path):
+    root = repo(tmp_path, {".env": "PORT=3000\nJWT_SECRET=my-jwt-signing-secret\n", "index.js": ""})
+    outcome = check(root, "repo.secrets")
+    assert kinds(outcome) == {"secret_committed"}
+    assert outcome.findings[0].message.startswith(".env is committed")
+
+
+def test_an_env_file_that_gitignore_keeps_out_is_not_committed(tmp_path):
+    root = repo(tmp_path, {".env": "JWT_SECRET=my-jwt-signing-secret\n", ".gitignore": ".env\n", "index.js": ""})
+    assert ".env" not in committed_files(root)
+    assert check(root, "repo.secrets").status == "pass"
+
+
+def test_in_a_clone_a_tracked_env_counts_even_if_gitignored_later(tmp_path):
+    root = repo(tmp_path, {".env": "JWT_SECRET=my-jwt-signing-secret\n", ".gitignore": ".env\n", "index.js": ""})
+    git = ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "-f", ".env", ".gitignore", "index.js"], check=True)
+    subprocess.run(git + ["commit", "-qm", "oops"], check=True)
+    assert ".env" in committed_files(root)
+    assert kinds(check(root, "repo.secrets")) == {"secret_committed"}
+
+
+def test_a_compose_databases_own_password_is_not_a_secret(tmp_path):
+    root = repo(tmp_path, {"docker-compose.yml": """\
+        services:
+          api:
+            build: .
+            environment:
+              DATABASE_URL: postgresql://notes:notes@db:5432/notes
+          db:
+            image: postgres:16
+            environment:
+              POSTGRES_USER: notes
+              POSTGRES_PASSWORD: notes
+        """, "Dockerfile": "FROM python:3.12-slim\nUSER app\n"})
+    outcome = check(root, "repo.secrets")
+    assert outcome.status == "pass" and "database credentials are not counted" in outcome.summary
+
+
+def test_secret_named_env_and_arg_literals_in_the_dockerfile_are_secret_committed(tmp_path):
+    root = repo(tmp_path, {"Dockerfile": "FROM python:3.12-slim\nENV SECRET_KEY=supersecretvalue123 PORT=8000\n"
+                                         "ARG NPM_TOKEN\nENV API_KEY=$API_KEY\n"})
+    outcome = check(root, "repo.secrets")
+    assert kinds(outcome) == {"secret_committed"}
+    message = outcome.findings[0].message
+    assert "ENV SECRET_KEY" in message and "NPM_TOKEN" not in message and "API_KEY" not in message
+
+
+# ---------------------------------------------------------------- lockfile
+
+
+@pytest.mark.parametrize("files", [
+    {"package.json": "{}", "package-lock.json": "{}"},
+    {"requirements.txt": "fastapi==0.115.0\nuvicorn[standard]==0.30.1  # server\n-r base.txt\n"},
+    {"pyproject.toml": "[project]\nname='x'\n", "poetry.lock": ""},
+    {"backend/package.json": "{}", "backend/yarn.lock": ""},
+], ids=["npm", "pinned-requirements", "poetry", "subfolder"])
+def test_locked_dependencies_pass(tmp_path, files):
+    assert check(repo(tmp_path, files), "repo.lockfile").status == "pass"
+
+
+@pytest.mark.parametrize("files, shown", [
+    ({"package.json": "{}"}, "package.json has no lockfile"),
+    ({"requirements.txt": "fastapi\nuvicorn>=0.30\n"}, "`fastapi`"),
+    ({"pyproject.toml": "[project]\nname='x'\n"}, "pyproject.toml has no lockfile"),
+], ids=["npm", "loose-requirements", "pyproject"])
+def test_unlocked_dependencies_are_lockfile_missing(tmp_path, files, shown):
+    outcome = check(repo(tmp_path, files), "repo.lockfile")
+    assert kinds(outcome) == {"lockfile_missing"} and shown in outcome.findings[0].message
+
+
+def test_no_dependency_manifest_is_not_evaluated(tmp_path):
+    assert check(repo(tmp_path, {"README.md": README_RUN}), "repo.lockfile").status == "not_evaluated"

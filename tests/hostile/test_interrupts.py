@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,7 +101,7 @@ def test_an_interrupt_while_the_container_runs_removes_it(docker_client, tmp_pat
 def test_cleanup_removes_what_a_killed_grader_left(docker_client, tmp_path):
     """SIGKILL skips every `finally`: `portfolio-grader cleanup --run` removes the run's objects by label."""
     run_id = f"hostile-kill-{secrets.token_hex(3)}"
-    proc = start_grade(repo_with(tmp_path, NEVER_LISTENS), tmp_path / "out", run_id,
+    proc = start_grade(repo_with(tmp_path, f"# {run_id}\n{NEVER_LISTENS}"), tmp_path / "out", run_id,
                        PORTFOLIO_GRADER_DEADLINE_START="120")
     flt = {"label": f"portfolio-grader.run={run_id}", "status": "running"}
     wait_until(lambda: docker_client.containers.list(filters=flt), 90, "the container to run")
@@ -112,6 +114,9 @@ def test_cleanup_removes_what_a_killed_grader_left(docker_client, tmp_path):
     assert leftovers(docker_client, run_id) == []
     again = run_cli(["cleanup", "--run", run_id])
     assert again.code == 0 and "nothing to remove" in again.stdout
+    for copy in Path(tempfile.gettempdir()).glob("pg-ws-*/repo/Dockerfile"):  # the killed grade's workspace copy
+        if run_id in copy.read_text(errors="replace"):
+            shutil.rmtree(copy.parent.parent, ignore_errors=True)
 
 
 def test_cleanup_without_a_run_removes_every_labelled_object(docker_client):

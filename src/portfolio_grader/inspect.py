@@ -53,7 +53,7 @@ def inspect_repo(root: Path) -> RepoFacts:
         exposed_ports=_exposed_ports(root / dockerfile) if dockerfile else [],
         spec_files=[f for f in files if _looks_like_spec_file(root, f)],
         readme=readme,
-        readme_text=_read_text(root / readme, _README_BYTES) if readme else "",
+        readme_text=read_text(root / readme, _README_BYTES) if readme else "",
         test_paths=sorted({_test_root(f) for f in files if _is_test_file(f)})[:20],
         ci_configs=[f for f in files if f.startswith((".github/workflows/", ".circleci/"))
                     or f in (".gitlab-ci.yml", "Jenkinsfile", "azure-pipelines.yml", ".travis.yml")],
@@ -78,7 +78,7 @@ def _first(files: list[str], predicate) -> str | None:
     return next((f for f in files if predicate(f)), None)
 
 
-def _read_text(path: Path, limit: int = _MAX_SOURCE_BYTES) -> str:
+def read_text(path: Path, limit: int = _MAX_SOURCE_BYTES) -> str:
     """File text, bounded; never follows a link out of the repo."""
     try:
         if path.is_symlink():
@@ -94,7 +94,7 @@ def _read_manifest(root: Path, files: list[str]) -> tuple[Manifest | None, str |
     if name is None:
         return None, None
     try:
-        data = yaml.safe_load(_read_text(root / name)) or {}
+        data = yaml.safe_load(read_text(root / name)) or {}
         if not isinstance(data, dict):
             return None, f"{name} must be a mapping of keys to values"
         return Manifest.model_validate(data), None
@@ -106,11 +106,11 @@ def _read_manifest(root: Path, files: list[str]) -> tuple[Manifest | None, str |
 
 
 def _stack(root: Path, names: dict[str, str]) -> tuple[str, list[str]]:
-    py_deps = " ".join(_read_text(root / names[n]).lower() for n in
+    py_deps = " ".join(read_text(root / names[n]).lower() for n in
                        ("requirements.txt", "pyproject.toml", "pipfile", "setup.py", "setup.cfg") if n in names)
     if "package.json" in names:
         try:
-            pkg = json.loads(_read_text(root / names["package.json"]))
+            pkg = json.loads(read_text(root / names["package.json"]))
             deps = {**pkg.get("dependencies", {}), **pkg.get("devDependencies", {})}
         except (ValueError, AttributeError):
             deps = {}
@@ -122,7 +122,7 @@ def _stack(root: Path, names: dict[str, str]) -> tuple[str, list[str]]:
 
 def _exposed_ports(dockerfile: Path) -> list[int]:
     ports: list[int] = []
-    for line in _read_text(dockerfile).splitlines():
+    for line in read_text(dockerfile).splitlines():
         match = re.match(r"\s*EXPOSE\s+(.+)", line, re.IGNORECASE)
         if match:
             for token in match.group(1).split():
@@ -136,7 +136,7 @@ def _looks_like_spec_file(root: Path, rel: str) -> bool:
     base = os.path.basename(rel).lower()
     if not re.fullmatch(r"(openapi|swagger|api|api-spec|spec)[\w.-]*\.(ya?ml|json)", base) or rel.count("/") > 3:
         return False
-    head = _read_text(root / rel, 4096)
+    head = read_text(root / rel, 4096)
     return bool(re.search(r"""^\s*["']?(openapi|swagger)["']?\s*:""", head, re.MULTILINE))
 
 
@@ -168,7 +168,7 @@ def _routes_in_code(root: Path, files: list[str]) -> list[tuple[str, str, str]]:
             continue
         if _is_test_file(rel):
             continue
-        text = _read_text(root / rel)
+        text = read_text(root / rel)
         prefixes = {m.group("var"): (_PREFIX_ARG.search(m.group("args")) or [None, ""])[1]
                     for m in _ROUTER_PREFIX.finditer(text)}
         for match in pattern.finditer(text):

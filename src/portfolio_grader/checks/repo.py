@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from ..inspect import read_text
 from ..models import Evidence
 from .registry import CheckContext, check
 
@@ -98,7 +99,7 @@ def _test_files(root: Path) -> list[str]:
 def tests_exist(ctx: CheckContext):
     root = ctx.facts.root
     files = _test_files(root)
-    with_tests = [f for f in files if _TEST_DEFINITION.search(_read(root / f))]
+    with_tests = [f for f in files if _TEST_DEFINITION.search(read_text(root / f))]
     if not with_tests:
         where = f" ({', '.join(files[:3])} define no test)" if files else ""
         finding = ctx.fail("tests_missing", "medium", f"The repository has no automated tests{where}: nothing shows "
@@ -110,10 +111,10 @@ def tests_exist(ctx: CheckContext):
                                 "test_client(), Jest/Vitest with supertest for Express. Cover the happy path and the "
                                 "errors (404, 422, 401) of each endpoint, and say in the README how to run them.")
         return ctx.verdict("no tests", [finding])
-    count = sum(len(_TEST_DEFINITION.findall(_read(root / f))) for f in with_tests)
+    count = sum(len(_TEST_DEFINITION.findall(read_text(root / f))) for f in with_tests)
     return ctx.verdict(f"{len(with_tests)} test file(s) with {count} test(s) (not run by the grader)",
                        evidence=[Evidence(curl=f"grep -cE 'def test_|it\\(|test\\(' {shlex.quote(with_tests[0])}",
-                                          file=with_tests[0], excerpt=_read(root / with_tests[0])[:400])])
+                                          file=with_tests[0], excerpt=read_text(root / with_tests[0])[:400])])
 
 
 @check("repo.ci", area="repo", title="A CI workflow builds and tests the project", needs=("repo",))
@@ -127,7 +128,7 @@ def ci(ctx: CheckContext):
                            hint="Add .github/workflows/ci.yml: on push and pull_request, check out, set up the "
                                 "language, install the dependencies, run the tests, and `docker build` the image.")
         return ctx.verdict("no CI workflow", [finding])
-    text = _read(ctx.facts.root / configs[0])
+    text = read_text(ctx.facts.root / configs[0])
     runs = _RUNS_TESTS.search(text)
     return ctx.verdict(f"CI configured in {', '.join(configs[:3])}"
                        + (f" (runs `{runs.group(0)}`)" if runs else " (no test command seen in it)"),
@@ -199,14 +200,14 @@ def _effective_user(stages: list[Stage]) -> tuple[str | None, Stage | None]:
 
 def _dockerfile(ctx: CheckContext) -> tuple[str, str] | None:
     name = ctx.facts.dockerfile
-    return (name, _read(ctx.facts.root / name)) if name else None
+    return (name, read_text(ctx.facts.root / name)) if name else None
 
 
 def _compose_services(ctx: CheckContext) -> dict[str, dict]:
     if not ctx.facts.compose_file:
         return {}
     try:
-        data = yaml.safe_load(_read(ctx.facts.root / ctx.facts.compose_file)) or {}
+        data = yaml.safe_load(read_text(ctx.facts.root / ctx.facts.compose_file)) or {}
     except yaml.YAMLError:
         return {}
     services = data.get("services") if isinstance(data, dict) else None
@@ -267,7 +268,7 @@ def dockerignore(ctx: CheckContext):
             candidates.append(Path(ctx.facts.compose_file).parent / folder / ".dockerignore")
     present = next((c for c in candidates if (ctx.facts.root / c).is_file()), None)
     if present is not None:
-        text = _read(ctx.facts.root / present)
+        text = read_text(ctx.facts.root / present)
         return ctx.verdict(f"{present} excludes {len([l for l in text.splitlines() if l.strip() and not l.startswith('#')])} "
                            "pattern(s) from the build context",
                            evidence=[Evidence(curl=f"cat {shlex.quote(str(present))}", file=str(present),
@@ -433,9 +434,9 @@ def committed_secrets(ctx: CheckContext):
     dev_values = _dev_database_credentials(ctx)
     hits = [h for h in scan_secrets(root, files, _is_test_file) if not (h[2] in _GENERIC_TYPES and h[3] in dev_values)]
     if ctx.facts.dockerfile:
-        hits += _docker_secrets(ctx.facts.dockerfile, _read(root / ctx.facts.dockerfile))
+        hits += _docker_secrets(ctx.facts.dockerfile, read_text(root / ctx.facts.dockerfile))
     env_files = [f for f in files if _ENV_FILE.search(f) and not _ENV_TEMPLATE.search(f.rsplit("/", 1)[-1])
-                 and _read(root / f).strip()]
+                 and read_text(root / f).strip()]
     findings = []
     by_file: dict[str, list[tuple[str, int, str, str]]] = {}
     for hit in hits:
@@ -522,7 +523,7 @@ def lockfile(ctx: CheckContext):
             missing.append(manifest)
     loose_requirements = {}
     for req in requirements:
-        loose = _requirements_unpinned(_read(ctx.facts.root / req))
+        loose = _requirements_unpinned(read_text(ctx.facts.root / req))
         if loose:
             loose_requirements[req] = loose
         else:
@@ -534,7 +535,7 @@ def lockfile(ctx: CheckContext):
     if not problems:
         return ctx.verdict(f"dependencies locked: {', '.join(locked)}",
                            evidence=[Evidence(curl=f"head {shlex.quote(locked[0])}", file=locked[0],
-                                              excerpt=_read(ctx.facts.root / locked[0])[:300])])
+                                              excerpt=read_text(ctx.facts.root / locked[0])[:300])])
     evidence = [Evidence(curl=f"ls {shlex.quote(m.rsplit('/', 1)[0] if '/' in m else '.')}", file=m,
                          note="no lockfile beside it") for m in missing[:2]]
     evidence += [Evidence(curl=f"grep -vE '==|^#|^-' {shlex.quote(r)}", file=r, excerpt="\n".join(v[:5]))
@@ -545,13 +546,3 @@ def lockfile(ctx: CheckContext):
                             "`npm ci` in the Dockerfile; `poetry lock`, `uv lock`), or pin exact versions in "
                             "requirements.txt (`pip freeze > requirements.txt`, or pip-tools' `pip-compile`).")
     return ctx.verdict("; ".join(problems), [finding])
-
-
-def _read(path: Path, limit: int = 256 * 1024) -> str:
-    try:
-        if path.is_symlink():
-            return ""
-        with open(path, "rb") as handle:
-            return handle.read(limit).decode("utf-8", errors="replace")
-    except OSError:
-        return ""

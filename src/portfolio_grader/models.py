@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = "1.0"
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
-CheckStatus = Literal["pass", "fail", "warn", "not_evaluated"]
-CriterionStatus = Literal["pass", "fail", "partial", "not_evaluated"]
+# not_applicable: the check looked and found nothing of what it examines (no paginated list, no short links);
+# a criterion that `applies: when_offered` then drops out of the grade, any other one is not_evaluated
+CheckStatus = Literal["pass", "fail", "warn", "not_evaluated", "not_applicable"]
+CriterionStatus = Literal["pass", "fail", "partial", "not_evaluated", "not_applicable"]
 StageStatus = Literal["ok", "failed", "skipped", "timeout"]
 
 
@@ -326,8 +328,13 @@ class CriterionResult(_Frozen):
     hint: str = ""
     finding_ids: list[str] = []
     checks: list[str] = []
-    reason: str | None = None  # for not_evaluated
+    reason: str | None = None  # for not_evaluated and not_applicable (whose max_points is 0: it does not count)
     visibility: Literal["visible", "hidden"] = "visible"  # hidden: graded, summarised to learners as a count
+
+    @property
+    def gate_failed(self) -> bool:
+        """A gate that holds back the tier: one that applies and did not pass."""
+        return self.gate and self.status not in ("pass", "not_applicable")
 
 
 class StageResult(_Frozen):
@@ -338,7 +345,7 @@ class StageResult(_Frozen):
 
 
 class LadderStep(_Frozen):
-    """One tier of the ladder: reached when every gate of it (and of the tiers below) holds."""
+    """One tier of the ladder: reached when every gate of it (its own and those it inherits) holds."""
 
     tier: str
     status: Literal["reached", "missed", "not_graded"]

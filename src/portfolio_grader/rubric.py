@@ -26,6 +26,9 @@ class Criterion(BaseModel):
     hint: str
     visibility: Literal["visible", "hidden"] = "visible"
     params: dict[str, Any] = {}  # thresholds the criterion's checks judge by (p95_ms, deadline_s ...)
+    # when_offered: graded only when the API offers what it examines (beginner pagination, a capstone's short
+    # links); when every check finds nothing to examine the criterion is not_applicable and leaves the total
+    applies: Literal["always", "when_offered"] = "always"
 
 
 class Rubric(BaseModel):
@@ -36,6 +39,8 @@ class Rubric(BaseModel):
     description: str = ""
     pass_mark: float = Field(ge=0, le=100)
     includes: list[str] = []
+    # changes to included criteria, by id: {id: redirects, gate: false} keeps the rest of the criterion
+    overrides: list[dict[str, Any]] = []
     criteria: list[Criterion]
 
     @model_validator(mode="after")
@@ -48,6 +53,7 @@ class Rubric(BaseModel):
 
     @property
     def max_points(self) -> float:
+        """The most a submission can earn, counting criteria that may not apply."""
         return sum(c.points for c in self.criteria)
 
     @property
@@ -99,6 +105,14 @@ def load_rubric(name_or_path: str, _seen: tuple[str, ...] = ()) -> Rubric:
         base = included if not path.parent.joinpath(f"{included}.yaml").is_file() else str(path.parent / f"{included}.yaml")
         for criterion in load_rubric(base, _seen + (rubric.name,)).criteria:
             criteria[criterion.id] = criterion
+    for change in rubric.overrides:
+        target = criteria.get(change.get("id", ""))
+        if target is None:
+            raise RubricError(f"{path}: overrides names {change.get('id')!r}, which no included rubric defines")
+        try:
+            criteria[target.id] = Criterion.model_validate({**target.model_dump(), **change})
+        except ValidationError as exc:
+            raise RubricError(f"{path}: override of {target.id!r}: {exc}") from None
     for criterion in rubric.criteria:
         criteria[criterion.id] = criterion  # a rubric may redefine an included criterion
-    return rubric.model_copy(update={"criteria": list(criteria.values())})
+    return rubric.model_copy(update={"criteria": list(criteria.values()), "overrides": []})

@@ -57,7 +57,7 @@ def test_invalid_types_gives_every_field_the_wrong_type():
 
 def _outcome(check, status, score_=1.0, findings=()):
     return CheckOutcome(check=check, area="x", status=status, summary=check, score=score_, findings=list(findings),
-                        reason="why" if status == "not_evaluated" else None)
+                        reason="why" if status in ("not_evaluated", "not_applicable") else None)
 
 
 def test_scoring_partial_credit_gates_and_not_evaluated():
@@ -74,6 +74,69 @@ def test_scoring_partial_credit_gates_and_not_evaluated():
     # 2.5 points lost, 5 not earned; the score is normalised over the rubric's total
     assert result.score == round(100 * (rubric.max_points - 2.5 - 5) / rubric.max_points, 1) and result.passed
     assert [f.criterion for f in result.top_fixes] == ["readme", "input-validation"]
+
+
+def test_a_when_offered_criterion_leaves_the_grade_only_when_its_checks_find_nothing_to_examine():
+    rubric = load_rubric("beginner")
+    paging = {"pagination.walk", "pagination.limits", "pagination.filters"}
+    assert next(c for c in rubric.criteria if c.id == "pagination").applies == "when_offered"
+    # the API pages no list: the criterion is worth 0 of 0 and a perfect API still scores 100
+    outcomes = [_outcome(c, "not_applicable", 0.0) if c in paging else _outcome(c, "pass") for c in rubric.check_ids]
+    result = score(rubric, outcomes)
+    pagination = next(c for c in result.criteria if c.id == "pagination")
+    assert (pagination.status, pagination.points, pagination.max_points) == ("not_applicable", 0, 0)
+    assert result.score == 100 and "pagination" not in [f.criterion for f in result.top_fixes]
+    # it pages, but the walk finds gaps: graded on what applies (filters found nothing to examine)
+    outcomes = [_outcome(c, "fail", 0.0) if c == "pagination.walk" else _outcome(c, "not_applicable", 0.0)
+                if c == "pagination.filters" else _outcome(c, "pass") for c in rubric.check_ids]
+    pagination = next(c for c in score(rubric, outcomes).criteria if c.id == "pagination")
+    assert (pagination.status, pagination.points, pagination.max_points) == ("partial", 2.5, 5)
+    # the checks could not run (no service): not evaluated, 0 of 5 — not looking is not "not offered"
+    outcomes = [_outcome(c, "not_evaluated", 0.0) if c in paging else _outcome(c, "pass") for c in rubric.check_ids]
+    result = score(rubric, outcomes)
+    assert next(c for c in result.criteria if c.id == "pagination").status == "not_evaluated" and result.score < 100
+    # in the intermediate tier pagination always applies: "nothing to page" is not evaluated, never dropped
+    intermediate = load_rubric("intermediate")
+    outcomes = [_outcome(c, "not_applicable", 0.0) if c in paging | {"pagination.present"} else _outcome(c, "pass")
+                for c in intermediate.check_ids]
+    pagination = next(c for c in score(intermediate, outcomes).criteria if c.id == "pagination")
+    assert (pagination.status, pagination.max_points) == ("not_evaluated", 8)
+
+
+def test_a_capstone_platform_need_not_shorten_links():
+    from portfolio_grader.scoring import ladder
+
+    rubrics = [load_rubric(t) for t in ("beginner", "intermediate", "advanced", "capstone")]
+    shortener = {"shortener.redirect", "shortener.background_job"}
+    outcomes = [_outcome(c, "not_applicable", 0.0) if c in shortener else _outcome(c, "pass")
+                for c in rubrics[-1].check_ids]
+    steps = ladder(rubrics, outcomes)
+    # the advanced tier (a URL shortener) misses its redirect gate; the capstone tier overrides it
+    assert [s.status for s in steps] == ["reached", "reached", "missed", "reached"]
+    assert steps[2].missing_gates == [c.title for c in rubrics[2].criteria if c.id == "redirects"]
+    capstone = score(rubrics[-1], outcomes)
+    assert capstone.score == 100 and capstone.passed
+    assert {c.id: c.status for c in capstone.criteria}["redirects"] == "not_applicable"
+    # a capstone that does shorten links is graded on them
+    broken = [_outcome(c, "fail", 0.0) if c == "shortener.redirect" else o for c, o in
+              zip(rubrics[-1].check_ids, [_outcome(c, "pass") for c in rubrics[-1].check_ids])]
+    result = score(rubrics[-1], broken)
+    assert {c.id: c.status for c in result.criteria}["redirects"] == "fail" and result.score < 100
+
+
+def test_rubric_overrides_change_single_fields_of_an_included_criterion(tmp_path):
+    (tmp_path / "base.yaml").write_text((ROOT / "rubrics" / "beginner.yaml").read_text())
+    head = "name: mine\nversion: '0.1'\ntitle: t\npass_mark: 50\nincludes: [base]\n"
+    (tmp_path / "mine.yaml").write_text(head + "overrides:\n  - {id: crud-lifecycle, gate: false, points: 30}\ncriteria: []\n")
+    crud = next(c for c in load_rubric(str(tmp_path / "mine.yaml")).criteria if c.id == "crud-lifecycle")
+    original = next(c for c in load_rubric("beginner").criteria if c.id == "crud-lifecycle")
+    assert (crud.gate, crud.points, crud.hint) == (False, 30, original.hint)
+    (tmp_path / "typo.yaml").write_text(head + "overrides:\n  - {id: crud, gate: false}\ncriteria: []\n")
+    with pytest.raises(RubricError, match="no included rubric defines"):
+        load_rubric(str(tmp_path / "typo.yaml"))
+    (tmp_path / "bad.yaml").write_text(head + "overrides:\n  - {id: crud-lifecycle, applies: sometimes}\ncriteria: []\n")
+    with pytest.raises(RubricError, match="applies"):
+        load_rubric(str(tmp_path / "bad.yaml"))
 
 
 def test_a_failed_gate_fails_the_grade_whatever_the_score():
@@ -234,7 +297,7 @@ def test_evidence_always_has_a_reproduction_command():
         Evidence(curl="", note="a verdict nobody can reproduce")
 
 
-def test_the_ladder_reaches_a_tier_only_when_it_and_every_tier_below_hold():
+def test_the_ladder_reaches_a_tier_only_when_all_its_gates_hold_inherited_ones_included():
     from portfolio_grader.scoring import ladder
 
     beginner, intermediate = load_rubric("beginner"), load_rubric("intermediate")

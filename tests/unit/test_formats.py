@@ -296,6 +296,22 @@ def test_junit_has_one_testcase_per_criterion_failures_carry_evidence(graded):
     assert props["score"] == format_points(sc.score) and props["passed"] == "false"
 
 
+def test_a_criterion_that_does_not_apply_counts_for_nothing_in_every_format(graded):
+    # the good books API pages no list: the beginner pagination criterion leaves the grade
+    sc = load_scorecard(graded.good)
+    pagination = next(c for c in sc.criteria if c.id == "pagination")
+    assert (pagination.status, pagination.points, pagination.max_points) == ("not_applicable", 0, 0)
+    assert "no list endpoint offers a way to page" in pagination.reason
+    skipped = [case.find("skipped") for case in ET.fromstring(render_junit(sc)).iter("testcase")
+               if case.get("name").startswith("pagination:")]
+    assert skipped[0].get("message").startswith("not applicable: no list endpoint")
+    test = next(t for t in json.loads(render_gradescope(sc))["tests"] if t["name"].startswith("When lists"))
+    assert (test["score"], test["max_score"]) == (0, 0) and "Not applicable: no list endpoint" in test["output"]
+    assert "➖" in render_markdown(sc) and "not applicable: no list endpoint" in render_markdown(sc)
+    page = " ".join(Document(render_html(sc)).texts)
+    assert "Not applicable" in page and "counts for nothing in this grade" in page
+
+
 def test_junit_keeps_hostile_text_as_text_and_drops_what_xml_cannot_hold():
     text = render_junit(hostile_scorecard())
     root = ET.fromstring(text)  # parses: nothing broke out of an attribute or an element

@@ -28,8 +28,9 @@ def test_the_ladder_includes_each_lower_tier():
     assert ids["intermediate"] < ids["advanced"] < ids["capstone"]
     assert ADVANCED_KINDS_CHECKS <= set(load_rubric("advanced").check_ids)
     assert CAPSTONE_CHECKS <= set(load_rubric("capstone").check_ids)
+    assert "redirects" in {c.id for c in load_rubric("advanced").criteria if c.gate}
     gates = {c.id for c in load_rubric("capstone").criteria if c.gate}
-    assert {"redirects", "api-keys", "tenant-isolation"} <= gates
+    assert {"api-keys", "tenant-isolation", "ownership", "crud-lifecycle"} <= gates and "redirects" not in gates
 
 
 def test_thresholds_are_rubric_data_passed_to_checks_by_id():

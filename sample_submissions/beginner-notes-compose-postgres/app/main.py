@@ -1,7 +1,7 @@
 import json
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Path, Request, Response
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from . import database
@@ -43,9 +43,11 @@ def root():
 
 
 @app.get("/notes", response_model=list[NoteOut])
-def list_notes():
+def list_notes(limit: int = Query(20, ge=1, le=100), offset: int = Query(0, ge=0)):
+    # id breaks ties so pages never repeat or skip a note
     with database.connect() as conn:
-        return conn.execute("SELECT * FROM notes ORDER BY pinned DESC, id").fetchall()
+        return conn.execute("SELECT * FROM notes ORDER BY pinned DESC, id LIMIT %s OFFSET %s",
+                            (limit, offset)).fetchall()
 
 
 @app.post("/notes", response_model=NoteOut, status_code=201, responses=RESPONSES_400)

@@ -174,6 +174,9 @@ def tier_reached(data: dict) -> str | None:
 
 
 def _area_status(statuses: list[str], points: float) -> str:
+    statuses = [s for s in statuses if s != "not_applicable"]  # worth 0 of 0 points: they do not colour an area
+    if not statuses:
+        return "not_applicable"
     if all(s == "pass" for s in statuses):
         return "pass"
     if all(s == "not_evaluated" for s in statuses):

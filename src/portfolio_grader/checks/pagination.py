@@ -137,7 +137,7 @@ def _walked(ctx: CheckContext) -> tuple[list[Target], Any]:
         return [], skipped
     walked = [t for t in result.targets if t.pages]
     if not walked:
-        return [], ctx.skip("no list endpoint offers a way to page (see pagination.present)")
+        return [], ctx.not_applicable("no list endpoint offers a way to page (see pagination.present)")
     return walked, None
 
 
@@ -258,7 +258,7 @@ def limits(ctx: CheckContext):
         return skipped
     targets = [t for t in targets if t.limits]
     if not targets:
-        return ctx.skip("no page size or position parameter to send bad values to")
+        return ctx.not_applicable("no page size or position parameter to send bad values to")
     findings: list[Finding] = []
     evidence: list[Evidence] = []
     notes = []
@@ -317,7 +317,7 @@ def filters(ctx: CheckContext):
     probed = [(t, f) for t in targets for f in t.filters]
     notes = [n for t in targets for n in t.filter_notes]
     if not probed:
-        return ctx.skip("no documented filter or sort parameter matches a field of the seeded objects"
+        return ctx.not_applicable("no documented filter or sort parameter matches a field of the seeded objects"
                         + (f" ({'; '.join(notes)})" if notes else ""))
     findings: list[Finding] = []
     evidence: list[Evidence] = []

@@ -211,10 +211,10 @@ _REDIRECT_HINT = ("Answer a known code with a redirect — `RedirectResponse(url
 def redirect(ctx: CheckContext):
     s = find_shortener(ctx)
     if s is None:
-        return ctx.skip("no shortener-like operation was found (a POST taking a URL field such as `url` or "
+        return ctx.not_applicable("no shortener-like operation was found (a POST taking a URL field such as `url` or "
                         "`long_url`)", MANIFEST_HINT)
     if s.redirect is None:
-        return ctx.skip(f"no redirect operation was found (a GET on one path parameter documented with a 3xx "
+        return ctx.not_applicable(f"no redirect operation was found (a GET on one path parameter documented with a 3xx "
                         f"answer, like GET /{{code}}); {'; '.join(s.found)}", MANIFEST_HINT)
     link = create_link(ctx, s)
     if link.code is None:
@@ -265,7 +265,7 @@ def background_job(ctx: CheckContext):
     s = find_shortener(ctx)
     if s is None or s.redirect is None or s.stats is None:
         missing = "shortener" if s is None else "redirect" if s.redirect is None else "statistics"
-        return ctx.skip(f"no {missing} operation was found, so click analytics cannot be probed"
+        return ctx.not_applicable(f"no {missing} operation was found, so click analytics cannot be probed"
                         + (f" ({'; '.join(s.found)})" if s else ""), MANIFEST_HINT)
     deadline_s = float(ctx.params().get("deadline_s", DEFAULT_DEADLINE))
     link = create_link(ctx, s)

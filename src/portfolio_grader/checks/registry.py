@@ -147,6 +147,14 @@ class CheckContext:
         assert self.current is not None, "skip() is for use inside a check"
         return not_evaluated(self.current, reason, manifest_hint)
 
+    def not_applicable(self, reason: str, manifest_hint: str | None = None) -> CheckOutcome:
+        """The check looked and the submission offers nothing it examines (no paginated list, no short links).
+        Scoring drops a criterion made only of such outcomes when the rubric says it applies `when_offered`;
+        elsewhere it counts as not evaluated."""
+        assert self.current is not None, "not_applicable() is for use inside a check"
+        return CheckOutcome(check=self.current.id, area=self.current.area, status="not_applicable",
+                            summary=self.current.title, reason=reason, manifest_hint=manifest_hint, score=0.0)
+
 
 Need = str  # "service", "spec", "resource", "repo", "auth", "user", "two_users"
 

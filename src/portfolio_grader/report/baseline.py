@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from ..models import CriterionStatus, Scorecard
 
-_RANK = {"not_evaluated": 0, "fail": 1, "partial": 2, "pass": 3}
+_RANK = {"not_applicable": 0, "not_evaluated": 0, "fail": 1, "partial": 2, "pass": 3}
 
 
 class CriterionChange(BaseModel):

@@ -16,7 +16,8 @@ from .html import format_points
 from .learner import hidden_summary, visible_fixes
 
 MAX_OUTPUT = 8_000
-STATUS_WORDS = {"pass": "passed", "partial": "partially met", "fail": "failed", "not_evaluated": "not evaluated"}
+STATUS_WORDS = {"pass": "passed", "partial": "partially met", "fail": "failed", "not_evaluated": "not evaluated",
+                "not_applicable": "not applicable"}
 
 
 def _bounded(text: str, limit: int = MAX_OUTPUT) -> str:
@@ -25,8 +26,8 @@ def _bounded(text: str, limit: int = MAX_OUTPUT) -> str:
 
 def _test_output(c: CriterionResult, findings: list[Finding]) -> str:
     lines = [f"{STATUS_WORDS.get(c.status, c.status)}: {format_points(c.points)}/{format_points(c.max_points)} points"]
-    if c.status == "not_evaluated":
-        lines.append(f"Not evaluated: {c.reason or 'no reason recorded'}")
+    if c.status in ("not_evaluated", "not_applicable"):
+        lines.append(f"{STATUS_WORDS[c.status].capitalize()}: {c.reason or 'no reason recorded'}")
     elif c.status != "pass" and c.hint:
         lines.append(f"How to fix: {c.hint}")
     for f in findings:

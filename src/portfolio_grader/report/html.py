@@ -22,10 +22,10 @@ from .baseline import baseline_of
 TEMPLATE = "scorecard.html.j2"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
-STATUS_ORDER = ("pass", "partial", "fail", "not_evaluated")
+STATUS_ORDER = ("pass", "partial", "fail", "not_evaluated", "not_applicable")
 STATUS_LABELS = {"pass": "Pass", "partial": "Partial", "fail": "Fail", "not_evaluated": "Not evaluated",
-                 "warn": "Warning"}
-STATUS_ICONS = {"pass": "✓", "partial": "◐", "fail": "✗", "not_evaluated": "○", "warn": "!"}
+                 "not_applicable": "Not applicable", "warn": "Warning"}
+STATUS_ICONS = {"pass": "✓", "partial": "◐", "fail": "✗", "not_evaluated": "○", "not_applicable": "–", "warn": "!"}
 
 AREA_LABELS = {
     "repo": "Repository and delivery",
@@ -154,7 +154,7 @@ def build_context(scorecard: Scorecard) -> dict[str, Any]:
         "pass_pct": _percent(scorecard.pass_mark),
         "max_total": max_total,
         "counts": counts,
-        "failed_gates": [c for c in scorecard.criteria if c.gate and c.status != "pass"],
+        "failed_gates": [c for c in scorecard.criteria if c.gate_failed],
         "commit_short": short_commit(scorecard.source.commit),
         "graded_at": format_time(scorecard.graded_at),
         "areas": area_views,

@@ -1,7 +1,7 @@
 """JUnit XML: one testcase per criterion, so CI test reporters show the grade like a test run.
 
 pass is a passing testcase; fail and partial are <failure> with the findings and their reproduction
-commands as the text; not_evaluated is <skipped> with the reason. Hidden criteria are one testcase,
+commands as the text; not_evaluated and not_applicable are <skipped> with the reason. Hidden criteria are one testcase,
 "n hidden checks", that fails without details when any of them lost points. ElementTree escapes the
 markup; characters XML 1.0 cannot hold at all (ANSI escapes, NUL) are dropped first, because a
 hostile response body must not make the report unparseable. Validated against Jenkins' junit-10.xsd.
@@ -79,10 +79,10 @@ def render_junit(scorecard: Scorecard) -> str:
             message = f"{c.status}: {format_points(c.points)}/{format_points(c.max_points)} points"
             failure = ET.SubElement(case, "failure", {"type": c.status, "message": xml_text(message, 500)})
             failure.text = xml_text(_failure_text(c, [findings[i] for i in c.finding_ids if i in findings]))
-        elif c.status == "not_evaluated":
+        elif c.status in ("not_evaluated", "not_applicable"):
             skipped += 1
-            ET.SubElement(case, "skipped", {"message": xml_text(f"not evaluated: {c.reason or 'no reason recorded'}",
-                                                                2000)})
+            words = c.status.replace("_", " ")
+            ET.SubElement(case, "skipped", {"message": xml_text(f"{words}: {c.reason or 'no reason recorded'}", 2000)})
     if hidden.count:
         tests += 1
         case = ET.SubElement(suite, "testcase", {"classname": "portfolio_grader.hidden",

@@ -22,8 +22,9 @@ from .terminal import clean  # one printable line: control and bidi characters d
 MAX_CHARS = 60_000  # under GitHub's 65,536 for a comment, with room for the marker
 MAX_FINDINGS = 25
 MAX_STEPS = 4  # reproduction commands shown per finding
-STATUS_EMOJI = {"pass": "✅", "partial": "🟡", "fail": "❌", "not_evaluated": "⚪"}
-STATUS_WORDS = {"pass": "pass", "partial": "partial", "fail": "fail", "not_evaluated": "not evaluated"}
+STATUS_EMOJI = {"pass": "✅", "partial": "🟡", "fail": "❌", "not_evaluated": "⚪", "not_applicable": "➖"}
+STATUS_WORDS = {"pass": "pass", "partial": "partial", "fail": "fail", "not_evaluated": "not evaluated",
+                "not_applicable": "not applicable"}
 LADDER_MARKS = {"reached": "✓", "missed": "✗", "not_graded": "–"}
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 _MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-!|~])")
@@ -75,7 +76,7 @@ def _header(sc: Scorecard, threshold: float | None) -> list[str]:
         facts.append("**gates** met")
     else:
         hidden = hidden_ids(sc)
-        failing = [c for c in sc.criteria if c.gate and c.status != "pass"]
+        failing = [c for c in sc.criteria if c.gate_failed]
         named = [md(c.title, 100) for c in failing if c.id not in hidden]
         unnamed = len(failing) - len(named)
         if unnamed:
@@ -179,8 +180,8 @@ def _criterion_note(c: CriterionResult) -> str:
         tags.append("gate")
     if c.owasp:
         tags.append(f"OWASP {md(c.owasp, 20)}")
-    if c.status == "not_evaluated" and c.reason:
-        tags.append(f"not evaluated: {md(c.reason, 200)}")
+    if c.status in ("not_evaluated", "not_applicable") and c.reason:
+        tags.append(f"{STATUS_WORDS[c.status]}: {md(c.reason, 200)}")
     return " · ".join(tags)
 
 

@@ -25,6 +25,7 @@ _STATUS_STYLE = {
     "partial": ("partial", "yellow"),
     "fail": ("failed", "red"),
     "not_evaluated": ("not evaluated", "dim"),
+    "not_applicable": ("not applicable", "dim"),
 }
 
 
@@ -77,7 +78,7 @@ def print_summary(
     if sc.gates_met:
         gates = "[green]met[/]"
     else:
-        failing = [c.title for c in sc.criteria if c.gate and c.status != "pass"]
+        failing = [c.title for c in sc.criteria if c.gate_failed]
         gates = "[red]not met[/]" + (f": {_e('; '.join(failing), 160)}" if failing else "")
     grid.add_row("Gates", _m(gates))
     if sc.ladder:
@@ -95,7 +96,8 @@ def print_summary(
     counts = {status: 0 for status in _STATUS_STYLE}
     for criterion in sc.criteria:
         counts[criterion.status] = counts.get(criterion.status, 0) + 1
-    parts = [f"[{style}]{counts[status]} {label}[/]" for status, (label, style) in _STATUS_STYLE.items()]
+    parts = [f"[{style}]{counts[status]} {label}[/]" for status, (label, style) in _STATUS_STYLE.items()
+             if counts[status] or status != "not_applicable"]  # most grades have none: not worth a "0" every time
     grid.add_row("Criteria", _m(" · ".join(parts) + f"  [dim]of {len(sc.criteria)}[/]"))
 
     source_bits = [_e(sc.source.repo or sc.source.url or "", 120)]

@@ -41,7 +41,7 @@ class Exchange:
     request_body: str | None
     status: int | None
     headers: dict[str, str]
-    body: bytes  # at most SCAN_LIMIT bytes
+    body: bytes  # at most SCAN_LIMIT bytes (a served spec: up to discover's MAX_SPEC_BYTES)
     elapsed_ms: float | None = None
     error: str | None = None
     truncated: bool = False
@@ -118,7 +118,9 @@ class Prober:
         content: str | bytes | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
+        read_limit: int = SCAN_LIMIT,
     ) -> Exchange:
+        """One request to the service under grade; at most `read_limit` bytes of the body are read."""
         url = self.url_for(path)
         if params:
             url = str(httpx.URL(url, params=params))
@@ -146,7 +148,7 @@ class Prober:
                     for chunk in response.iter_bytes():
                         chunks.append(chunk)
                         size += len(chunk)
-                        if size >= SCAN_LIMIT:
+                        if size >= read_limit:
                             truncated = True
                             break
                         if time.monotonic() > deadline:  # a body that drips in slowly
@@ -154,7 +156,7 @@ class Prober:
                             if cut_by_stage:
                                 deadlines.mark_overrun()
                             break
-                    body = b"".join(chunks)[:SCAN_LIMIT]
+                    body = b"".join(chunks)[:read_limit]
                     exchange = Exchange(
                         method.upper(), url, req_headers, body_text, response.status_code, dict(response.headers),
                         body, (time.monotonic() - started) * 1000, truncated=truncated,

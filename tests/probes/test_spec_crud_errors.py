@@ -107,3 +107,16 @@ def test_missing_spec_fails_spec_present_and_points_to_the_manifest(serve):
 def test_a_spec_that_could_have_been_served_is_not_called_missing_when_the_api_never_ran():
     outcome = run("contract.spec_present", make_context(None))
     assert outcome.status == "not_evaluated" and "did not run" in outcome.reason
+
+
+def test_a_served_spec_larger_than_the_scan_limit_is_read_whole(serve):
+    """Big APIs serve megabyte documents; the 256 KB cap on scanned bodies must not cut the spec."""
+    from portfolio_grader.probe import SCAN_LIMIT
+
+    app = good_books_app()
+    app.description = "A" * (SCAN_LIMIT + 100_000)  # ~356 KB of spec
+    ctx = make_context(serve(app))
+    assert ctx.api.spec is not None and ctx.api.spec_problem is None
+    assert len(ctx.api.spec["info"]["description"]) > SCAN_LIMIT
+    assert run("contract.spec_present", ctx).status == "pass"
+    assert run("crud.lifecycle", ctx).status == "pass"

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import cache
 from .db import get_conn, init_db
+from .ratelimit import RateLimitMiddleware
 from .schemas import ErrorModel, LinkCreate, LinkOut, LinkPatch, LinkStats, LoginRequest, Page, Token, UserCreate, UserOut
 from .security import (ACCESS_TOKEN_MINUTES, create_access_token, get_current_user, hash_password, login_limiter,
                        require_admin, unauthorized, verify_password)
@@ -62,6 +63,9 @@ async def lifespan(app: FastAPI):
 
 app = FastAPI(title="Shortly — URL shortener API", version="2.0.0", lifespan=lifespan,
               description="Shorten URLs, follow short links, and see how often each one was clicked.")
+
+# per-client limit on the API; added before `observe`, so `observe` (outermost) logs and counts the 429s too
+app.add_middleware(RateLimitMiddleware, routes=app.router.routes, exempt={"follow", "health", "metrics"})
 
 
 @app.middleware("http")

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import workers
 from .db import get_conn, init_db, pool
+from .ratelimit import RateLimitMiddleware
 from .schemas import (ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ErrorModel, LinkCreate, LinkOut, LinkPatch, LinkStats,
                       LoginRequest, Page, Token, Usage, UserCreate, UserOut, WebhookCreate, WebhookCreated, WebhookOut,
                       EVENTS)
@@ -73,6 +74,10 @@ async def lifespan(app: FastAPI):
 app = FastAPI(title="Linkhub — short links for teams", version="3.0.0", lifespan=lifespan,
               description="Multi-tenant link shortener: organisations, API keys, signed webhooks, idempotent "
                           "creates and usage metering.")
+
+
+# per-client limit on the API; added before `observe`, so `observe` (outermost) logs and counts the 429s too
+app.add_middleware(RateLimitMiddleware, routes=app.router.routes, exempt={"follow", "health", "metrics"})
 
 
 @app.middleware("http")

@@ -54,3 +54,20 @@ def test_idempotency_key_makes_one_link(client):
 def test_signature_is_hmac_of_timestamp_and_body():
     expected = "sha256=" + hmac.new(b"secret-secret-secret", b"1700000000.{}", hashlib.sha256).hexdigest()
     assert workers.sign("secret-secret-secret", "1700000000", b"{}") == expected
+
+
+def test_rate_limit_counts_down_then_answers_429(client, monkeypatch):
+    from limits import parse
+    from limits.aio.storage import MemoryStorage
+    from limits.aio.strategies import FixedWindowRateLimiter
+
+    from app import ratelimit
+
+    monkeypatch.setattr(ratelimit, "LIMIT", parse("3/minute"))
+    monkeypatch.setattr(ratelimit, "limiter", FixedWindowRateLimiter(MemoryStorage()))
+    answers = [client.get("/links") for _ in range(4)]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    assert [a.headers["RateLimit"].split(";")[1] for a in answers] == ["r=2", "r=1", "r=0", "r=0"]
+    assert answers[0].headers["RateLimit-Policy"] == '"per-client";q=3;w=60'
+    assert int(answers[-1].headers["Retry-After"]) > 0
+    assert client.get("/abcdefg", follow_redirects=False).status_code == 404, "the redirect is not limited"

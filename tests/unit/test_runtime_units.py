@@ -15,6 +15,9 @@ from portfolio_grader.models import Manifest, RepoFacts, Source, Workspace
 from portfolio_grader.runtime import RuntimeOptions, RuntimeUnavailable, start, tail_log
 from portfolio_grader.runtime import builders as b
 from portfolio_grader.runtime import compose as c
+from portfolio_grader.runtime import compose_file as cf
+from portfolio_grader.runtime import compose_rewrite as cr
+from portfolio_grader.runtime import compose_tool as ct
 from portfolio_grader.runtime import docker as d
 from portfolio_grader.runtime.external import normalise_url, run_external
 
@@ -25,7 +28,7 @@ LABELS = {"portfolio-grader": "1", "portfolio-grader.run": "run42"}
 # ---------------------------------------------------------------- helpers
 
 
-def plan_for(tmp_path: Path, compose: str | dict, *, files: dict[str, str] | None = None, manifest: Manifest | None = None, compose_name: str = "docker-compose.yml") -> c.ComposePlan:
+def plan_for(tmp_path: Path, compose: str | dict, *, files: dict[str, str] | None = None, manifest: Manifest | None = None, compose_name: str = "docker-compose.yml") -> cr.ComposePlan:
     text = compose if isinstance(compose, str) else yaml.safe_dump(compose)
     for name, body in {compose_name: text, **(files or {})}.items():
         path = tmp_path / name
@@ -36,7 +39,7 @@ def plan_for(tmp_path: Path, compose: str | dict, *, files: dict[str, str] | Non
     return c.prepare(ws, facts, OPTS)
 
 
-def svc(plan: c.ComposePlan, name: str) -> dict:
+def svc(plan: cr.ComposePlan, name: str) -> dict:
     assert plan.refusal is None, plan.refusal
     return plan.doc["services"][name]
 
@@ -307,11 +310,11 @@ def test_connect_engine_raises_one_actionable_line(monkeypatch, tmp_path):
     ],
 )
 def test_parse_port_entry(entry, expected):
-    assert c.parse_port_entry(entry) == expected
+    assert cr.parse_port_entry(entry) == expected
 
 
 def test_port_ranges_are_dropped_with_a_note():
-    port, _, note = c.parse_port_entry("8000-8005:8000-8005")
+    port, _, note = cr.parse_port_entry("8000-8005:8000-8005")
     assert port is None and "range" in note
 
 
@@ -407,7 +410,7 @@ def test_rewrite_build_becomes_our_image_and_everything_is_labelled(tmp_path):
         assert "no-new-privileges:true" in service["security_opt"] and service["cap_drop"] == ["ALL"]
     assert "cpu_quota" not in api and api["restart"] == "unless-stopped"
     assert "cap_add" not in api  # the API gets no capabilities back
-    assert set(c.DATASTORE_CAPS) <= set(db["cap_add"])
+    assert set(cr.DATASTORE_CAPS) <= set(db["cap_add"])
     assert api["networks"] == {"default": {"aliases": ["task_api"]}}
     assert db["networks"] == {"default": {"aliases": ["task_db"]}}
     assert db["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "2"}}  # ours, not theirs
@@ -445,10 +448,10 @@ def test_interpolation_never_reads_the_graders_environment(tmp_path, monkeypatch
 
 def test_interpolate_forms():
     env = {"A": "a", "EMPTY": ""}
-    assert c.interpolate("${A}-$A-${B:-d}-${EMPTY:-e}-${EMPTY-f}-${A:+alt}-${B+alt}-$$A", env) == "a-a-d-e--alt--$A"
-    assert c.interpolate("${B:-${A}}", env) == "a"
-    with pytest.raises(c.ComposeRefused, match="requires the variable B"):
-        c.interpolate("${B:?set B}", env)
+    assert cf.interpolate("${A}-$A-${B:-d}-${EMPTY:-e}-${EMPTY-f}-${A:+alt}-${B+alt}-$$A", env) == "a-a-d-e--alt--$A"
+    assert cf.interpolate("${B:-${A}}", env) == "a"
+    with pytest.raises(cf.ComposeRefused, match="requires the variable B"):
+        cf.interpolate("${B:?set B}", env)
 
 
 @pytest.mark.parametrize(
@@ -536,7 +539,7 @@ def test_choose_api_service_rules():
         "api": {"build": ".", "ports": ["8000"]},
         "proxy": {"image": "nginx", "ports": ["80"]},
     }
-    pick = c.choose_api_service
+    pick = cr.choose_api_service
     assert pick(services, built={"worker", "api"}, publishing={"db", "api", "proxy"}) == "api"
     assert pick(services, built={"worker"}, publishing={"db", "proxy"}) == "worker"
     assert pick(services, built=set(), publishing={"db", "proxy"}) == "proxy"
@@ -553,7 +556,7 @@ def test_choose_api_service_rules():
      ("python:3.12", False), ("ghcr.io/me/task-api:latest", False), ("nginx", False), (None, False)],
 )
 def test_is_datastore_image(image, datastore):
-    assert c.is_datastore_image(image) is datastore
+    assert cr.is_datastore_image(image) is datastore
 
 
 def test_unreadable_compose_is_a_clear_refusal(tmp_path):
@@ -574,7 +577,7 @@ def test_docker_compose_v1_accepts_the_rewritten_file(tmp_path):
     out.mkdir()
     (out / "compose.yml").write_text(plan.dump())
     (out / "empty.env").write_text("")
-    tool = c.ComposeTool(1, "1.29.2", ("docker-compose",))
+    tool = ct.ComposeTool(1, "1.29.2", ("docker-compose",))
     cmd = [*tool.base(out / "compose.yml", tmp_path, plan.project, env_file=str(out / "empty.env")), "config"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -593,7 +596,7 @@ def test_docker_compose_v1_accepts_the_rewritten_file(tmp_path):
 
 
 def test_compose_commands_v2_and_v1():
-    v2 = c.ComposeTool(2, "2.24.6", ("/usr/bin/docker", "compose"))
+    v2 = ct.ComposeTool(2, "2.24.6", ("/usr/bin/docker", "compose"))
     base = v2.base("/tmp/g/compose.yml", "/repo", "pg-run42", env_file="/tmp/g/empty.env")
     assert base == ["/usr/bin/docker", "compose", "-f", "/tmp/g/compose.yml", "--project-directory", "/repo",
                     "-p", "pg-run42", "--env-file", "/tmp/g/empty.env"]
@@ -602,7 +605,7 @@ def test_compose_commands_v2_and_v1():
     assert v2.logs(base, "api")[-5:] == ["logs", "--no-color", "--tail", "200", "api"]
     assert v2.port(base, "api", 8000)[-3:] == ["port", "api", "8000"]
     assert v2.name == "docker compose v2.24.6"
-    v1 = c.ComposeTool(1, "1.29.2", ("/usr/bin/docker-compose",))
+    v1 = ct.ComposeTool(1, "1.29.2", ("/usr/bin/docker-compose",))
     assert v1.base("f.yml", "/repo", "p")[:3] == ["/usr/bin/docker-compose", "-f", "f.yml"]
     assert v1.name == "docker-compose 1.29.2 (v1)"
 
@@ -612,11 +615,11 @@ def test_choose_compose_prefers_v2():
     plain = b.CliProbe("/usr/bin/docker", (20, 10))
     v1 = ("/usr/bin/docker-compose", "docker-compose version 1.29.2, build unknown")
     v2_standalone = ("/usr/local/bin/docker-compose", "Docker Compose version v2.20.0")
-    assert c.choose_compose([plain, plugin], v1).command == ("/usr/local/bin/docker", "compose")
-    assert c.choose_compose([plain], v2_standalone).major == 2
-    chosen = c.choose_compose([plain], v1)
+    assert ct.choose_compose([plain, plugin], v1).command == ("/usr/local/bin/docker", "compose")
+    assert ct.choose_compose([plain], v2_standalone).major == 2
+    chosen = ct.choose_compose([plain], v1)
     assert chosen.major == 1 and chosen.command == ("/usr/bin/docker-compose",)
-    assert c.choose_compose([plain], None) is None
+    assert ct.choose_compose([plain], None) is None
 
 
 def test_minimal_env_drops_secrets(monkeypatch):

@@ -68,7 +68,7 @@ def test_manifest_takes_the_upper_tier_lines():
 
 def test_compose_services_built_from_the_repo_reach_the_host_gateway(tmp_path):
     from portfolio_grader.runtime import RuntimeOptions
-    from portfolio_grader.runtime.compose import rewrite_compose
+    from portfolio_grader.runtime.compose_rewrite import rewrite_compose
 
     (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
     doc = {"services": {

@@ -146,6 +146,7 @@ def start(
         return
 
     from . import compose as compose_mod
+    from . import compose_tool
     from . import docker as docker_mod
 
     plan = None
@@ -158,7 +159,7 @@ def start(
                 f"{', '.join(plan.service_names) or 'nothing'}), so the Dockerfile was run alone"
             )
             plan = None
-        elif plan.refusal is None and compose_mod.detect_compose() is None and facts.dockerfile:
+        elif plan.refusal is None and compose_tool.detect_compose() is None and facts.dockerfile:
             fallback_note = "Docker Compose is not installed on the grading machine, so the Dockerfile was run alone"
             plan = None
 
@@ -188,13 +189,13 @@ def cleanup(run_id: str, label: str = "portfolio-grader") -> list[str]:
     Finds containers, networks, volumes and images by the run label and the compose project
     `pg-<run_id>`; returns what it removed. Raises RuntimeUnavailable without an engine.
     """
-    from . import compose as compose_mod
+    from . import compose_rewrite
     from . import docker as docker_mod
 
     client = docker_mod.connect_engine()
     try:
         options = RuntimeOptions(run_id=run_id, label=label)
-        return docker_mod.sweep(client, options, project=compose_mod.project_name(run_id))
+        return docker_mod.sweep(client, options, project=compose_rewrite.project_name(run_id))
     finally:
         client.close()
 

@@ -8,6 +8,7 @@ from typing import Any
 from ..models import Finding, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
+from .operations import status_text
 from .registry import CheckContext, check
 
 MAX_RESOURCES = 3
@@ -64,7 +65,7 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str]) -> lis
     created = send("POST", resource.collection, json=body)
     ok = created.status == 201
     problem = (f"POST returned {created.status} instead of 201 Created" if created.status and created.status < 300
-               else f"creating with a valid body failed ({_status(created)})")
+               else f"creating with a valid body failed ({status_text(created)})")
     steps.append((ok, created, "create with a schema-valid body (expect 201)", problem))
     obj = created.json() if created.status and created.status < 300 else None
     item_id = find_id(obj, resource.id_field)
@@ -78,17 +79,17 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str]) -> lis
     read = send("GET", item)
     mismatch = _mismatch(body, read.json())
     steps.append((read.status == 200 and not mismatch, read, "read it back (expect 200 and the same fields)",
-                  f"GET {item} returned {_status(read)}" + (f"; {mismatch}" if read.status == 200 else "")))
+                  f"GET {item} returned {status_text(read)}" + (f"; {mismatch}" if read.status == 200 else "")))
 
     if resource.update is not None:
         update_body = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
         updated = send(resource.update.method, item, json=update_body)
         steps.append((updated.status in (200, 204), updated, f"{resource.update.method} with changed values (expect 200)",
-                      f"{resource.update.method} {item} returned {_status(updated)}"))
+                      f"{resource.update.method} {item} returned {status_text(updated)}"))
         reread = send("GET", item)
         mismatch = _mismatch(update_body, reread.json())
         steps.append((reread.status == 200 and not mismatch, reread, "read it back (expect the new values)",
-                      f"after {resource.update.method}, GET {item} returned {_status(reread)}"
+                      f"after {resource.update.method}, GET {item} returned {status_text(reread)}"
                       + (f"; {mismatch}" if reread.status == 200 else "")))
     else:
         steps.append((False, None, "update", f"no PUT or PATCH is documented for {resource.item}"))
@@ -96,17 +97,13 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str]) -> lis
     if resource.delete is not None:
         deleted = send("DELETE", item)
         steps.append((deleted.status in (200, 202, 204), deleted, "delete it (expect 204 or 200)",
-                      f"DELETE {item} returned {_status(deleted)}"))
+                      f"DELETE {item} returned {status_text(deleted)}"))
         gone = send("GET", item)
         steps.append((gone.status in (404, 410), gone, "read after delete (expect 404)",
-                      f"after DELETE, GET {item} returned {_status(gone)} instead of 404"))
+                      f"after DELETE, GET {item} returned {status_text(gone)} instead of 404"))
     else:
         steps.append((False, None, "delete", f"no DELETE is documented for {resource.item}"))
     return steps
-
-
-def _status(exchange: Exchange) -> str:
-    return str(exchange.status) if exchange.status is not None else f"no answer: {exchange.error}"
 
 
 def find_id(obj: Any, field: str) -> Any:

@@ -34,6 +34,7 @@ from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange, Prober
 from .crud import find_id
+from .operations import status_text
 from .registry import CheckContext, check
 
 GARBAGE_TOKEN = "not-a-real-token"
@@ -316,10 +317,6 @@ def _shows(exchange: Exchange, identity: Identity | None) -> bool:
     return identity is not None and len(identity.login_value) >= 4 and identity.login_value in exchange.text
 
 
-def _status(exchange: Exchange) -> str:
-    return str(exchange.status) if exchange.status is not None else f"no answer ({exchange.error})"
-
-
 # ---------------------------------------------------------------- the replay target
 
 
@@ -371,12 +368,12 @@ def find_target(ctx: CheckContext, carrier: Carrier) -> Target:
                 genuine = ctx.prober.request("GET", op.path, headers=carrier.headers(carrier.token))
                 tried.append(genuine)
                 if not _accepted(genuine):
-                    reasons.append(f"GET {op.path} answered {_status(genuine)} to user A's genuine token")
+                    reasons.append(f"GET {op.path} answered {status_text(genuine)} to user A's genuine token")
                     continue
                 garbage = ctx.prober.request("GET", op.path, headers=carrier.headers(GARBAGE_TOKEN))
                 tried.append(garbage)
                 if not _refused(garbage):
-                    reasons.append(f"GET {op.path} answered {_status(garbage)} to a garbage token, so it is not "
+                    reasons.append(f"GET {op.path} answered {status_text(garbage)} to a garbage token, so it is not "
                                    "protected (see auth.required)")
                     continue
                 return Target(op.path, genuine, garbage, tried=tried)
@@ -607,7 +604,7 @@ def required(ctx: CheckContext):
         if accepted:
             failed += 1
             if len(findings) < MAX_FINDINGS:
-                served = " and ".join(f"{_status(e)} to {what}" for e, what in accepted)
+                served = " and ".join(f"{status_text(e)} to {what}" for e, what in accepted)
                 findings.append(ctx.fail(
                     "auth_missing", "high", f"{op.label} is protected{where} but answered {served}: anyone can "
                     f"call it without logging in.", operation=op.label,
@@ -616,7 +613,7 @@ def required(ctx: CheckContext):
             passed += 1
             evidence.append(anonymous.evidence(f"{op.label} without credentials: refused"))
         else:
-            inconclusive.append(f"{op.label} ({_status(anonymous)} / {_status(with_garbage)})")
+            inconclusive.append(f"{op.label} ({status_text(anonymous)} / {status_text(with_garbage)})")
     if failed > len(findings):
         findings[-1] = findings[-1].model_copy(update={
             "message": findings[-1].message + f" ({failed - len(findings)} more operation(s) answer without "
@@ -695,7 +692,7 @@ def jwt_forgery(ctx: CheckContext):
         findings.append(ctx.fail(
             "jwt_alg_none_accepted", "critical",
             f"GET {path} accepted an unsigned token (`alg: none`, user A's claims, no signature) with "
-            f"{_status(first)}{who}: anyone can write a token naming any user. Spellings accepted: "
+            f"{status_text(first)}{who}: anyone can write a token naming any user. Spellings accepted: "
             + ", ".join(f"`{alg}`" for alg, _ in none_accepted) + ".",
             operation=f"GET {path}", hint=_HINT_ALG_NONE,
             evidence=[e.evidence(f"alg {alg!r} token, no signature: expected 401") for alg, e in none_accepted[:3]]))
@@ -708,7 +705,7 @@ def jwt_forgery(ctx: CheckContext):
         exchange = _replay(ctx, carrier, path, forged)
         if _accepted(exchange):
             shown = " and answered as user A" if _shows(exchange, user_a) else ""
-            broken.append((exchange, f"{what}: accepted with {_status(exchange)}{shown}"))
+            broken.append((exchange, f"{what}: accepted with {status_text(exchange)}{shown}"))
         else:
             evidence.append(exchange.evidence(f"{what}: refused"))
 
@@ -725,11 +722,11 @@ def jwt_forgery(ctx: CheckContext):
         broken.append((exchange, f"the payload edited to name {whose} ({edit}), A's signature kept: accepted, and "
                                  f"the response is user B's ({user_b.login_value})"))
     elif _accepted(exchange) and _shows(exchange, user_a):
-        evidence.append(exchange.evidence(f"the payload edited ({edit}), A's signature kept: {_status(exchange)} but "
+        evidence.append(exchange.evidence(f"the payload edited ({edit}), A's signature kept: {status_text(exchange)} but "
                                           "still answered as user A, so the edit had no effect"))
     elif _accepted(exchange):
         broken.append((exchange, f"the payload edited to name {whose} ({edit}), A's signature kept: accepted with "
-                                 f"{_status(exchange)} (the response does not show whose account it served)"))
+                                 f"{status_text(exchange)} (the response does not show whose account it served)"))
     else:
         evidence.append(exchange.evidence(f"the payload edited to name {whose} ({edit}), A's signature kept: refused"))
 
@@ -817,13 +814,13 @@ def jwt_secret(ctx: CheckContext):
     if _accepted(forged):
         finding = ctx.fail(
             "jwt_weak_secret", "critical", found + f" A token forged with it (same claims, fresh `exp`) was "
-            f"accepted by GET {target.path} with {_status(forged)}: anyone can sign tokens for any user.",
+            f"accepted by GET {target.path} with {status_text(forged)}: anyone can sign tokens for any user.",
             operation=f"GET {target.path}", hint=_HINT_WEAK_SECRET,
             evidence=[forged.evidence(f"a token signed with the guessed secret `{result.shown}`: accepted")] + files)
     else:
         finding = ctx.fail(
             "jwt_weak_secret", "high", found + f" A token forged with it was refused by GET {target.path} "
-            f"({_status(forged)}) — the API may also track issued tokens — but the secret still signs valid "
+            f"({status_text(forged)}) — the API may also track issued tokens — but the secret still signs valid "
             "tokens anywhere else it is used.", operation=f"GET {target.path}", hint=_HINT_WEAK_SECRET,
             evidence=[forged.evidence(f"a token signed with the guessed secret `{result.shown}`: refused")] + files)
     return ctx.verdict(found, [finding], [forged.evidence("forged with the guessed secret")])
@@ -895,7 +892,7 @@ def _probe_expiry(ctx: CheckContext, carrier: Carrier, token: Jwt, result: Crack
     if not _accepted(control):
         evidence.append(control.evidence("a fresh token signed with the guessed secret: refused"))
         return ("expired-token probe not evaluated: even a fresh token signed with the guessed secret was refused "
-                f"({_status(control)})")
+                f"({status_text(control)})")
     expired = _replay(ctx, carrier, target.path, _forge_fresh(token, result.key, iat=now - 7200, exp=now - 3600))
     early = _replay(ctx, carrier, target.path, _forge_fresh(token, result.key, nbf=now + 3600, exp=now + 7200))
     accepted = []
@@ -907,7 +904,7 @@ def _probe_expiry(ctx: CheckContext, carrier: Carrier, token: Jwt, result: Crack
     if accepted:
         findings.append(ctx.fail(
             "jwt_expired_accepted", "high", f"GET {target.path} accepted " + " and ".join(
-                f"a token with {what} ({_status(e)})" for e, what in accepted)
+                f"a token with {what} ({status_text(e)})" for e, what in accepted)
             + f" (signed with the guessed secret `{result.shown}`): the API does not check the token's validity "
               "period, so a leaked token never stops working.", operation=f"GET {target.path}", hint=_HINT_EXPIRED,
             evidence=[e.evidence(f"a token with {what}: expected 401") for e, what in accepted]

@@ -23,6 +23,7 @@ from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
 from .crud import find_id
+from .operations import ok, status_text
 from .registry import CheckContext, check
 
 MAX_RESOURCES = 3
@@ -87,14 +88,6 @@ HINTS = {
 
 
 # ---------------------------------------------------------------- shared helpers
-
-
-def _ok(exchange: Exchange | None) -> bool:
-    return exchange is not None and exchange.status is not None and 200 <= exchange.status < 300
-
-
-def _status(exchange: Exchange) -> str:
-    return str(exchange.status) if exchange.status is not None else f"no answer ({exchange.error})"
 
 
 def _unwrap(body: Any) -> Any:
@@ -257,7 +250,7 @@ class _Cleanup:
             for owner in owners:  # the creator first; the other user when the object changed hands
                 answer = self.ctx.prober.request("DELETE", item, headers=owner.headers(self.ctx.api.auth))
                 answer.source = "cleanup"
-                if _ok(answer) or answer.status not in (401, 403, 404, 410):
+                if ok(answer) or answer.status not in (401, 403, 404, 410):
                     break
         self.items.clear()
 
@@ -347,7 +340,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         if isinstance(body, dict) and sent_owner and a_id is not None:  # an API that wants the owner in the body
             body[sent_owner] = a_id
         made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
-        obj = _unwrap(made.json()) if _ok(made) else None
+        obj = _unwrap(made.json()) if ok(made) else None
         item_id = find_id(obj, resource.id_field)
         item = _fill(resource.item, item_id) if item_id is not None else None
         if item:
@@ -357,11 +350,11 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
     made, item_id, item, body = create()
     if item is None:
         probe.notes.append(f"{resource.collection}: user A could not create an object to probe with "
-                           f"(POST answered {_status(made)}{'' if not _ok(made) else ' without an id'})")
+                           f"(POST answered {status_text(made)}{'' if not ok(made) else ' without an id'})")
         return probe
     own = ctx.prober.request("GET", item, headers=ha)
-    if not _ok(own):
-        probe.notes.append(f"{resource.collection}: user A cannot read its own object {item} ({_status(own)}), so "
+    if not ok(own):
+        probe.notes.append(f"{resource.collection}: user A cannot read its own object {item} ({status_text(own)}), so "
                            "nothing can be judged by effect")
         return probe
     original = _unwrap(own.json())
@@ -374,7 +367,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
     seen = ctx.prober.request("GET", item, headers=hb)
     seen_obj = _unwrap(seen.json())
     leaked = any(m in seen.text for m in a_markers) or (
-        _ok(seen) and isinstance(seen_obj, dict) and _same(find_id(seen_obj, resource.id_field), item_id))
+        ok(seen) and isinstance(seen_obj, dict) and _same(find_id(seen_obj, resource.id_field), item_id))
     if read_public:
         probe.notes.append(f"GET {resource.item} is documented as public (no security), so B reading it is by design")
     else:
@@ -382,12 +375,12 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         if leaked:
             probe.findings.append(ctx.fail(
                 "bola_read", "critical",
-                f"User B read user A's object: GET {item} with B's token answered {_status(seen)} with A's data "
+                f"User B read user A's object: GET {item} with B's token answered {status_text(seen)} with A's data "
                 f"(OWASP API1:2023 Broken Object Level Authorization).",
                 operation=resource.read.label if resource.read else f"GET {resource.item}", hint=HINTS["bola_read"],
                 evidence=[created_ev, seen.evidence("user B reads user A's object: expected 404 (or 403)")]))
         else:
-            probe.evidence.append(seen.evidence(f"user B reads user A's object: refused ({_status(seen)})"))
+            probe.evidence.append(seen.evidence(f"user B reads user A's object: refused ({status_text(seen)})"))
             if seen.status is not None and seen.status >= 500:
                 probe.notes.append(f"B's GET {item} answered {seen.status} (a crash, not a leak; the error checks "
                                    "report 5xx)")
@@ -398,10 +391,10 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         exchanges = [listed]
         hit = _list_leak(listed, a_markers, resource, item_id, owner_field, a_owner)
         limit = _limit_param(resource.list)
-        if not hit and _ok(listed) and limit:
+        if not hit and ok(listed) and limit:
             listed = ctx.prober.request("GET", resource.collection, headers=hb, params={limit[0]: limit[1]})
             exchanges.append(listed)
-            hit = _list_leak(listed, a_markers, resource, item_id, owner_field, a_owner) if _ok(listed) else None
+            hit = _list_leak(listed, a_markers, resource, item_id, owner_field, a_owner) if ok(listed) else None
         probe.count(hit is None)
         if hit:
             probe.findings.append(ctx.fail(
@@ -411,7 +404,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
                 operation=resource.list.label, hint=HINTS["bola_list_leak"],
                 evidence=[created_ev, listed.evidence("user B lists the collection: A's objects must not appear")]))
         else:
-            probe.evidence.append(exchanges[-1].evidence(f"user B's list ({_status(exchanges[-1])}) holds none of "
+            probe.evidence.append(exchanges[-1].evidence(f"user B's list ({status_text(exchanges[-1])}) holds none of "
                                                          "user A's objects"))
             if listed.status is not None and listed.status >= 500:
                 probe.notes.append(f"B's GET {resource.collection} answered {listed.status} (a crash, not a leak)")
@@ -427,9 +420,9 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         effect = _write_effect(changed, original, after_obj, after, owner_field, a_owner)
         if effect is None and attempt.status in (400, 422):
             control = ctx.prober.request(update.method, item, json=changed, headers=ha)
-            if not _ok(control):  # the body itself is refused: B's refusal proves nothing
+            if not ok(control):  # the body itself is refused: B's refusal proves nothing
                 probe.notes.append(f"{update.method} {item} refused the probe's body for its owner too "
-                                   f"({_status(control)}), so B's write could not be judged")
+                                   f"({status_text(control)}), so B's write could not be judged")
                 effect = "skip"
             else:
                 after = ctx.prober.request("GET", item, headers=ha)
@@ -437,7 +430,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         if effect != "skip":
             probe.count(effect is None)
             chain = [created_ev, attempt.evidence(f"user B sends {update.method} to user A's object "
-                                                  f"(answered {_status(attempt)})"),
+                                                  f"(answered {status_text(attempt)})"),
                      after.evidence("user A reads its object back")]
             if effect:
                 refused = attempt.status is not None and attempt.status >= 400
@@ -452,9 +445,9 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
                 if attempt.status is not None and attempt.status >= 500:
                     probe.notes.append(f"B's {update.method} {item} answered {attempt.status} (a crash, not a "
                                        "BOLA: the object was unchanged)")
-        if not _ok(after):  # A lost its object: use a fresh one for the delete step
+        if not ok(after):  # A lost its object: use a fresh one for the delete step
             made, item_id, item, body = create()
-            if item is None or not _ok(ctx.prober.request("GET", item, headers=ha)):
+            if item is None or not ok(ctx.prober.request("GET", item, headers=ha)):
                 probe.notes.append("no fresh object A can read could be made for the delete step")
                 return probe
             created_ev = made.evidence("user A creates another object (the first one was lost)")
@@ -465,12 +458,12 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         after = ctx.prober.request("GET", item, headers=ha)
         gone = after.status in (404, 410)
         probe.count(not gone)
-        chain = [created_ev, attempt.evidence(f"user B sends DELETE to user A's object (answered {_status(attempt)})"),
+        chain = [created_ev, attempt.evidence(f"user B sends DELETE to user A's object (answered {status_text(attempt)})"),
                  after.evidence("user A reads its object back: it must still be there")]
         if gone:
             probe.findings.append(ctx.fail(
                 "bola_delete", "critical",
-                f"User B deleted user A's object: after B's DELETE {item} (answered {_status(attempt)}), A's GET "
+                f"User B deleted user A's object: after B's DELETE {item} (answered {status_text(attempt)}), A's GET "
                 f"answers {after.status} (OWASP API1:2023 Broken Object Level Authorization).",
                 operation=resource.delete.label, hint=HINTS["bola_delete"], evidence=chain))
         else:
@@ -478,15 +471,15 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
             if attempt.status is not None and attempt.status >= 500:
                 probe.notes.append(f"B's DELETE {item} answered {attempt.status} (a crash, not a BOLA: the object "
                                    "is still there)")
-            if not _ok(after):
-                probe.notes.append(f"after B's DELETE, A's GET {item} answered {_status(after)}")
+            if not ok(after):
+                probe.notes.append(f"after B's DELETE, A's GET {item} answered {status_text(after)}")
     return probe
 
 
 def _list_leak(listed: Exchange, markers: list[str], resource: Resource, item_id: Any, owner_field: str | None,
                a_owner: Any) -> str | None:
     """What in B's list belongs to A, or None."""
-    if not _ok(listed):
+    if not ok(listed):
         return None
     if any(m in listed.text for m in markers):
         return "the object user A just created"
@@ -515,7 +508,7 @@ def _write_effect(changed: Any, original: Any, after_obj: Any, after: Exchange, 
     """What B's write did to A's object, as A sees it, or None when it is unchanged."""
     if after.status in (404, 410, 403):
         return f"user A can no longer read it (GET answers {after.status})"
-    if not _ok(after) or not isinstance(after_obj, dict) or not isinstance(original, dict):
+    if not ok(after) or not isinstance(after_obj, dict) or not isinstance(original, dict):
         return None
     if owner_field and a_owner is not None and not _same(after_obj.get(owner_field), a_owner):
         return f"its {owner_field} changed from {a_owner!r} to {after_obj.get(owner_field)!r}"
@@ -591,7 +584,7 @@ def mass_assignment(ctx: CheckContext):
         profile_seen = False
         if flow.me is not None and "{" not in flow.me.path:
             mine, theirs = _me(ctx, m), _me(ctx, a)
-            if _ok(mine) and _has_role_field(mine.json()):
+            if ok(mine) and _has_role_field(mine.json()):
                 profile_seen = True
                 watched.append(f"the profile {flow.me.label}")
                 claims = _admin_claims(mine.json())
@@ -611,13 +604,13 @@ def mass_assignment(ctx: CheckContext):
                 continue
             as_m = ctx.prober.request("GET", op.path, headers=m.headers(flow))
             watched.append(f"the admin operation {op.label}")
-            if _ok(as_m):
+            if ok(as_m):
                 observations.append(f"it can call the admin operation {op.label} ({as_m.status}), which refuses "
                                     f"ordinary user A ({as_a.status})")
                 chain += [as_m.evidence(f"the new user calls {op.label}: accepted"),
                           as_a.evidence(f"ordinary user A calls {op.label}: refused")]
             else:
-                evidence.append(as_m.evidence(f"the new user calls {op.label}: refused ({_status(as_m)})"))
+                evidence.append(as_m.evidence(f"the new user calls {op.label}: refused ({status_text(as_m)})"))
         if observations:
             judged += 1
             gained = any("admin operation" in o for o in observations)
@@ -680,18 +673,18 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
         """Does the object belong to B now? By its owner field, else by who can read it."""
         as_b = ctx.prober.request("GET", item, headers=hb)
         as_a = ctx.prober.request("GET", item, headers=ha)
-        for obj in (seen, _unwrap(as_b.json()) if _ok(as_b) else None, _unwrap(as_a.json()) if _ok(as_a) else None):
+        for obj in (seen, _unwrap(as_b.json()) if ok(as_b) else None, _unwrap(as_a.json()) if ok(as_a) else None):
             if isinstance(obj, dict) and owner_field in obj:
                 return _same(obj[owner_field], b_id), [as_b, as_a]
-        return _ok(as_b) and as_a.status in (403, 404), [as_b, as_a]
+        return ok(as_b) and as_a.status in (403, 404), [as_b, as_a]
 
     # create with B as owner
     body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
     body = {**_marked(body, f"pg-m-{ctx.run_tag}"), owner_field: value}
     made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
-    obj = _unwrap(made.json()) if _ok(made) else None
+    obj = _unwrap(made.json()) if ok(made) else None
     item_id = find_id(obj, resource.id_field)
-    if _ok(made) and item_id is not None:
+    if ok(made) and item_id is not None:
         item = _fill(resource.item, item_id)
         cleanup.add(resource, item, a, b)
         moved, reads = owner_now(item, obj)
@@ -714,7 +707,7 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
     if resource.update is not None:
         plain = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
         made = ctx.prober.request("POST", resource.collection, json=_marked(plain, f"pg-m-{ctx.run_tag}"), headers=ha)
-        obj = _unwrap(made.json()) if _ok(made) else None
+        obj = _unwrap(made.json()) if ok(made) else None
         item_id = find_id(obj, resource.id_field)
         if item_id is not None:
             item = _fill(resource.item, item_id)
@@ -722,8 +715,8 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
             changed = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
             changed = {**(changed if isinstance(changed, dict) else {}), owner_field: value}
             sent = ctx.prober.request(resource.update.method, item, json=changed, headers=ha)
-            if _ok(sent) or sent.status in (400, 403, 422):
-                moved, reads = owner_now(item, _unwrap(sent.json()) if _ok(sent) else None)
+            if ok(sent) or sent.status in (400, 403, 422):
+                moved, reads = owner_now(item, _unwrap(sent.json()) if ok(sent) else None)
                 if moved:
                     results.append(ctx.fail(
                         "mass_assignment", "high",
@@ -897,7 +890,7 @@ def bfla(ctx: CheckContext):
         else:
             notes.append(f"{op.label} not sent (it could change real data)")
             continue
-        if _ok(sent):
+        if ok(sent):
             judged += 1
             findings.append(ctx.fail(
                 "bfla", "high",
@@ -907,10 +900,10 @@ def bfla(ctx: CheckContext):
             _cleanup_created(ctx, op, sent, headers)
         elif sent.status is not None and (sent.status in (401, 403, 404) or 300 <= sent.status < 400):
             control = ctx.prober.request("GET", path, headers=admin.headers(flow)) if admin and op.method == "GET" else None
-            if control is not None and not _ok(control):
-                notes.append(f"{op.label} refused the manifest's admin too ({_status(control)}): a broken route, "
+            if control is not None and not ok(control):
+                notes.append(f"{op.label} refused the manifest's admin too ({status_text(control)}): a broken route, "
                              "not a protected one")
-                evidence.append(control.evidence(f"the admin calls {op.label}: refused too ({_status(control)})"))
+                evidence.append(control.evidence(f"the admin calls {op.label}: refused too ({status_text(control)})"))
                 continue
             judged += 1
             refused += 1
@@ -918,9 +911,9 @@ def bfla(ctx: CheckContext):
             if control is not None:
                 evidence.append(control.evidence(f"the admin calls {op.label}: allowed ({control.status})"))
         else:
-            notes.append(f"{op.label} answered {_status(sent)} to user A: neither allowed nor refused"
+            notes.append(f"{op.label} answered {status_text(sent)} to user A: neither allowed nor refused"
                          + (" (a crash; the error checks report 5xx)" if sent.status and sent.status >= 500 else ""))
-            evidence.append(sent.evidence(f"ordinary user A calls {op.label}: inconclusive ({_status(sent)})"))
+            evidence.append(sent.evidence(f"ordinary user A calls {op.label}: inconclusive ({status_text(sent)})"))
     if not judged:
         return ctx.skip("the admin operations found could not be judged: " + "; ".join(notes), _ADMIN_HINT)
     summary = (f"{refused}/{judged} admin operation(s) refused to ordinary user A"

@@ -137,7 +137,8 @@ def _walked(ctx: CheckContext) -> tuple[list[Target], Any]:
         return [], skipped
     walked = [t for t in result.targets if t.pages]
     if not walked:
-        return [], ctx.not_applicable("no list endpoint offers a way to page (see pagination.present)")
+        return [], ctx.not_applicable("no list endpoint offers a way to page (no limit/offset, page/size or cursor "
+                                     "parameter had an effect, and no response carries a next link)")
     return walked, None
 
 

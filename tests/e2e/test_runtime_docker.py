@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -219,6 +222,72 @@ def test_compose_api_that_crashes_without_restart_policy(engine, tmp_path):
         assert "code 2" in s.detail
         assert "cannot connect to db" in {t.name: t.text for t in handle.logs()}["api"]
     assert leftovers(engine, opts) == []
+
+
+def stack_repo(tmp_path: Path, start: str, worker: str = "sleep 600") -> tuple[Workspace, Path]:
+    """An API and a worker built from the repo, and redis; the API runs `start`, then serves its folder."""
+    return repo(
+        tmp_path,
+        {"docker-compose.yml": "version: '3.8'\nservices:\n  api:\n    build: .\n    restart: unless-stopped\n"
+                               "    ports: ['8000:8000']\n    depends_on: [cache]\n"
+                               f"  worker:\n    build: .\n    command: ['sh', '-c', '{worker}']\n"
+                               "  cache:\n    image: redis:7\n",
+         "Dockerfile": f'FROM python:3.12-slim\nWORKDIR /app\nCMD ["sh", "-c", "{start} && exec python -m http.server 8000"]\n'},
+    )
+
+
+@contextmanager
+def served_stack(client, tmp_path: Path, start_command: str, worker: str = "sleep 600"
+                 ) -> Iterator[tuple[Any, RuntimeOptions, dict, dict]]:
+    """Start stack_repo(); once its API serves /started.txt, yield (handle, options, {service: container attrs},
+    {log name: text}); afterwards nothing of it may be left."""
+    ws, root = stack_repo(tmp_path, start_command, worker)
+    opts = options()
+    with start(ws, RepoFacts(root=root, compose_file="docker-compose.yml"), opts) as handle:
+        s = handle.service
+        assert (s.kind, s.status) == ("compose", "running"), s.detail
+        assert httpx.get(f"{s.base_url}/started.txt", trust_env=False).text == "started\n"
+        found = client.containers.list(all=True, filters={"label": f"com.docker.compose.project=pg-{opts.run_id}"})
+        attrs = {c.labels["com.docker.compose.service"]: c.attrs for c in found}
+        yield handle, opts, attrs, {tail.name: tail.text for tail in handle.logs()}
+    assert leftovers(client, opts) == []
+
+
+def test_compose_api_that_writes_to_its_folder_runs_again_writable_with_a_note(engine, tmp_path):
+    with served_stack(engine, tmp_path, "echo started > started.txt") as (handle, opts, attrs, logs):
+        assert handle.read_only is False  # it did write started.txt in its folder
+        [note] = handle.notes
+        assert note.startswith("the service 'api' could not run on a read-only root filesystem, so it ran on a "
+                               "writable one"), note
+        assert "Read-only file system" in note and "('worker') ran writable too" in note
+        # the restart policy would have held the first attempt to the start deadline: EROFS in the log ended it
+        assert handle.timings["start"] < opts.start_timeout
+        assert not any(a["HostConfig"]["ReadonlyRootfs"] for a in attrs.values())
+        assert not attrs["api"]["HostConfig"].get("Tmpfs") and attrs["api"]["HostConfig"]["CapDrop"] == ["ALL"]
+        assert logs["compose"].count(" up -d ") == 2 and "[portfolio-grader] the service 'api'" in logs["compose"]
+
+
+def test_compose_api_that_writes_only_to_tmp_runs_read_only_without_a_retry(engine, tmp_path):
+    with served_stack(engine, tmp_path, "echo started > /tmp/started.txt && cd /tmp") as (handle, _, attrs, logs):
+        assert handle.read_only is True and handle.notes == []
+        for name in ("api", "worker"):
+            host = attrs[name]["HostConfig"]
+            assert host["ReadonlyRootfs"], name
+            assert host["Tmpfs"] == {p: "rw,nosuid,nodev,size=256m" for p in ("/tmp", "/var/tmp", "/run")}, name
+        assert not attrs["cache"]["HostConfig"]["ReadonlyRootfs"]  # a datastore keeps its writable root
+        code, out = handle.exec("touch /app/x")
+        assert code != 0 and "Read-only file system" in out
+        assert logs["compose"].count(" up -d ") == 1
+
+
+def test_compose_worker_that_stops_on_the_read_only_root_runs_again_writable(engine, tmp_path):
+    worker = "echo busy > worker.txt && sleep 600"
+    with served_stack(engine, tmp_path, "echo started > /tmp/started.txt && cd /tmp", worker) as (handle, _, attrs, _):
+        assert handle.read_only is False
+        [note] = handle.notes
+        assert note.startswith("the service 'worker' could not run on a read-only root filesystem") and "('api')" in note
+        assert attrs["worker"]["State"]["Running"] and not attrs["worker"]["HostConfig"]["ReadonlyRootfs"]
+        assert handle.exec("cat /tmp/started.txt") == (0, "started\n")
 
 
 def test_compose_refused_starts_nothing(engine, tmp_path):

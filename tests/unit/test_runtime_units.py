@@ -19,6 +19,7 @@ from portfolio_grader.runtime import compose_file as cf
 from portfolio_grader.runtime import compose_rewrite as cr
 from portfolio_grader.runtime import compose_tool as ct
 from portfolio_grader.runtime import docker as d
+from portfolio_grader.runtime import sandbox
 from portfolio_grader.runtime.external import normalise_url, run_external
 
 OPTS = RuntimeOptions(run_id="run42", memory="512m", cpus=0.5, pids=128)
@@ -28,7 +29,7 @@ LABELS = {"portfolio-grader": "1", "portfolio-grader.run": "run42"}
 # ---------------------------------------------------------------- helpers
 
 
-def plan_for(tmp_path: Path, compose: str | dict, *, files: dict[str, str] | None = None, manifest: Manifest | None = None, compose_name: str = "docker-compose.yml") -> cr.ComposePlan:
+def plan_for(tmp_path: Path, compose: str | dict, *, files: dict[str, str] | None = None, manifest: Manifest | None = None, compose_name: str = "docker-compose.yml", options: RuntimeOptions = OPTS) -> cr.ComposePlan:
     text = compose if isinstance(compose, str) else yaml.safe_dump(compose)
     for name, body in {compose_name: text, **(files or {})}.items():
         path = tmp_path / name
@@ -36,7 +37,7 @@ def plan_for(tmp_path: Path, compose: str | dict, *, files: dict[str, str] | Non
         path.write_text(body)
     ws = Workspace(name="Task API", source=Source(repo=str(tmp_path)), path=tmp_path)
     facts = RepoFacts(root=tmp_path, compose_file=compose_name, manifest=manifest)
-    return c.prepare(ws, facts, OPTS)
+    return c.prepare(ws, facts, options)
 
 
 def svc(plan: cr.ComposePlan, name: str) -> dict:
@@ -531,6 +532,69 @@ def test_identical_builds_are_built_once(tmp_path):
     assert spec.services == ["api", "worker"] and svc(plan, "worker")["image"] == spec.tag
 
 
+SANDBOX_TMPFS = ["/tmp:rw,nosuid,nodev,size=256m", "/var/tmp:rw,nosuid,nodev,size=256m", "/run:rw,nosuid,nodev,size=256m"]
+STACK = {
+    "services": {
+        "api": {"build": ".", "image": "shop:dev", "ports": ["8000:8000"]},
+        "worker": {"build": {"context": "."}, "command": "worker"},
+        "beat": {"image": "shop:dev", "command": "beat"},  # runs the image the api service builds
+        "db": {"image": "postgres:16", "volumes": ["pg:/var/lib/postgresql/data"]},
+        "cache": {"image": "redis:7"},
+        "proxy": {"image": "nginx", "ports": ["80:80"]},
+    },
+    "volumes": {"pg": None},
+}
+
+
+def test_services_built_from_the_repo_get_a_read_only_root_and_the_sandbox_tmpfs(tmp_path):
+    plan = plan_for(tmp_path, STACK, files={"Dockerfile": "FROM python:3.12-slim\nEXPOSE 8000\n"})
+    assert [spec.services for spec in plan.builds] == [["api", "worker"]]
+    for name in ("api", "worker", "beat"):
+        assert svc(plan, name)["read_only"] is True, name
+        assert svc(plan, name)["tmpfs"] == SANDBOX_TMPFS, name  # sandbox.py's mounts, the single container's
+    assert SANDBOX_TMPFS == [f"{p}:{o}" for p, o in sandbox.tmpfs_mounts(OPTS).items()]
+    # datastores and images not built from the repo keep a writable root
+    for name in ("db", "cache", "proxy"):
+        assert "read_only" not in svc(plan, name) and "tmpfs" not in svc(plan, name), name
+    assert plan.read_only == {"api": [], "worker": [], "beat": []}
+
+
+def test_read_only_root_keeps_the_learners_tmpfs_and_never_mounts_twice(tmp_path):
+    plan = plan_for(
+        tmp_path,
+        {"services": {
+            "api": {"build": ".", "ports": ["8000:8000"], "tmpfs": "/tmp:size=64m"},
+            "worker": {"build": ".", "tmpfs": ["/cache", "/var/tmp/"], "volumes": ["runs:/run", {"type": "volume", "target": "/data"}]},
+        }, "volumes": {"runs": None}},
+        files={"Dockerfile": "FROM python:3.12-slim\n"},
+    )
+    api, worker = svc(plan, "api"), svc(plan, "worker")
+    assert api["read_only"] is True and api["tmpfs"] == ["/tmp:size=64m", *SANDBOX_TMPFS[1:]]
+    assert worker["tmpfs"] == ["/cache", "/var/tmp/", SANDBOX_TMPFS[0]]  # /var/tmp is theirs, /run is a volume
+    assert plan.read_only == {"api": ["/tmp:size=64m"], "worker": ["/cache", "/var/tmp/"]}
+    # the fallback gives the writable root back: the learner's own tmpfs stays, ours goes
+    assert plan.writable() == ["api", "worker"] and plan.read_only == {}
+    api, worker = svc(plan, "api"), svc(plan, "worker")
+    assert "read_only" not in api and api["tmpfs"] == ["/tmp:size=64m"]
+    assert "read_only" not in worker and worker["tmpfs"] == ["/cache", "/var/tmp/"]
+    assert "read_only:" not in plan.dump()
+
+
+def test_a_datastore_built_from_the_repo_and_a_sandbox_without_read_only_stay_writable(tmp_path):
+    files = {"db/Dockerfile": "FROM postgres:16 AS base\nCOPY init.sql /docker-entrypoint-initdb.d/\nFROM base\n",
+             "Dockerfile": "FROM node:18 AS assets\nRUN npm ci\nFROM python:3.12-slim AS app\nCOPY --from=assets /a /a\n"
+                           "FROM postgres:16 AS dev-db\n",
+             "init.sql": ""}
+    compose = {"services": {"api": {"build": {"context": ".", "target": "app"}, "ports": ["8000:8000"]},
+                            "db": {"build": "./db"}}}
+    plan = plan_for(tmp_path, compose, files=files)
+    assert svc(plan, "api")["read_only"] is True  # its target stage is python, not the later postgres stage
+    assert "read_only" not in svc(plan, "db") and "tmpfs" not in svc(plan, "db")
+    assert any("'db' is built on postgres:16, a datastore image" in n for n in plan.notes), plan.notes
+    off = plan_for(tmp_path, compose, files=files, options=RuntimeOptions(run_id="run42", read_only=False))
+    assert off.read_only == {} and "read_only" not in svc(off, "api") and "tmpfs" not in svc(off, "api")
+
+
 def test_choose_api_service_rules():
     services = {
         "db": {"image": "postgres:16", "ports": ["5432"]},
@@ -590,6 +654,10 @@ def test_docker_compose_v1_accepts_the_rewritten_file(tmp_path):
         assert port["host_ip"] == "127.0.0.1" and not port.get("published")
     assert api["mem_limit"] in ("512m", 536870912) and api["pids_limit"] == 128
     assert api["labels"]["portfolio-grader.run"] == "run42"
+    # read_only and tmpfs are in the v1 file format too; the datastore keeps its writable root
+    for name in ("api", "worker"):
+        assert config["services"][name]["read_only"] is True and config["services"][name]["tmpfs"] == SANDBOX_TMPFS
+    assert "read_only" not in config["services"]["db"]
 
 
 # ---------------------------------------------------------------- compose CLI

@@ -42,7 +42,7 @@ class RuntimeOptions:
     cpus: float = 1.0
     pids: int = 256
     label: str = "portfolio-grader"  # every object the grader creates carries this label
-    read_only: bool = True  # read-only root filesystem, tmpfs /tmp (single containers; writable again if the app needs it)
+    read_only: bool = True  # read-only root filesystem, tmpfs /tmp (containers and the services a stack builds from the repo; writable again, once, if the app needs it)
     tmpfs_size: str = "256m"
     egress: bool = False  # a route out at run time (off: the container's network does not masquerade)
     ends: float | None = None  # time.monotonic() when the whole grade must be over

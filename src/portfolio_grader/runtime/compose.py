@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ..models import LogTail, RunningService
-from . import RuntimeOptions, RuntimeUnavailable, labels_for, tail_log
+from . import RuntimeOptions, RuntimeUnavailable, labels_for, sandbox, tail_log
 from .builders import (
     BuildRequest,
     BuildResult,
@@ -33,7 +33,7 @@ from .builders import (
 )
 from .compose_file import dotenv_for, load_yaml
 from .compose_rewrite import ComposePlan, _inside, project_name, rewrite_compose
-from .compose_tool import detect_compose
+from .compose_tool import ComposeTool, detect_compose
 from .docker import (
     container_log_text,
     exec_in,
@@ -96,6 +96,8 @@ class ComposeHandle:
         self.builds: list[BuildResult] = []
         self.compose_log = ""
         self.timings: dict[str, float] = {}
+        self.notes: list[str] = []  # sandbox notes for the scorecard (the read-only fallback), as DockerHandle's
+        self.read_only = False  # did the services built from the repo end on a read-only root
 
     # ---- containers of the project
     def containers(self) -> list[Any]:
@@ -271,135 +273,30 @@ def run_stack(
                 return
         handle.timings["build"] = time.monotonic() - t0
 
-        # 2. up
+        # 2. up and wait for the API; once more with writable roots when the read-only one stopped the stack
         compose_file.write_text(plan.dump(), "utf-8")
         empty_env.write_text("", "utf-8")
         t1 = time.monotonic()
         started_up = True
-        up = run_command(tool.up(base), timeout=options.start_timeout + 120, env=env, cwd=str(tmp))
-        handle.compose_log = f"$ {' '.join(tool.up(base))}\n{up.output}"
-        if not up.ok:
-            why = "timed out" if up.timed_out else _last_error_line(up.output)
-            missing = _missing_images(client, plan)
-            if missing and not up.timed_out:
-                service_name, image = missing[0]
-                detail = (
-                    f"the image '{image}' of service '{service_name}' is not on the grading machine and could not be"
-                    f" pulled ({why}); look at the compose log tail"
-                )
-            else:
-                detail = f"`{tool.label} up` failed: {why}; look at the compose log tail"
-            handle.service = RunningService(
-                kind="compose", status="start_failed", builder=builder_name, detail=detail
+        while True:
+            service = _up_and_wait(client, handle, tool, base, env, str(tmp), facts, options, builder_name)
+            culprit = _read_only_culprit(handle, api_up=service.up) if plan.read_only else None
+            if culprit is None:
+                break
+            name, line = culprit
+            others = [f"'{n}'" for n in plan.read_only if n != name]
+            handle.notes.append(
+                sandbox.writable_fallback_note(line, who=f"the service '{name}'", where="/tmp or a volume")
+                + (f"; the stack's other services built from the repo ({', '.join(others)}) ran writable too"
+                   if others else "")
             )
-            api = handle.api_container()
-            if api is not None:
-                handle.service = handle.service.model_copy(update={"api_container": api.id})
-            handle.logs()
-            yield handle
-            return
-
-        # 3. readiness
-        api_name = plan.api_service
-        state: dict[str, Any] = {"container": None, "attrs": {}}
-
-        def ports() -> dict[int, int]:
-            container = state["container"] or handle.api_container()
-            state["container"] = container
-            if container is None:
-                return {}
-            try:
-                container.reload()
-                state["attrs"] = container.attrs
-            except Exception:
-                state["container"] = None
-                return {}
-            return host_ports_from_attrs(state["attrs"])
-
-        def stopped() -> str | None:
-            container = state["container"]
-            if container is None:
-                return None
-            attrs = state["attrs"]
-            policy = ((attrs.get("HostConfig") or {}).get("RestartPolicy") or {})
-            name = policy.get("Name") or "no"
-            status = container.status
-            if status in ("exited", "dead"):
-                if name in ("", "no"):
-                    return "exited"
-                if name == "on-failure":
-                    limit = policy.get("MaximumRetryCount") or 0
-                    if limit and (attrs.get("RestartCount") or 0) >= limit:
-                        return "exited"
-                    if (attrs.get("State") or {}).get("ExitCode") == 0:
-                        return "exited"
-            return None
-
-        outcome = wait_for_http(
-            ports, health_path(facts.manifest), time.monotonic() + options.start_timeout, stopped, order=plan.api_ports
-        )
+            handle.compose_log += f"\n[portfolio-grader] {handle.notes[-1]}"
+            _down(handle, tool, base, env, str(tmp))
+            plan.writable()
+            compose_file.write_text(plan.dump(), "utf-8")
         handle.timings["start"] = time.monotonic() - t1
-        container = state["container"] or handle.api_container()
-        attrs = state["attrs"]
-        cid = container.id if container is not None else None
-        if isinstance(outcome, tuple):
-            cport, hport = outcome
-            handle.service = RunningService(
-                kind="compose",
-                status="running",
-                base_url=f"http://127.0.0.1:{hport}",
-                builder=builder_name,
-                detail=f"the API service '{api_name}' answered on container port {cport}",
-                api_container=cid,
-            )
-        elif container is None:
-            handle.service = RunningService(
-                kind="compose",
-                status="start_failed",
-                builder=builder_name,
-                detail=f"compose created no container for the API service '{api_name}' (is it in a profile?)",
-            )
-        else:
-            st = attrs.get("State") or {}
-            restarts = attrs.get("RestartCount") or 0
-            code = st.get("ExitCode")
-            if outcome == "exited":
-                detail = f"the API service '{api_name}' exited with code {code} before it answered HTTP"
-                if st.get("OOMKilled"):
-                    detail = f"the API service '{api_name}' was killed for using more than {options.memory} of memory"
-                handle.service = RunningService(
-                    kind="compose",
-                    status="container_crashed",
-                    builder=builder_name,
-                    detail=detail + f"; look at the {api_name} log tail",
-                    api_container=cid,
-                )
-            elif restarts or container.status in ("restarting", "exited", "dead"):
-                handle.service = RunningService(
-                    kind="compose",
-                    status="container_crashed",
-                    builder=builder_name,
-                    detail=(
-                        f"the API service '{api_name}' kept crashing (restarted {restarts} times, last exit code {code})"
-                        f" and never answered HTTP within {int(options.start_timeout)} s; look at the {api_name} log"
-                        " tail (a database it needs may be missing or misconfigured)"
-                    ),
-                    api_container=cid,
-                )
-            else:
-                ports_text = ", ".join(map(str, plan.api_ports))
-                handle.service = RunningService(
-                    kind="compose",
-                    status="start_failed",
-                    builder=builder_name,
-                    detail=(
-                        f"the API service '{api_name}' kept running but gave no HTTP answer on container port"
-                        f"{'s' if len(plan.api_ports) > 1 else ''} {ports_text} within {int(options.start_timeout)} s;"
-                        " make the server listen on 0.0.0.0 and on one of these ports, or set `port:` in"
-                        f" portfolio-grader.yaml; look at the {api_name} log tail"
-                    ),
-                    api_container=cid,
-                )
+        handle.read_only = bool(plan.read_only)
+        handle.service = service
         handle.logs()
         yield handle
     finally:
@@ -415,11 +312,180 @@ def run_stack(
                     for mount in container.attrs.get("Mounts") or []:
                         if mount.get("Type") == "volume" and mount.get("Name"):
                             volumes.add(mount["Name"])
-                _kill_project(handle)
-                down = run_command(tool.down(base), timeout=120, env=env, cwd=str(tmp))
-                handle.compose_log += f"\n$ {' '.join(tool.down(base))}\n{down.output}"
+                _down(handle, tool, base, env, str(tmp))
             for result in handle.builds:
                 remove_build(client, result)
             sweep(client, options, project=plan.project, volumes=volumes)
             shutil.rmtree(tmp, ignore_errors=True)
             handle.timings["teardown"] = time.monotonic() - t2
+
+
+def _down(handle: ComposeHandle, tool: ComposeTool, base: list[str], env: dict[str, str], cwd: str) -> None:
+    """SIGKILL the stack, then `down -v` it (containers, networks, volumes)."""
+    _kill_project(handle)
+    down = run_command(tool.down(base), timeout=120, env=env, cwd=cwd)
+    handle.compose_log += f"\n$ {' '.join(tool.down(base))}\n{down.output}"
+
+
+def _read_only_culprit(handle: ComposeHandle, *, api_up: bool) -> tuple[str, str] | None:
+    """(service, log line) when a read-only service is down and its log shows a write to the read-only root.
+
+    The API counts when it did not come up; another service built from the repo (a worker) when it exited or
+    restarted. None when no read-only root is to blame (or nothing runs read-only).
+    """
+    api = handle.plan.api_service
+    by_service = {c.labels.get("com.docker.compose.service"): c for c in handle.containers()}
+    for name in sorted(handle.plan.read_only, key=lambda n: n != api):
+        container = by_service.get(name)
+        if container is None:
+            continue
+        if name == api:
+            if api_up:
+                continue
+        else:
+            try:
+                container.reload()
+            except Exception:
+                continue
+            if container.status == "running" and not container.attrs.get("RestartCount"):
+                continue
+        line = sandbox.mentions_read_only(container_log_text(container))
+        if line:
+            return name, line
+    return None
+
+
+def _up_and_wait(
+    client: Any,
+    handle: ComposeHandle,
+    tool: ComposeTool,
+    base: list[str],
+    env: dict[str, str],
+    cwd: str,
+    facts: RepoFacts,
+    options: RuntimeOptions,
+    builder_name: str,
+) -> RunningService:
+    """`up -d` the written compose file and wait for the API: the service it ended as."""
+    plan = handle.plan
+    up = run_command(tool.up(base), timeout=options.start_timeout + 120, env=env, cwd=cwd)
+    handle.compose_log += f"{chr(10) if handle.compose_log else ''}$ {' '.join(tool.up(base))}\n{up.output}"
+    if not up.ok:
+        why = "timed out" if up.timed_out else _last_error_line(up.output)
+        missing = _missing_images(client, plan)
+        if missing and not up.timed_out:
+            service_name, image = missing[0]
+            detail = (
+                f"the image '{image}' of service '{service_name}' is not on the grading machine and could not be"
+                f" pulled ({why}); look at the compose log tail"
+            )
+        else:
+            detail = f"`{tool.label} up` failed: {why}; look at the compose log tail"
+        api = handle.api_container()
+        return RunningService(kind="compose", status="start_failed", builder=builder_name, detail=detail,
+                              api_container=api.id if api is not None else None)
+
+    # readiness
+    api_name = plan.api_service
+    watch_read_only = api_name in plan.read_only
+    state: dict[str, Any] = {"container": None, "attrs": {}, "polls": 0}
+
+    def ports() -> dict[int, int]:
+        container = state["container"] or handle.api_container()
+        state["container"] = container
+        if container is None:
+            return {}
+        try:
+            container.reload()
+            state["attrs"] = container.attrs
+        except Exception:
+            state["container"] = None
+            return {}
+        return host_ports_from_attrs(state["attrs"])
+
+    def stopped() -> str | None:
+        container = state["container"]
+        if container is None:
+            return None
+        attrs = state["attrs"]
+        policy = ((attrs.get("HostConfig") or {}).get("RestartPolicy") or {})
+        name = policy.get("Name") or "no"
+        status = container.status
+        if status in ("exited", "dead"):
+            if name in ("", "no"):
+                return "exited"
+            if name == "on-failure":
+                limit = policy.get("MaximumRetryCount") or 0
+                if limit and (attrs.get("RestartCount") or 0) >= limit:
+                    return "exited"
+                if (attrs.get("State") or {}).get("ExitCode") == 0:
+                    return "exited"
+        # a restart policy or a hung start would hold the wait to the deadline: EROFS in the log ends it now
+        state["polls"] += 1
+        if watch_read_only and state["polls"] % 4 == 0 and sandbox.mentions_read_only(
+                container_log_text(container, tail=50)):
+            return "read-only"
+        return None
+
+    budget = options.start_budget()
+    outcome = wait_for_http(ports, health_path(facts.manifest), time.monotonic() + budget, stopped,
+                            order=plan.api_ports)
+    container = state["container"] or handle.api_container()
+    attrs = state["attrs"]
+    cid = container.id if container is not None else None
+    if isinstance(outcome, tuple):
+        cport, hport = outcome
+        return RunningService(
+            kind="compose",
+            status="running",
+            base_url=f"http://127.0.0.1:{hport}",
+            builder=builder_name,
+            detail=f"the API service '{api_name}' answered on container port {cport}",
+            api_container=cid,
+        )
+    if container is None:
+        return RunningService(
+            kind="compose",
+            status="start_failed",
+            builder=builder_name,
+            detail=f"compose created no container for the API service '{api_name}' (is it in a profile?)",
+        )
+    st = attrs.get("State") or {}
+    restarts = attrs.get("RestartCount") or 0
+    code = st.get("ExitCode")
+    if outcome == "exited":
+        detail = f"the API service '{api_name}' exited with code {code} before it answered HTTP"
+        if st.get("OOMKilled"):
+            detail = f"the API service '{api_name}' was killed for using more than {options.memory} of memory"
+        return RunningService(
+            kind="compose",
+            status="container_crashed",
+            builder=builder_name,
+            detail=detail + f"; look at the {api_name} log tail",
+            api_container=cid,
+        )
+    if restarts or container.status in ("restarting", "exited", "dead"):
+        return RunningService(
+            kind="compose",
+            status="container_crashed",
+            builder=builder_name,
+            detail=(
+                f"the API service '{api_name}' kept crashing (restarted {restarts} times, last exit code {code})"
+                f" and never answered HTTP within {int(budget)} s; look at the {api_name} log"
+                " tail (a database it needs may be missing or misconfigured)"
+            ),
+            api_container=cid,
+        )
+    ports_text = ", ".join(map(str, plan.api_ports))
+    return RunningService(
+        kind="compose",
+        status="start_failed",
+        builder=builder_name,
+        detail=(
+            f"the API service '{api_name}' kept running but gave no HTTP answer on container port"
+            f"{'s' if len(plan.api_ports) > 1 else ''} {ports_text} within {int(budget)} s;"
+            " make the server listen on 0.0.0.0 and on one of these ports, or set `port:` in"
+            f" portfolio-grader.yaml; look at the {api_name} log tail"
+        ),
+        api_container=cid,
+    )

@@ -3,7 +3,9 @@
 It refuses what would reach the host (privileged, host namespaces, devices, the Docker socket,
 host paths outside the repo), and rewrites the rest — every `build:` becomes `image: <our tag>`
 (built first by builders.py), every port is published on 127.0.0.1 with a random host port,
-every object carries the run labels, names are project-scoped, limits are set.
+every object carries the run labels, names are project-scoped, limits are set. The services built
+from the repo get a read-only root with the single container's tmpfs mounts (sandbox.py); datastores
+keep a writable one, their images write outside their volumes.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from . import RuntimeOptions, labels_for
-from .builders import dockerfile_exposed_ports, image_tag
+from .builders import dockerfile_exposed_ports, dockerfile_instructions, image_tag
 from .compose_file import ComposeRefused, _escape_dollars, _interpolate_tree, parse_dotenv
 from .docker import COMMON_PORTS, candidate_ports
-from .sandbox import LOG_OPTIONS, NO_MASQUERADE
+from .sandbox import LOG_OPTIONS, NO_MASQUERADE, tmpfs_mounts
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models import Manifest
@@ -82,9 +84,23 @@ class ComposePlan:
     notes: list[str] = field(default_factory=list)
     refusal: str | None = None
     project: str = ""
+    # the services running on a read-only root -> the learner's own `tmpfs` entries (given back by writable())
+    read_only: dict[str, list[str]] = field(default_factory=dict)
 
     def dump(self) -> str:
         return yaml.safe_dump(_escape_dollars(self.doc or {}), sort_keys=False, default_flow_style=False)
+
+    def writable(self) -> list[str]:
+        """Give the read-only services a writable root again (only their own tmpfs); their names."""
+        names = list(self.read_only)
+        services = (self.doc or {}).get("services") or {}
+        for name, own in self.read_only.items():
+            services[name].pop("read_only", None)
+            services[name].pop("tmpfs", None)
+            if own:
+                services[name]["tmpfs"] = own
+        self.read_only = {}
+        return names
 
 
 def project_name(run_id: str) -> str:
@@ -269,6 +285,7 @@ class _Rewriter:
         built: dict[str, BuildSpec] = {}
         image_alias: dict[str, str] = {}
         had_ports: dict[str, list[tuple[int, str]]] = {}
+        built_from: dict[str, BuildSpec] = {}  # every service that runs an image built from the repo
         for name, raw in doc["services"].items():
             name = str(name)
             svc = dict(raw or {})
@@ -332,10 +349,13 @@ class _Rewriter:
             svc["labels"] = {**_labels_dict(svc.get("labels")), **self.labels}
             services[name] = svc
         # services that used the image a built service tags now use our tag
+        same_image = {spec.tag: spec for spec in builds.values()}
         for name, svc in services.items():
             if name not in built and str(svc.get("image") or "") in image_alias:
                 svc["image"] = image_alias[str(svc["image"])]
                 svc.pop("pull_policy", None)
+                built_from[name] = same_image[svc["image"]]
+        built_from.update(built)
 
         api = self._api_service(services, built, had_ports)
         api_ports: list[int] = []
@@ -364,8 +384,15 @@ class _Rewriter:
             for port in api_ports:
                 if loopback_port(port) not in svc["ports"]:
                     svc["ports"].append(loopback_port(port))
+        read_only: dict[str, list[str]] = {}
         for name, svc in services.items():
             self._limits(svc, api=(name == api), built=(name in built))
+            if self.options.read_only and name in built_from:
+                base = _base_image(built_from[name])
+                if is_datastore_image(base):
+                    self.notes.append(f"service '{name}' is built on {base}, a datastore image: its root stays writable")
+                else:
+                    read_only[name] = self._read_only_root(svc)
             if name == api or name in built:  # the learner's code reaches the grader's webhook receiver on the host
                 hosts = svc.get("extra_hosts") or []
                 hosts = [f"{k}:{v}" for k, v in hosts.items()] if isinstance(hosts, dict) else list(hosts)
@@ -400,6 +427,7 @@ class _Rewriter:
             service_names=list(services),
             notes=self.notes,
             project=project_name(self.options.run_id),
+            read_only=read_only,
         )
 
     def _refuse_host_access(self, svc: dict[str, Any], where: str) -> None:
@@ -586,6 +614,16 @@ class _Rewriter:
             svc.pop("cap_add", None)
         svc.pop("privileged", None)
 
+    def _read_only_root(self, svc: dict[str, Any]) -> list[str]:
+        """`read_only: true` and the sandbox's tmpfs mounts where nothing of the learner's is mounted; the
+        learner's own tmpfs entries are kept (and returned, for writable())."""
+        own = svc.get("tmpfs")
+        own = [str(own)] if isinstance(own, str) else [str(t) for t in own or []]
+        taken = {_target(t.split(":", 1)[0]) for t in own} | _mount_targets(svc)
+        svc["read_only"] = True
+        svc["tmpfs"] = own + [f"{path}:{opts}" for path, opts in tmpfs_mounts(self.options).items() if path not in taken]
+        return own
+
     def _top_level(self, section: Any, kind: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, conf in (section or {}).items():
@@ -658,6 +696,38 @@ def choose_api_service(
         if name in publishing and not is_datastore_image(str(services[name].get("image") or "")):
             return name
     return None
+
+
+def _target(path: str) -> str:
+    return os.path.normpath(path.strip()) if path.strip() else ""
+
+
+def _mount_targets(svc: dict[str, Any]) -> set[str]:
+    """Container paths the service's volumes mount on (a tmpfs on the same path would clash)."""
+    targets: set[str] = set()
+    for entry in svc.get("volumes") or []:
+        if isinstance(entry, dict):
+            targets.add(_target(str(entry.get("target") or "")))
+        else:
+            parts = str(entry).split(":")
+            targets.add(_target(parts[0] if len(parts) == 1 else parts[1]))
+    return targets
+
+
+def _base_image(spec: BuildSpec) -> str:
+    """The image the built stage starts FROM (the target stage, else the last), through stage names."""
+    stages: dict[str, str] = {}
+    base = ""
+    for instr, args in dockerfile_instructions(_dockerfile_text(spec)):
+        if instr != "FROM":
+            continue
+        words = [w for w in args.split() if not w.startswith("--")]
+        base = stages.get(words[0].lower(), words[0]) if words else ""
+        if len(words) >= 3 and words[1].lower() == "as":
+            stages[words[2].lower()] = base
+            if spec.target and words[2].lower() == spec.target.lower():
+                return base
+    return base
 
 
 def _dockerfile_text(spec: BuildSpec) -> str:

@@ -561,10 +561,7 @@ def run_container(
             if not isinstance(outcome, tuple) and read_only:
                 line = sandbox.mentions_read_only(container_log_text(container))
                 if line:  # the app needs to write outside /tmp: run it again with a writable root, and say so
-                    handle.notes.append(
-                        "the app could not run on a read-only root filesystem, so it ran on a writable one "
-                        f"(its log: {line!r}); write runtime files under /tmp or the app's own folder"
-                    )
+                    handle.notes.append(sandbox.writable_fallback_note(line))
                     try:
                         container.remove(force=True, v=True)
                     except Exception:

@@ -25,6 +25,7 @@ from typing import Any
 ENV_PREFIX = "PORTFOLIO_GRADER_"
 NO_MASQUERADE = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
 LOG_OPTIONS = {"max-size": "10m", "max-file": "2"}  # a log flood fills at most 20 MB of the host's disk
+TMPFS_PATHS = ("/tmp", "/var/tmp", "/run")  # writable in memory under a read-only root (containers and stacks)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -141,12 +142,17 @@ def container_kwargs(options: Any, *, read_only: bool, workdir_volume: str | Non
     }
     if read_only:
         kwargs["read_only"] = True
-        size = getattr(options, "tmpfs_size", "256m")
-        kwargs["tmpfs"] = {path: f"rw,nosuid,nodev,size={size}" for path in ("/tmp", "/var/tmp", "/run")}
+        kwargs["tmpfs"] = tmpfs_mounts(options)
         if workdir_volume and workdir:
             # The app's own folder stays writable (a sqlite file, uploads) on a volume filled from the image.
             kwargs["mounts"] = [Mount(target=workdir, source=workdir_volume, type="volume")]
     return kwargs
+
+
+def tmpfs_mounts(options: Any) -> dict[str, str]:
+    """{path: mount options} of the tmpfs mounts a read-only root gets."""
+    size = getattr(options, "tmpfs_size", "256m")
+    return {path: f"rw,nosuid,nodev,size={size}" for path in TMPFS_PATHS}
 
 
 def workdir_of(image_attrs: Mapping[str, Any]) -> str | None:
@@ -165,6 +171,12 @@ def mentions_read_only(log: str) -> str | None:
         if READ_ONLY_SIGNS.search(line):
             return " ".join(line.split())[:200]
     return None
+
+
+def writable_fallback_note(line: str, who: str = "the app", where: str = "/tmp or the app's own folder") -> str:
+    """The scorecard note of an app that ran again with a writable root (single containers and stacks alike)."""
+    return (f"{who} could not run on a read-only root filesystem, so it ran on a writable one (its log: {line!r}); "
+            f"write runtime files under {where}")
 
 
 # ---------------------------------------------------------------- what the limits did

@@ -22,7 +22,7 @@ SERVED_SPEC_PATHS = (
     "/openapi.json", "/openapi.yaml", "/swagger.json", "/api-docs", "/api-docs.json", "/api-docs/swagger.json",
     "/v3/api-docs", "/v2/api-docs", "/docs/openapi.json", "/docs.json", "/docs-json", "/api/openapi.json",
     "/api/docs/openapi.json", "/api/v1/openapi.json", "/swagger/v1/swagger.json", "/openapi", "/api/schema/",
-    "/schema", "/swagger.yaml", "/api/swagger.json",
+    "/schema", "/swagger.yaml", "/api/swagger.json", "/api-json", "/swagger/doc.json",  # NestJS, Go swag
 )
 MAX_SPEC_BYTES = 5 * 1024 * 1024
 MAX_VALIDATION_ERRORS = 50

@@ -49,6 +49,7 @@ class Flaws:
     owner_mass_assignment: bool = False  # POST/PUT /tasks store a client-sent owner_id (flaw)
     user_directory: bool = False  # GET /users lists every user's email to any logged-in user (flaw)
     open_list: bool = False  # GET /tasks answers without a token (all users' tasks) yet declares security
+    global_limit: int = 0  # > 0: every request past this many is refused with 429 (a limit on all requests)
 
 
 class RegisterIn(BaseModel):
@@ -105,6 +106,14 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
     user_ids = itertools.count(1)
     task_ids = itertools.count(1)  # never reused after a delete
     app = FastAPI(title="tasks")
+    served = itertools.count(1)
+
+    if flaws.global_limit:
+        @app.middleware("http")
+        async def limit_every_request(request: Request, call_next):
+            if next(served) > flaws.global_limit:
+                return JSONResponse({"detail": "Too many requests"}, status_code=429, headers={"Retry-After": "60"})
+            return await call_next(request)
 
     def issue(user_id: int) -> str:
         now = int(time.time())

@@ -60,6 +60,30 @@ def test_rate_limit_recovery_is_checked_when_retry_after_is_short(context):
     assert time.monotonic() - started < 8  # burst + a Retry-After of at most 3 s
 
 
+def test_a_login_limit_used_up_by_earlier_logins_still_counts(context):
+    ctx = context()
+    user = ctx.identities(1)[0]
+    for n in range(5):  # the app allows 5 failed logins per window: earlier probes used them all
+        login(ctx.prober, ctx.api.auth, user.login_value, f"earlier-{n}")
+    outcome = run("auth.login_rate_limit", ctx)
+    assert outcome.status == "pass", outcome
+    assert "attempt 1 was refused with 429" in outcome.summary and "earlier login attempts" in outcome.summary
+    control = ctx.prober.exchanges[-1]
+    assert control.method == "GET" and control.url.endswith("/tasks") and control.status == 200
+
+
+def test_a_limit_on_all_requests_used_up_before_the_burst_is_not_a_login_verdict(context):
+    """No login limit at all, but a limit on every request that earlier traffic used up: the first failed login
+    meets a 429 that says nothing about logins, and an ordinary GET shows it."""
+    ctx = context(no_rate_limit=True, global_limit=60)
+    ctx.identities(1)
+    while ctx.prober.request("GET", "/tasks", headers=ctx.auth_headers()).status != 429:
+        pass
+    outcome = run("auth.login_rate_limit", ctx)
+    assert outcome.status == "not_evaluated", outcome
+    assert "so was GET /tasks" in outcome.reason and "cannot be told" in outcome.reason
+
+
 def test_lockout_signalled_by_a_401_body_counts_as_rate_limiting(context):
     ctx = context(json_login=True, lockout_401=True)
     outcome = run("auth.login_rate_limit", ctx)

@@ -15,12 +15,13 @@ import secrets
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ..authflow import PASSWORD_FIELDS
 from ..identities import Identity, login, signup_body, token_from
 from ..models import AuthFlow, Evidence, Operation
 from ..probe import Exchange
+from .ratelimit import ordinary_get
 from .registry import CheckContext, check
 
 MAX_ATTEMPTS = 30  # failed logins in the burst, at most; sequential
@@ -118,6 +119,15 @@ def _slowed_down(answered: list[Exchange]) -> bool:
     return len(times) >= 3 and times[-1] >= 1000 and times[-1] >= 4 * min(times[:3])
 
 
+def _control_get(ctx: CheckContext) -> Exchange | None:
+    """An ordinary GET, to tell a login limit from a limit on every request that earlier probes used up."""
+    target = ordinary_get(ctx)
+    if target is None:
+        return None
+    op, headers = target
+    return ctx.prober.request("GET", op.path, headers=headers)
+
+
 @check("auth.login_rate_limit", area="auth", title="Failed logins are rate limited",
        needs=("service", "spec", "user"), order=150)
 def login_rate_limit(ctx: CheckContext):
@@ -158,7 +168,13 @@ def login_rate_limit(ctx: CheckContext):
                    "it sent no Retry-After or RateLimit headers; send Retry-After so clients know when to try again")
         summary = f"{done}: attempt {n} was refused with {refusal.status}{said}; {headers}"
         if n == 1:
-            summary += "; requests earlier in the grade had probably used up the allowance already"
+            control = _control_get(ctx)
+            if control is not None and control.status == 429:
+                return ctx.skip(
+                    f"{done}: the first failed login was refused with 429, and so was {control.method} "
+                    f"{urlsplit(control.url).path}: a limit on all requests was used up earlier in the grade (the load "
+                    "or burst probes), so whether failed logins are limited cannot be told from this grade")
+            summary += "; earlier login attempts of the grade had used up the allowance already"
         evidence = [first, refusal.evidence(f"attempt {n}: refused")] if n > 1 else [
             refusal.evidence("attempt 1: refused")]
         wait = _retry_after(refusal)

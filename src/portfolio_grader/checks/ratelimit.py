@@ -38,8 +38,8 @@ DECORATIVE_HINT = (
     "(never hard-coded values). " + HINT)
 
 
-def _target(ctx: CheckContext) -> tuple[Operation, dict[str, str]] | None:
-    """One ordinary GET without path parameters: a resource's list first, never docs or health endpoints."""
+def ordinary_get(ctx: CheckContext) -> tuple[Operation, dict[str, str]] | None:
+    """(operation, headers) of one ordinary GET without path parameters: a resource's list first, never docs or health endpoints."""
     lists = [r.list for r in ctx.api.resources if r.list is not None and "{" not in r.list.path]
     others = [op for op in ctx.api.operations if op.method == "GET" and "{" not in op.path
               and not _NOT_ORDINARY.search(op.path) and op not in lists]
@@ -102,7 +102,7 @@ def _shown(exchange: Exchange) -> str:
 @check("ratelimit.burst", area="ratelimit", title="The API rate-limits a burst of requests",
        needs=("service", "spec"), order=160)
 def burst(ctx: CheckContext):
-    chosen = _target(ctx)
+    chosen = ordinary_get(ctx)
     if chosen is None:
         return ctx.skip("no ordinary GET operation without path parameters to send a burst to (or it needs "
                         "credentials the grader could not obtain)")

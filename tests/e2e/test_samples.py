@@ -55,6 +55,11 @@ def test_sample_grade_agrees_with_expected(graded, name):
     assert not set(expected.get("must_not_report", [])) & failing, summary
     for criterion in expected.get("criteria_pass", []):
         assert statuses.get(criterion) == "pass", summary
+    for criterion in expected.get("criteria_not_applicable", []):  # out of the grade: 0 of 0 points
+        assert statuses.get(criterion) == "not_applicable", summary
+    ladder = {step.tier: step.status for step in card.ladder}
+    for tier, status in (expected.get("ladder") or {}).items():  # each tier by its own gates
+        assert ladder.get(tier) == status, f"{name}: ladder {ladder}; {summary}"
     assert code == (0 if card.passed else 1)
     assert (folder / "scorecard.html").is_file() and (folder / "result.json").is_file()
 

@@ -42,6 +42,7 @@ MANIFEST_HINT = ("shortener:\n"
 _SHORT_WORDS = re.compile(r"link|url|short|shorten|slug", re.I)
 _STATS_WORDS = re.compile(r"stat|analytic|click|visit|metric", re.I)
 _REDIRECT_PATH = re.compile(r"^/(?:[a-z]{1,3}/)?\{[^}/]+\}/?$", re.I)  # /{code}, /r/{code}, /go/{code}
+_SIGN_IN = re.compile(r"(?<![a-z])(?:o?auth2?|log-?in|log-?out|sign-?in|sso|callback)(?![a-z])", re.I)
 
 
 @dataclass(frozen=True)
@@ -116,12 +117,23 @@ def find_shortener(ctx: CheckContext) -> Shortener | None:
 
 
 def _find_redirect(ctx: CheckContext, create: Operation) -> Operation | None:
-    gets = [op for op in ctx.api.operations if op.method == "GET" and len(path_params(op.path)) == 1]
+    gets = [op for op in ctx.api.operations if op.method == "GET" and len(path_params(op.path)) == 1
+            and not _not_a_short_link(op, create)]
     documented = [op for op in gets if any(s in op.responses for s in map(str, (*REDIRECTS, 303)))]
     if documented:
         return min(documented, key=lambda op: len(op.path))
     shaped = [op for op in gets if _REDIRECT_PATH.match(op.path) and not op.path.startswith(create.path.rstrip("/") + "/")]
     return min(shaped, key=lambda op: len(op.path)) if shaped else None
+
+
+def _not_a_short_link(op: Operation, create: Operation) -> bool:
+    """Redirects a platform has that are no short links: signing in (`GET /auth/{provider}` to GitHub), or an action
+    on another collection's object (`GET /invoices/{id}/pdf` to a file store). A short link's redirect ends in its
+    code (`/{code}`, `/r/{code}`) or sits under the create's own collection (`/links/{code}/go`)."""
+    if _SIGN_IN.search(op.path):
+        return True
+    after_param = op.path.rsplit("}", 1)[-1].strip("/")
+    return bool(after_param) and not op.path.startswith(create.path.rstrip("/") + "/")
 
 
 def _find_stats(ctx: CheckContext, create: Operation, redirect: Operation | None) -> Operation | None:

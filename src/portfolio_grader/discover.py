@@ -172,7 +172,7 @@ def resolve_refs(node: Any, spec: dict, depth: int = 0) -> Any:
 
 def describe_operations(spec: dict) -> list[Operation]:
     operations = []
-    global_security = bool(spec.get("security"))
+    global_security = requires_credentials(spec.get("security"))
     for path, item in (spec.get("paths") or {}).items():
         if not isinstance(item, dict):
             continue
@@ -205,9 +205,16 @@ def describe_operations(spec: dict) -> list[Operation]:
                                           and isinstance(c, dict)), None),
                 request_content_types=list(content),
                 responses=responses,
-                security=bool(security) if security is not None else global_security,
+                security=requires_credentials(security) if security is not None else global_security,
             ))
     return operations
+
+
+def requires_credentials(requirements: Any) -> bool:
+    """Does an OpenAPI `security` list demand credentials? An empty requirement (`{}`) among the alternatives
+    makes them optional: drf-spectacular writes `security: [{}]` on every operation of a public DRF API."""
+    return (isinstance(requirements, list) and bool(requirements)
+            and all(isinstance(r, dict) and r for r in requirements))
 
 
 def find_resources(operations: list[Operation], manifest_collections: list[str]) -> list[Resource]:

@@ -6,6 +6,7 @@ line from the scorecard and see the same thing. Random exploration is Schemathes
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -142,8 +143,10 @@ def _string(schema: dict, variant: int, name: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=256)
 def _from_pattern(pattern: str) -> str | None:
-    """The simplest string Hypothesis can find for a regex: deterministic (no example database)."""
+    """The simplest string Hypothesis can find for a regex: deterministic (no example database). Cached: a search
+    takes a second or more, and seeding a collection asks for the same pattern (DRF's ISBN regex) a hundred times."""
     try:
         from hypothesis import HealthCheck, find, settings
         from hypothesis import strategies as st

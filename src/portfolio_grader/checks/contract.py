@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 from ..evidence import decode_body
 from ..models import CheckOutcome, Evidence, Finding, Severity
 from ..probe import SCAN_LIMIT, Exchange
+from .pagination_survey import CURSOR_NAMES, OFFSET_NAMES, PAGE_NAMES, SIZE_NAMES
 from .registry import REGISTRY, CheckContext, check
 
 AREA = "contract"
@@ -236,6 +237,7 @@ class ContractRun:
     samples: dict[str, list[tuple[str, Exchange]]] = field(default_factory=dict)  # (operation, exchange) by tag
     stateful_requests: int = 0
     stateful_skip: str | None = None  # why the stateful phase did not run
+    set_aside: Counter = field(default_factory=Counter)  # (kind, why) -> failing requests not counted (_excused)
     unknown_route: tuple[int, str] | None = None
     stop: str = "completed"
     budget: float = 0.0  # seconds the run may take
@@ -420,6 +422,10 @@ def _read_scenario(ctx: CheckContext, run: ContractRun, event: Any) -> None:
         exchange = exchanges.get(case_id)
         node = recorder.cases.get(case_id)
         if kind is None or exchange is None or node is None:
+            continue
+        excuse = _excused(failure.code, node.value, exchange)
+        if excuse is not None:
+            run.set_aside[(kind, excuse)] += 1
             continue
         operation = failure.operation or recorder.label
         status = getattr(failure, "status_code", None) or exchange.status
@@ -722,12 +728,53 @@ def _groups_for(run: ContractRun, kinds: tuple[str, ...], exercised: set[str]) -
                 continue
         chosen.append(group)
     notes = []
+    notes += [f"set aside: {count} request(s) {why}" for (kind, why), count in sorted(run.set_aside.items())
+              if kind in kinds]
     if anonymous:
         notes.append("set aside: " + ", ".join(anonymous) + ", the correct refusal of requests without valid "
                      "credentials, not counted; list it with responses={401: ...} for a complete contract")
     if server:
         notes.append(f"undocumented 5xx answers are reported by contract.no_server_errors, not here ({server})")
     return chosen, "; ".join(notes) or None
+
+
+_PAGING_PARAMETERS = frozenset(n.lower() for n in (*SIZE_NAMES, *OFFSET_NAMES, *PAGE_NAMES, *CURSOR_NAMES))
+
+
+def _excused(code: str, case: Any, exchange: Exchange) -> str | None:
+    """Why a Schemathesis failure is not the contract break its kind names (None: it is one)."""
+    if code == "ST202" and _carries_nul(exchange):
+        return ("with text holding a NUL character (\\u0000) were refused: refusing NUL is a deliberate safety rule "
+                "(Django REST framework's CharField, PostgreSQL text), not a valid request rejected")
+    if code == "ST201" and _only_paging_parameters(case):
+        return ("with an invalid paging value were answered with the default page (lenient parsing, as Django REST "
+                "framework's paginators do): the pagination checks judge paging values")
+    return None
+
+
+def _carries_nul(exchange: Exchange) -> bool:
+    body = exchange.request_body or ""
+    return "\\u0000" in body or "\x00" in body or "%00" in exchange.url
+
+
+def _only_paging_parameters(case: Any) -> bool:
+    """Did the negative case break nothing but query parameters that page a list (page, page_size, limit ...)?"""
+    from schemathesis.core.parameters import ParameterLocation
+
+    meta = getattr(case, "meta", None)
+    if meta is None:
+        return False
+    data = meta.phase.data
+    named = [(m.parameter_location, m.parameter) for m in getattr(data, "mutations", ()) if m.parameter]
+    if getattr(data, "parameter", None):
+        named.append((data.parameter_location, data.parameter))
+    if not named:  # the whole query was negated at once: every parameter sent counts
+        negative = {location for location, info in meta.components.items() if info.mode.is_negative}
+        if negative != {ParameterLocation.QUERY}:
+            return False
+        named = [(ParameterLocation.QUERY, name) for name in (case.query or {})]
+    return bool(named) and all(location == ParameterLocation.QUERY and str(name).lower() in _PAGING_PARAMETERS
+                               for location, name in named)
 
 
 def _coverage_note(run: ContractRun) -> str | None:

@@ -6,7 +6,8 @@ Kinds (besides the shared `server_error` and `non_json_error`):
 - `content_type_not_checked`: a JSON operation accepts a body sent as text/plain;
 - `oversized_body_accepted`: a 2 MiB JSON body is accepted rather than refused with 413 (or another 4xx);
 - `error_shape_inconsistent`: the API's JSON errors come in more than one shape (RFC 9457 problem+json is
-  recognised as one shape whatever its optional members).
+  recognised as one shape whatever its optional members; Django REST framework's field errors go with its
+  {"detail": ...} errors).
 """
 
 from __future__ import annotations
@@ -274,14 +275,36 @@ def oversized_body(ctx: CheckContext):
 # ---------------------------------------------------------------- one error shape
 
 
+# Django REST framework's documented error format is a pair: {"detail": "..."} for 404/405/415/parse errors, and
+# for validation a map of field -> messages ({"title": ["This field is required."]}); one convention, so the map
+# counts as the {detail} family (a subset of its shape).
+FIELD_ERRORS = frozenset({"detail", "<field: [messages]>"})
+_ENVELOPE_KEYS = {"error", "errors", "message", "messages", "detail", "details"}  # a list of messages, not a field
+
+
+def _field_errors(body: dict) -> bool:
+    """A validation error map: every key a field (or `non_field_errors`), every value its messages, or the field
+    errors of a nested object (or of a list of them, `{}` for the valid ones)."""
+    def messages(value: Any) -> bool:
+        if isinstance(value, dict):
+            return _field_errors(value)
+        return isinstance(value, list) and bool(value) and all(
+            isinstance(v, str) or (isinstance(v, dict) and (not v or _field_errors(v))) for v in value)
+
+    return bool(body) and not body.keys() & _ENVELOPE_KEYS and all(messages(v) for v in body.values())
+
+
 def error_shape(exchange: Exchange) -> frozenset[str] | None:
-    """The shape of a JSON error body: its top-level keys, `problem` for RFC 9457; None when not a JSON error."""
+    """The shape of a JSON error body: its top-level keys, `problem` for RFC 9457, FIELD_ERRORS for a map of field
+    messages; None when not a JSON error."""
     body = exchange.json()
     if body is None:
         return None
     if "problem+json" in exchange.content_type.lower() or (
             isinstance(body, dict) and {"title", "status"} <= body.keys() and body.keys() & {"type", "detail"}):
         return frozenset({"<rfc9457 problem>"})
+    if isinstance(body, dict) and _field_errors(body):
+        return FIELD_ERRORS
     if isinstance(body, dict):
         return frozenset(body.keys())
     return frozenset({f"<{type(body).__name__}>"})

@@ -28,6 +28,7 @@ PAGE_SIZE = 10
 MAX_PAGES = 40  # pages walked per collection, at most
 MAX_TARGETS = 2  # collections surveyed
 HUGE = 100_000  # the page size a client should not be able to ask for
+CAP = 100  # the largest page expected when the spec documents no maximum: a silent cap shows past it
 SIZE_NAMES = ("limit", "size", "per_page", "perpage", "page_size", "pagesize", "take", "max_results", "maxresults",
               "count")
 OFFSET_NAMES = ("offset", "skip", "start")
@@ -100,6 +101,7 @@ class Target:
     filters: list[tuple[str, str, Exchange, str | None]] = field(default_factory=list)  # (kind, param, answer, problem)
     filter_notes: list[str] = field(default_factory=list)
     left_behind: int = 0
+    huge_collection: int = 0  # objects the collection held (at least) when the huge page size was asked for
 
     @property
     def label(self) -> str:
@@ -510,7 +512,55 @@ def _limits(ctx: CheckContext, target: Target) -> None:
     elif style.position_param:
         probes.append((f"{style.position_param}=not-a-cursor", {**base, style.position_param: "not-a-cursor"}))
     for label, params in probes:
-        target.limits.append((label, _get(ctx, target, params)))
+        huge = label == f"{style.size_param}={HUGE}"
+        target.limits.append((label, _huge_page(ctx, target, params) if huge else _get(ctx, target, params)))
+
+
+def _huge_page(ctx: CheckContext, target: Target, params: dict[str, Any]) -> Exchange:
+    """Ask for a huge page. A cap the spec does not document (DRF's max_page_size) only shows on a collection
+    larger than the cap: when every object came back, grow the collection past CAP for one more ask."""
+    answer = _get(ctx, target, params)
+    target.huge_collection = max(reported_total(answer) or 0, len(target.seeded))
+    got = len(items_of(answer.json()))
+    hidden = (target.style.max_size is None and answer.status == 200 and echo_of(answer, target.style.size_param)
+              is None and target.huge_collection <= got <= CAP)
+    if not hidden or target.resource.delete is None:  # objects it could not delete again are not made
+        return answer
+    extra = _seed_extra(ctx, target, CAP + 1 - target.huge_collection)
+    try:
+        if extra is None:
+            return answer
+        again = _get(ctx, target, params)
+        target.huge_collection = max(reported_total(again) or 0, len(target.seeded) + len(extra))
+        return again
+    finally:
+        _delete(ctx, target, extra or [])
+
+
+def _seed_extra(ctx: CheckContext, target: Target, count: int) -> list[Any] | None:
+    """`count` more objects (ids), or None (and none left) when the API would not create them all."""
+    schema = target.resource.create.request_schema
+    made: list[Any] = []
+    for n in range(count):
+        body = valid_example(schema, variant=SEED_COUNT + n + 1) if schema else {}
+        created = ctx.prober.request("POST", target.resource.collection, json=body, headers=target.headers)
+        obj = created.json()
+        obj = obj["data"] if isinstance(obj, dict) and isinstance(obj.get("data"), dict) else obj
+        item_id = find_id(obj, target.resource.id_field) if created.status and 200 <= created.status < 300 else None
+        if item_id is None:
+            _delete(ctx, target, made)
+            return None
+        made.append(item_id)
+    return made
+
+
+def _delete(ctx: CheckContext, target: Target, ids: list[Any]) -> None:
+    for item_id in ids:
+        answer = ctx.prober.request("DELETE", re.sub(r"\{[^}]+\}", str(item_id), target.resource.item),
+                                    headers=target.headers)
+        answer.source = "cleanup"
+        if not (answer.status and answer.status < 300):
+            target.left_behind += 1
 
 
 def _filters(ctx: CheckContext, target: Target) -> None:

@@ -198,12 +198,7 @@ def _cleanup(ctx: CheckContext, target: Target) -> None:
     if delete is None:
         target.left_behind = len(target.seeded)
         return
-    for item_id in ids:
-        answer = ctx.prober.request("DELETE", re.sub(r"\{[^}]+\}", str(item_id), target.resource.item),
-                                    headers=target.headers)
-        answer.source = "cleanup"
-        if not (answer.status and answer.status < 300):
-            target.left_behind += 1
+    _delete(ctx, target, ids)
     target.left_behind += len(target.seeded) - len(ids)
 
 

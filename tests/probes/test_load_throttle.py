@@ -11,9 +11,6 @@ from portfolio_grader.checks.load import MIN_SERVED, run_load
 from ..conftest import kinds, make_context, run
 from .ratelimit_apps import allow_first
 
-THRESHOLDS = {"load.latency": {"p95_ms": 300, "max_error_rate": 0.01}}
-
-
 def context(serve, app, duration: float = 2.0, p95_ms: float = 300):
     ctx = make_context(serve(app))
     ctx.settings = Settings(load_duration=duration, load_concurrency=10, load_max_requests=3000)

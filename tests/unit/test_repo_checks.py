@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from portfolio_grader.checks import CheckContext
-from portfolio_grader.checks.repo import committed_files, parse_dockerfile
+from portfolio_grader.checks.repo import committed_files
+from portfolio_grader.dockerfile import parse_dockerfile
 from portfolio_grader.inspect import inspect_repo
 from portfolio_grader.models import ApiModel, RunningService, Source, Workspace
 

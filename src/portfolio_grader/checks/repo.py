@@ -12,11 +12,11 @@ import shlex
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from ..dockerfile import Stage, parse_dockerfile
 from ..inspect import read_text
 from ..models import Evidence
 from .registry import CheckContext, check
@@ -136,49 +136,6 @@ def ci(ctx: CheckContext):
 
 
 # ---------------------------------------------------------------- Dockerfile hygiene
-
-
-@dataclass
-class Stage:
-    image: str  # after ARG substitution
-    name: str | None
-    line: int
-    from_line: str
-    user: str | None = None  # the last USER of the stage
-    user_line: int | None = None
-
-
-def parse_dockerfile(text: str) -> list[Stage]:
-    """The stages of a Dockerfile: FROM (with ARG defaults substituted) and the last USER of each."""
-    args: dict[str, str] = {}
-    stages: list[Stage] = []
-    logical: list[tuple[int, str]] = []
-    buffer, start = "", 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not buffer and (not line or line.startswith("#")):
-            continue
-        if not buffer:
-            start = number
-        if line.endswith("\\"):
-            buffer += line[:-1] + " "
-            continue
-        logical.append((start, buffer + line))
-        buffer = ""
-    for number, line in logical:
-        word, _, rest = line.partition(" ")
-        word = word.upper()
-        if word == "ARG" and "=" in rest and not stages:
-            name, _, value = rest.strip().partition("=")
-            args[name.strip()] = value.strip().strip("\"'")
-        elif word == "FROM":
-            parts = [p for p in rest.split() if not p.startswith("--")]
-            image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), parts[0]) if parts else ""
-            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
-            stages.append(Stage(image, name, number, line))
-        elif word == "USER" and stages:
-            stages[-1].user, stages[-1].user_line = rest.strip(), number
-    return stages
 
 
 _ROOT_USERS = {"root", "0", "0:0", "root:root", "root:0", "0:root"}

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from . import RuntimeOptions, labels_for
-from .builders import dockerfile_exposed_ports, dockerfile_instructions, image_tag
+from ..dockerfile import base_image, parse_dockerfile
+from .builders import dockerfile_exposed_ports, image_tag
 from .compose_file import ComposeRefused, _escape_dollars, _interpolate_tree, parse_dotenv
 from .docker import COMMON_PORTS, candidate_ports
 from .sandbox import LOG_OPTIONS, NO_MASQUERADE, tmpfs_mounts
@@ -388,7 +389,7 @@ class _Rewriter:
         for name, svc in services.items():
             self._limits(svc, api=(name == api), built=(name in built))
             if self.options.read_only and name in built_from:
-                base = _base_image(built_from[name])
+                base = base_image(parse_dockerfile(_dockerfile_text(built_from[name])), built_from[name].target)
                 if is_datastore_image(base):
                     self.notes.append(f"service '{name}' is built on {base}, a datastore image: its root stays writable")
                 else:
@@ -712,22 +713,6 @@ def _mount_targets(svc: dict[str, Any]) -> set[str]:
             parts = str(entry).split(":")
             targets.add(_target(parts[0] if len(parts) == 1 else parts[1]))
     return targets
-
-
-def _base_image(spec: BuildSpec) -> str:
-    """The image the built stage starts FROM (the target stage, else the last), through stage names."""
-    stages: dict[str, str] = {}
-    base = ""
-    for instr, args in dockerfile_instructions(_dockerfile_text(spec)):
-        if instr != "FROM":
-            continue
-        words = [w for w in args.split() if not w.startswith("--")]
-        base = stages.get(words[0].lower(), words[0]) if words else ""
-        if len(words) >= 3 and words[1].lower() == "as":
-            stages[words[2].lower()] = base
-            if spec.target and words[2].lower() == spec.target.lower():
-                return base
-    return base
 
 
 def _dockerfile_text(spec: BuildSpec) -> str:

@@ -170,17 +170,13 @@ def _seed(ctx: CheckContext, target: Target) -> None:
         rank = (i * 7) % SEED_COUNT  # markers sort in another order than creation: sorting is visible
         marker = f"pg{tag}q{rank:02d}"
         body = _marked(valid_example(schema, variant=i + 1) if schema else {}, marker)
-        created = ctx.prober.request("POST", target.resource.collection, json=body, headers=target.headers)
+        created, item_id = _create(ctx, target, body)
         if not (created.status and 200 <= created.status < 300):
             if not target.seeded:
                 target.seed_problem = (f"POST {target.resource.collection} with a schema-valid body answered "
                                        f"{created.status or created.error}: nothing to page through")
                 target.seed_evidence.append(created)
             break
-        obj = created.json()
-        if isinstance(obj, dict) and isinstance(obj.get("data"), dict):
-            obj = obj["data"]
-        item_id = find_id(obj, target.resource.id_field)
         target.seeded.append(item_id if item_id is not None else marker)
         target.seed_bodies.append(body)
         target.markers.append(marker)
@@ -190,6 +186,17 @@ def _seed(ctx: CheckContext, target: Target) -> None:
         target.seed_problem = (f"only {len(target.seeded)} of {SEED_COUNT} objects could be created "
                                f"(POST {target.resource.collection} then answered {created.status or created.error})")
         target.seed_evidence.append(created)
+
+
+def _create(ctx: CheckContext, target: Target, body: Any) -> tuple[Exchange, Any]:
+    """POST one object: (the answer, the new object's id, or None when it was refused or names no id)."""
+    created = ctx.prober.request("POST", target.resource.collection, json=body, headers=target.headers)
+    if not (created.status and 200 <= created.status < 300):
+        return created, None
+    obj = created.json()
+    if isinstance(obj, dict) and isinstance(obj.get("data"), dict):
+        obj = obj["data"]
+    return created, find_id(obj, target.resource.id_field)
 
 
 def _cleanup(ctx: CheckContext, target: Target) -> None:
@@ -538,10 +545,7 @@ def _seed_extra(ctx: CheckContext, target: Target, count: int) -> list[Any] | No
     made: list[Any] = []
     for n in range(count):
         body = valid_example(schema, variant=SEED_COUNT + n + 1) if schema else {}
-        created = ctx.prober.request("POST", target.resource.collection, json=body, headers=target.headers)
-        obj = created.json()
-        obj = obj["data"] if isinstance(obj, dict) and isinstance(obj.get("data"), dict) else obj
-        item_id = find_id(obj, target.resource.id_field) if created.status and 200 <= created.status < 300 else None
+        item_id = _create(ctx, target, body)[1]
         if item_id is None:
             _delete(ctx, target, made)
             return None

@@ -118,8 +118,8 @@ def test_a_capstone_platform_need_not_shorten_links():
     assert capstone.score == 100 and capstone.passed
     assert {c.id: c.status for c in capstone.criteria}["redirects"] == "not_applicable"
     # a capstone that does shorten links is graded on them
-    broken = [_outcome(c, "fail", 0.0) if c == "shortener.redirect" else o for c, o in
-              zip(rubrics[-1].check_ids, [_outcome(c, "pass") for c in rubrics[-1].check_ids])]
+    broken = [_outcome(c, "fail", 0.0) if c == "shortener.redirect" else _outcome(c, "pass")
+              for c in rubrics[-1].check_ids]
     result = score(rubrics[-1], broken)
     assert {c.id: c.status for c in result.criteria}["redirects"] == "fail" and result.score < 100
 

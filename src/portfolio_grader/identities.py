@@ -7,6 +7,7 @@ appear unredacted in curl lines: the learner can replay every request.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,10 +15,20 @@ from urllib.parse import urlencode
 
 from .authflow import PASSWORD_FIELDS, find_token_path
 from .models import AuthFlow, Evidence
-from .payloads import valid_example
+from .payloads import _type_of, valid_example
 from .probe import Exchange, Prober
 
 _STRONG_PASSWORDS = ("Grader-Pass-9x!Qv", "Gr4der!Pa55w0rd#Long-Enough-2026")
+
+# Fields that grant privilege: test users are ordinary users, so these are left out of a sign-up (or, when the
+# schema requires one, given the least privileged value). The mass-assignment probe sends them on purpose.
+PRIVILEGED_FIELDS = frozenset({"role", "roles", "user_role", "userrole", "usertype", "user_type", "is_admin",
+                               "isadmin", "admin", "is_superuser", "issuperuser", "superuser", "is_staff",
+                               "isstaff", "staff", "permissions", "scopes", "groups", "is_moderator"})
+# Fields a second user or object may not share with the first (a unique index): each gets a fresh value.
+_UNIQUE_WORDS = re.compile(r"phone|mobile|tel(ephone)?$|handle|slug|nick|cpf|document|ssn|code$", re.I)
+# A refusal that says the value is taken: the next attempt uses fresh values.
+_TAKEN_WORDS = re.compile(r"already|exist|taken|unique|duplicate|in use|registered", re.I)
 
 
 class IdentityError(Exception):
@@ -88,7 +99,8 @@ def create_identity(prober: Prober, flow: AuthFlow, label: str, run_tag: str,
         exchanges.append(signup)
         if signup.status is not None and signup.status < 300:
             break
-        if not (signup.status in (400, 409, 422) and "pass" in signup.text.lower()):
+        if not (signup.status in (400, 409, 422) and ("pass" in signup.text.lower()
+                                                       or _TAKEN_WORDS.search(signup.text))):
             raise IdentityError(f"registering user {label} with {flow.signup.label} failed: "
                                 f"{signup.status or signup.error}", exchanges)
     else:
@@ -110,17 +122,50 @@ def signup_body(schema: dict, flow: AuthFlow, label: str, tag: str, password: st
     body = body if isinstance(body, dict) else {}
     unique = f"pg{tag}{label.lower()}{secrets.token_hex(3)}"
     props = schema.get("properties") or {}
+    required = set(schema.get("required") or ())
     for name, sub in props.items():
         low = name.lower()
-        if name in PASSWORD_FIELDS or "password" in low:  # password and its confirmation
+        sub = sub if isinstance(sub, dict) else {}
+        if low in PRIVILEGED_FIELDS:
+            body.pop(name, None)
+            if name in required:
+                body[name] = least_privileged(sub)
+        elif name in PASSWORD_FIELDS or "password" in low:  # password and its confirmation
             body[name] = password
-        elif (sub or {}).get("format") == "email" or "email" in low:
+        elif sub.get("format") == "email" or "email" in low:
             body[name] = f"{unique}@example.com"
         elif low in ("username", "user_name", "login", "handle") or low == "name" and "username" not in props:
             body[name] = unique
+        elif _UNIQUE_WORDS.search(low) and _type_of(sub) in ("string", "integer", None):
+            body[name] = _unique_value(sub, low)
     login_value = body.get(flow.identity_field) or next(
         (body[k] for k in ("email", "username", "user_name", "login") if k in body), unique)
     return body, str(login_value)
+
+
+def least_privileged(schema: dict) -> Any:
+    """The value of a required privilege field that grants nothing: false, an empty list, the plainest role."""
+    kind = _type_of(schema)
+    options = [v for v in schema.get("enum") or () if v is not None]
+    if options:
+        plain = [v for v in options if str(v).lower() in ("user", "member", "customer", "regular", "basic",
+                                                           "student", "viewer", "reader")]
+        return (plain or [v for v in options if "admin" not in str(v).lower()] or options)[0]
+    return {"boolean": False, "array": [], "object": {}, "integer": 0}.get(kind, "user")
+
+
+def _unique_value(schema: dict, low: str) -> Any:
+    """A fresh value for a unique-looking field: digits for phones, numbers and documents, a token otherwise."""
+    digits = f"{secrets.randbelow(10 ** 8):08d}"
+    if _type_of(schema) == "integer":
+        return int("9" + digits)
+    if re.search(r"phone|mobile|tel|cpf|document|ssn", low):
+        text = "+1555" + digits
+        pattern = schema.get("pattern")
+        if pattern and not re.search(pattern, text):
+            text = "555" + digits
+        return text[: schema["maxLength"]] if schema.get("maxLength") else text
+    return f"pg-{secrets.token_hex(4)}"
 
 
 def _dig(body: Any, path: str | None) -> Any:

@@ -49,6 +49,8 @@ class Flaws:
     owner_mass_assignment: bool = False  # POST/PUT /tasks store a client-sent owner_id (flaw)
     user_directory: bool = False  # GET /users lists every user's email to any logged-in user (flaw)
     open_list: bool = False  # GET /tasks answers without a token (all users' tasks) yet declares security
+    strict_fields: bool = False  # register refuses unknown fields by name (400) but accepts `role`
+    profile_signup: bool = False  # register requires a unique phone and declares is_admin (example true), stored as given
     global_limit: int = 0  # > 0: every request past this many is refused with 429 (a limit on all requests)
 
 
@@ -57,6 +59,11 @@ class RegisterIn(BaseModel):
     email: str = Field(min_length=3, max_length=100, json_schema_extra={"format": "email"})
     password: str = Field(min_length=6, max_length=72)
     full_name: str = Field(default="", max_length=100)
+
+
+class RegisterProfileIn(RegisterIn):
+    phone: str = Field(pattern=r"^\+?[0-9]{7,15}$", json_schema_extra={"example": "+15550100"})
+    is_admin: bool = Field(default=False, json_schema_extra={"example": True})
 
 
 class LoginIn(BaseModel):
@@ -146,21 +153,37 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
             raise HTTPException(404, "Task not found")
         return task
 
-    @app.post("/auth/register", status_code=201, response_model=UserOut, responses={409: {}, 422: {}})
-    def register(body: RegisterIn):
+    def sign_up(body: RegisterIn) -> dict:
         if not flaws.weak_password_ok and (len(body.password) < 8 or body.password.isdigit()
                                            or body.password.lower() == "password"):
             raise HTTPException(422, "password too weak: use 8+ characters with letters and digits")
         if any(u["email"] == body.email for u in users.values()):
             raise HTTPException(409, "email already registered")
         extra = body.model_extra or {}
+        if flaws.strict_fields and set(extra) - {"role"}:  # marshmallow-style: unknown fields refused by name
+            raise HTTPException(400, {k: ["Unknown field."] for k in sorted(set(extra) - {"role"})})
+        profile = isinstance(body, RegisterProfileIn)
+        phone = body.phone if profile else None
+        if phone is not None and any(u.get("phone") == phone for u in users.values()):
+            raise HTTPException(409, "phone number already registered")
         role = "user"
         if flaws.mass_assignment and (extra.get("role") == "admin" or extra.get("is_admin") is True):
             role = "admin"
+        if profile and body.is_admin:  # profile_signup stores its declared is_admin as given (a flaw)
+            role = "admin"
         user_id = next(user_ids)
         users[user_id] = {"id": user_id, "email": body.email, "full_name": body.full_name, "role": role,
-                          "password_hash": _hash(body.password)}
+                          "password_hash": _hash(body.password), "phone": phone}
         return users[user_id]
+
+    if flaws.profile_signup:
+        @app.post("/auth/register", status_code=201, response_model=UserOut, responses={409: {}, 422: {}})
+        def register_profile(body: RegisterProfileIn):
+            return sign_up(body)
+    else:
+        @app.post("/auth/register", status_code=201, response_model=UserOut, responses={409: {}, 422: {}})
+        def register(body: RegisterIn):
+            return sign_up(body)
 
     def check_login(request: Request, username: str, password: str) -> dict:
         key = request.client.host if request.client else "?"

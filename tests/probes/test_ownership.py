@@ -104,6 +104,37 @@ def test_sign_up_with_role_admin_is_mass_assignment_shown_by_the_admin_operation
     assert "extra=\"forbid\"" in finding.hint
 
 
+def test_test_users_sign_up_as_ordinary_users_with_their_own_unique_values(serve):
+    """The schema's example says is_admin: true and phone +15550100 (unique): users A and B must still be two
+    ordinary users, so the mass-assignment probe has an ordinary user to compare the admin sign-up with."""
+    ctx = grade(serve, profile_signup=True)
+    a, b = ctx.identities(2)
+    assert "is_admin" not in a.signup_body and "is_admin" not in b.signup_body
+    assert a.signup_body["phone"] != b.signup_body["phone"]
+    assert a.signup_response["role"] == b.signup_response["role"] == "user"
+    outcome = run("ownership.mass_assignment", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"mass_assignment"}, (outcome.summary, outcome.findings)
+    assert "is_admin=true" in outcome.findings[0].message
+
+
+def test_mass_assignment_sends_each_admin_field_alone_when_the_api_refuses_unknown_fields(serve):
+    ctx = grade(serve, strict_fields=True, mass_assignment=True)
+    outcome = run("ownership.mass_assignment", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"mass_assignment"}, (outcome.summary, outcome.findings)
+    (finding,) = outcome.findings
+    assert "role=admin made" in finding.message and json.loads(finding.evidence[0].request.body)["role"] == "admin"
+    assert "is_admin" not in json.loads(finding.evidence[0].request.body)
+
+
+def test_a_field_accepted_alone_without_effect_passes_and_the_probe_user_is_deleted(serve):
+    ctx = grade(serve, strict_fields=True, delete_me=True)
+    outcome = run("ownership.mass_assignment", ctx)
+    assert outcome.status == "pass", (outcome.summary, outcome.findings)
+    assert 'role=admin gained no privilege' in outcome.summary
+    # users A and B and the probe's own sign-up: the ledger forgets none of them
+    assert ctx.remove_test_users() == "3 of 3 test users deleted with DELETE /users/me"
+
+
 def test_client_sent_owner_id_is_mass_assignment_and_the_objects_are_cleaned_up_by_their_new_owner(serve):
     ctx = grade(serve, owner_mass_assignment=True)
     outcome = run("ownership.mass_assignment", ctx)

@@ -12,6 +12,7 @@ Every object a probe creates is deleted again by its owner when the API document
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -541,6 +542,25 @@ def _admin_claims(body: Any) -> list[str]:
     return claims
 
 
+def _sign_up_with_admin_fields(ctx: CheckContext, flow) -> tuple[Identity | None, str, list]:
+    """A user signed up with admin fields (all, else the first accepted alone), what it sent, and the refusals.
+    The user joins the grade's disposable identities, so it is deleted with the test users."""
+    attempts = [dict(ADMIN_EXTRA)] + [{k: v} for k, v in ADMIN_EXTRA.items()]
+    refusals = []
+    for fields in attempts:
+        try:
+            m = create_identity(ctx.prober, flow, "M", ctx.run_tag, extra=fields)
+        except IdentityError as exc:
+            if exc.exchanges:
+                refusals.append(exc.exchanges[0])
+            if not (exc.exchanges and exc.exchanges[0].status in (400, 422)):
+                break  # refused for another reason than its fields: sending fewer says nothing new
+            continue
+        ctx.keep_disposable(m)
+        return m, ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in fields.items()), refusals
+    return None, "", refusals
+
+
 def _has_role_field(body: Any) -> bool:
     body = _unwrap(body)
     return isinstance(body, dict) and any(
@@ -562,25 +582,25 @@ def mass_assignment(ctx: CheckContext):
     checked: list[str] = []
     judged = held = 0
 
-    # -- sign-up with admin fields
-    try:
-        m = create_identity(ctx.prober, flow, "M", ctx.run_tag, extra=dict(ADMIN_EXTRA))
-    except IdentityError as exc:
-        m = None
-        refused = exc.exchanges[0] if exc.exchanges else None
-        if refused is not None and refused.status in (400, 422):
-            checked.append(f"the sign-up refuses unknown fields such as role/is_admin ({refused.status})")
-            evidence.append(refused.evidence("sign-up with role=admin and is_admin=true: refused"))
-            judged += 1
-            held += 1
-        else:
-            checked.append(f"a sign-up with admin fields could not be completed ({exc})")
+    # -- sign-up with admin fields: all together, then each alone (an API that refuses unknown fields
+    # refuses the set for the one it does not know and hides the one it accepts)
+    m, sent, refusals = _sign_up_with_admin_fields(ctx, flow)
+    if m is None and refusals and all(r.status in (400, 422) for r in refusals):
+        checked.append(f"the sign-up refused every admin field, sent together and one at a time "
+                       f"({len(refusals)} attempts, {refusals[0].status})")
+        evidence.extend(r.evidence(f"sign-up with {label}: refused") for r, label in
+                        list(zip(refusals, ["all admin fields", *ADMIN_EXTRA]))[:3])
+        judged += 1
+        held += 1
+    elif m is None:
+        checked.append("a sign-up with admin fields could not be completed ("
+                       + (status_text(refusals[-1]) if refusals else "no answer") + ")")
     if m is not None:
         signup_exchange = m.exchanges[0]
         signup_obj = _unwrap(signup_exchange.json())
         observations: list[str] = []
         watched: list[str] = []  # what could have shown a privilege
-        chain = [signup_exchange.evidence("sign-up with role=admin, is_admin=true, isAdmin=true, admin=true")]
+        chain = [signup_exchange.evidence("sign-up with " + sent)]
         profile_seen = False
         if flow.me is not None and "{" not in flow.me.path:
             mine, theirs = _me(ctx, m), _me(ctx, a)
@@ -616,14 +636,14 @@ def mass_assignment(ctx: CheckContext):
             gained = any("admin operation" in o for o in observations)
             findings.append(ctx.fail(
                 "mass_assignment", "critical" if gained else "high",
-                f"A sign-up that sends role=admin / is_admin=true made an administrator: {'; '.join(observations)} "
+                f"A sign-up that sends {sent} made an administrator: {'; '.join(observations)} "
                 "(OWASP API3:2023 Broken Object Property Level Authorization" + ("; API5:2023 as it opens admin "
                 "functions" if gained else "") + ").", operation=flow.signup.label, hint=HINTS["mass_assignment"],
                 evidence=chain))
         elif watched:
             judged += 1
             held += 1
-            checked.append("a sign-up with role=admin, is_admin=true gained no privilege (watched: "
+            checked.append(f"a sign-up with {sent} gained no privilege (watched: "
                            + ", ".join(watched) + ")")
             evidence.insert(0, chain[0])
         else:

@@ -93,9 +93,13 @@ class CheckContext:
 
         return self.memo("admin_identity", log_in)
 
+    def keep_disposable(self, identity: Identity) -> None:
+        """A user a probe made for itself (the mass-assignment sign-up): deleted with the test users."""
+        self._memo.setdefault("disposable_identities", []).append(identity)
+
     def remove_test_users(self) -> str | None:
         """Delete the test users where the API lets a user delete their own account; says what happened."""
-        users: list[Identity] = self._memo.get("identities", [])
+        users: list[Identity] = self._memo.get("identities", []) + self._memo.get("disposable_identities", [])
         flow = self.api.auth
         if not users or flow is None or self.prober is None:
             return None

@@ -34,6 +34,7 @@ from .builders import (
 from .compose_file import dotenv_for, load_yaml
 from .compose_rewrite import ComposePlan, _inside, project_name, rewrite_compose
 from .compose_tool import ComposeTool, detect_compose
+from .diagnose import diagnose
 from .docker import (
     container_log_text,
     exec_in,
@@ -452,6 +453,8 @@ def _up_and_wait(
         )
     st = attrs.get("State") or {}
     restarts = attrs.get("RestartCount") or 0
+    found = diagnose(container_log_text(container, tail=400))
+    cause = found.detail() if found else ""
     code = st.get("ExitCode")
     if outcome == "exited":
         detail = f"the API service '{api_name}' exited with code {code} before it answered HTTP"
@@ -461,7 +464,7 @@ def _up_and_wait(
             kind="compose",
             status="container_crashed",
             builder=builder_name,
-            detail=detail + f"; look at the {api_name} log tail",
+            detail=detail + cause + f"; look at the {api_name} log tail",
             api_container=cid,
         )
     if restarts or container.status in ("restarting", "exited", "dead"):
@@ -472,7 +475,7 @@ def _up_and_wait(
             detail=(
                 f"the API service '{api_name}' kept crashing (restarted {restarts} times, last exit code {code})"
                 f" and never answered HTTP within {int(budget)} s; look at the {api_name} log"
-                " tail (a database it needs may be missing or misconfigured)"
+                " tail" + (cause or " (a database it needs may be missing or misconfigured)")
             ),
             api_container=cid,
         )
@@ -486,6 +489,6 @@ def _up_and_wait(
             f"{'s' if len(plan.api_ports) > 1 else ''} {ports_text} within {int(budget)} s;"
             " make the server listen on 0.0.0.0 and on one of these ports, or set `port:` in"
             f" portfolio-grader.yaml; look at the {api_name} log tail"
-        ),
+        ) + cause,
         api_container=cid,
     )

@@ -23,6 +23,7 @@ import httpx
 
 from ..models import LogTail, RunningService
 from . import RuntimeOptions, RuntimeUnavailable, labels_for, sandbox, tail_log
+from .diagnose import diagnose
 from .builders import (
     DEFAULT_DOCKER_HOST,
     BuildRequest,
@@ -437,6 +438,12 @@ def _await_http(container: Any, candidates: Sequence[int], path: str, budget: fl
     return outcome, attrs
 
 
+def _cause(container: Any) -> str:
+    """'; cause: ... (hint)' when the container log shows why the API did not start (diagnose.py), else ''."""
+    found = diagnose(container_log_text(container, tail=400))
+    return found.detail() if found else ""
+
+
 def _limits_hit(container: Any, options: RuntimeOptions) -> str:
     """'; the container hit its limit of 64 processes ...' when a sandbox limit explains a failed start."""
     notes = sandbox.limit_notes(sandbox.usage(container), container_log_text(container, tail=200), options)
@@ -587,7 +594,8 @@ def run_container(
                 kind="docker",
                 status="container_crashed",
                 builder=build.builder.name,
-                detail=_crash_detail(container, attrs, options.memory) + _limits_hit(container, options) + suffix,
+                detail=_crash_detail(container, attrs, options.memory) + _cause(container) + _limits_hit(container, options)
+                + suffix,
                 api_container=container.id,
             )
         else:
@@ -602,6 +610,7 @@ def run_container(
                     " container kept running; make the server listen on 0.0.0.0 (not 127.0.0.1) and on one of these"
                     " ports, or set `port:` in portfolio-grader.yaml; look at the api log tail"
                 )
+                + _cause(container)
                 + _limits_hit(container, options)
                 + suffix,
                 api_container=container.id,

@@ -1,0 +1,133 @@
+"""Why did the API not start? A cause read from the build and container logs, with its own hint.
+
+Pure functions, no Docker: `diagnose(log_text)` -> Diagnosis(kind, explanation, hint), or None when
+nothing specific shows (the caller keeps its generic "listen on 0.0.0.0 / port: / health:" advice).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .sandbox import READ_ONLY_SIGNS
+
+MISSING_ENV = "missing_env"
+DATABASE_NOT_READY = "database_not_ready"
+MISSING_TABLE = "missing_table"
+MISSING_MODULE = "missing_module"
+LOCALHOST_ONLY = "localhost_only"
+READ_ONLY_WRITE = "read_only_write"
+TRACEBACK = "traceback"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    kind: str
+    explanation: str
+    hint: str
+
+    def detail(self) -> str:
+        """'; cause: ... (hint)' to append to a RunningService detail."""
+        return f"; cause: {self.explanation} ({self.hint})"
+
+
+_ENV_NAME = r"[A-Z][A-Z0-9_]{1,63}"
+_MISSING_ENV = [
+    re.compile(rf"KeyError: ['\"]({_ENV_NAME})['\"]"),
+    re.compile(rf"Missing required environment variable:?\s*['\"`]?({_ENV_NAME})", re.IGNORECASE),
+    re.compile(rf"environment variable ['\"`]?({_ENV_NAME})['\"`]? (?:is )?(?:not set|missing|required)", re.IGNORECASE),
+    re.compile(rf"\b({_ENV_NAME})['\"`]? (?:is not set|is not defined|must be set|is required)"),
+]
+# pydantic settings: "1 validation error for Settings\nsecret_key\n  Field required"
+_PYDANTIC = re.compile(r"validation errors? for (\w*Settings\w*|\w*Config\w*)\s*\n\s*(\w+)\s*\n\s*Field required",
+                       re.IGNORECASE)
+_DB_NOT_READY = re.compile(
+    r"ECONNREFUSED|connection refused|the database system is starting up|OperationalError|"
+    r"could not connect to server|Can't connect to MySQL server|SequelizeConnectionRefusedError|"
+    r"MongoServerSelectionError|Connection to \S+ refused",
+    re.IGNORECASE,
+)
+_MISSING_TABLE = re.compile(r"no such table:?\s*([\w.]+)|relation \"([\w.]+)\" does not exist|"
+                            r"Table '([\w.]+)' doesn't exist", re.IGNORECASE)
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'|Cannot find module '([^']+)'|"
+                             r"ImportError: No module named '?([\w.]+)")
+_LOCALHOST = re.compile(r"(?:running on|listening on|listening at|bound to|serving on)\s+(?:https?://)?"
+                        r"(127\.0\.0\.1|localhost|\[::1\])(?::(\d+))?", re.IGNORECASE)
+_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
+
+
+def _first(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    return pattern.search(text)
+
+
+def _line_of(text: str, match: re.Match[str]) -> str:
+    start = text.rfind("\n", 0, match.start()) + 1
+    end = text.find("\n", match.end())
+    return " ".join(text[start:end if end >= 0 else len(text)].split())[:200]
+
+
+def traceback_summary(text: str) -> str | None:
+    """The last Python traceback's last 3 frames and its exception line, one line; None without a traceback."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("Traceback (most recent call last)")]
+    if not starts:
+        return None
+    frames: list[str] = []
+    exception = ""
+    for line in lines[starts[-1] + 1:]:
+        match = _FRAME.match(line)
+        if match:
+            frames.append(f"{match.group(1).rsplit('/', 1)[-1]}:{match.group(2)} in {match.group(3)}")
+        elif line and not line[0].isspace() and frames:
+            exception = " ".join(line.split())[:200]
+            break
+    if not frames:
+        return None
+    return " -> ".join(frames[-3:]) + (f": {exception}" if exception else "")
+
+
+def diagnose(text: str) -> Diagnosis | None:
+    """The first specific cause the logs show (most specific first); None when only the generic hint fits."""
+    text = text or ""
+    for pattern in _MISSING_ENV:
+        match = pattern.search(text)
+        if match:
+            name = match.group(1)
+            return Diagnosis(MISSING_ENV, f"the environment variable {name} is not set",
+                             f"set {name} in the Dockerfile (ENV), the compose file's environment, or `env:` in "
+                             "portfolio-grader.yaml; commit a .env.example")
+    match = _PYDANTIC.search(text)
+    if match:
+        name = match.group(2).upper()
+        return Diagnosis(MISSING_ENV, f"the settings class {match.group(1)} needs {name} (pydantic: Field required)",
+                         f"set {name} in the environment (Dockerfile ENV, compose environment, or `env:` in "
+                         "portfolio-grader.yaml), or give the field a default")
+    match = _MISSING_TABLE.search(text)
+    if match:
+        table = next(g for g in match.groups() if g)
+        return Diagnosis(MISSING_TABLE, f"the table {table} does not exist: {_line_of(text, match)}",
+                         "create the schema on start (run the migrations in the container's command) or list the "
+                         "command under `setup:` in portfolio-grader.yaml")
+    match = _MISSING_MODULE.search(text)
+    if match:
+        module = next(g for g in match.groups() if g)
+        return Diagnosis(MISSING_MODULE, f"the module {module} is not installed in the image",
+                         f"add {module.split('.')[0] if not module.startswith(('.', '/')) else module} to "
+                         "requirements.txt / package.json and install it in the Dockerfile")
+    match = READ_ONLY_SIGNS.search(text)
+    if match:
+        return Diagnosis(READ_ONLY_WRITE, f"the app wrote to the read-only filesystem: {_line_of(text, match)}",
+                         "write runtime files under /tmp or the app's own folder")
+    match = _DB_NOT_READY.search(text)
+    if match:
+        return Diagnosis(DATABASE_NOT_READY, f"the database was not reachable: {_line_of(text, match)}",
+                         "retry the connection on start, or add a healthcheck to the database service and "
+                         "`depends_on: condition: service_healthy`; check the database host name")
+    match = _LOCALHOST.search(text)
+    if match:
+        return Diagnosis(LOCALHOST_ONLY, f"the server listens on {match.group(1)} only, unreachable from outside the "
+                         "container", "listen on 0.0.0.0 (uvicorn --host 0.0.0.0, app.listen(PORT, '0.0.0.0'))")
+    summary = traceback_summary(text)
+    if summary:
+        return Diagnosis(TRACEBACK, f"the app crashed: {summary}", "fix the error in the traceback (api log tail)")
+    return None

@@ -51,6 +51,8 @@ class Flaws:
     open_list: bool = False  # GET /tasks answers without a token (all users' tasks) yet declares security
     strict_fields: bool = False  # register refuses unknown fields by name (400) but accepts `role`
     profile_signup: bool = False  # register requires a unique phone and declares is_admin (example true), stored as given
+    admin_delete: bool = False  # DELETE /admin/tasks/{id}, refused to ordinary users (403)
+    bfla_delete: bool = False  # DELETE /admin/tasks/{id} open to every user; a missing id answers 404 (flaw)
     global_limit: int = 0  # > 0: every request past this many is refused with 429 (a limit on all requests)
 
 
@@ -233,6 +235,22 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
         if admin_broken or user["role"] != "admin" and not flaws.bfla:
             raise HTTPException(403, "Admins only")
         return [{k: v for k, v in u.items() if k != "password_hash"} for u in users.values()]
+
+    if flaws.admin_delete or flaws.bfla_delete:
+        @app.delete("/admin/tasks/{task_id}", tags=["admin"], status_code=204, responses={403: {}, 404: {}})
+        def admin_delete(task_id: int, user: dict = Depends(current_user)):
+            if not flaws.bfla_delete and user["role"] != "admin":
+                raise HTTPException(403, "Admins only")
+            if tasks.pop(task_id, None) is None:  # the flawed shape: a missing id's 404 hides the open route
+                raise HTTPException(404, "Task not found")
+            return Response(status_code=204)
+
+    @app.post("/testing/reset", include_in_schema=False)
+    def reset():
+        """Drops every user but the seeded admin, as a learner's undocumented "reset the database" route does."""
+        for user_id in [u for u in users if u != 0]:
+            del users[user_id]
+        return {"reset": True}
 
     async def claimed_owner(request: Request, user: dict, current: int | None = None) -> int:
         """Who owns a created or updated task: the caller (or the owner so far), or, flawed, the client's owner_id."""

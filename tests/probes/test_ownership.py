@@ -191,6 +191,36 @@ def test_admin_operation_open_to_ordinary_users_is_bfla(serve):
     assert "require_admin" in finding.hint
 
 
+def test_an_open_admin_delete_is_found_on_an_object_that_exists_not_on_a_made_up_id(serve):
+    ctx = grade(serve, bfla_delete=True)
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"bfla"}, (outcome.summary, outcome.findings)
+    (finding,) = outcome.findings
+    assert finding.operation == "DELETE /admin/tasks/{task_id}"
+    control, attack = finding.evidence
+    assert control.response.status == 200 and control.request.url.endswith("/users/me")
+    assert attack.response.status == 204  # user B's real task, deleted by ordinary user A
+
+
+def test_a_refused_admin_delete_passes_with_the_control_and_the_existing_object_in_evidence(serve):
+    ctx = grade(serve, admin_delete=True)
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "pass" and "2/2" in outcome.summary, outcome.summary
+    notes = [e.note for e in outcome.evidence]
+    assert notes[0].startswith("control: user A's token works (GET /users/me answered 200)")
+    assert any("DELETE /admin/tasks/{task_id} on an existing object" in n and "refused (403)" in n for n in notes)
+    assert tasks_left(ctx) == {"A": [], "B": []}  # B's task made for the probe is deleted again
+
+
+def test_bfla_refusals_after_the_test_users_were_wiped_are_not_a_pass(serve):
+    ctx = grade(serve, admin_delete=True)
+    ctx.identities(2)
+    ctx.prober.request("POST", "/testing/reset")  # the API under test drops the grader's users
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "not_evaluated", (outcome.summary, outcome.findings)
+    assert "the control failed" in outcome.reason and "401" in outcome.reason
+
+
 def test_bfla_without_admin_operations_is_not_evaluated_and_says_how_to_mark_them(serve):
     ctx = grade(serve)
     ctx.api = ctx.api.model_copy(update={

@@ -869,18 +869,12 @@ def _admin_operations(ctx: CheckContext) -> list[Operation]:
     return ops
 
 
-def _missing_id(param: dict | None) -> str:
-    schema = (param or {}).get("schema") or {}
-    if schema.get("type") in ("integer", "number"):
-        return "999999999"
-    if schema.get("format") == "uuid":
-        return "00000000-0000-4000-8000-00000000f00d"
-    return "ffffffffffffffffffffffff"  # a valid, surely unused ObjectId
-
-
 @check("ownership.bfla", area="ownership", title="Admin operations are refused to ordinary users",
        needs=("service", "spec", "user"))
 def bfla(ctx: CheckContext):
+    """Each admin operation is sent by ordinary user A. A refusal counts only after a control showed A's token
+    still works, and a refusal of an operation on an object counts only when that object exists (one the grader
+    made as another user, or one read from a list): a made-up id's 404 proves nothing."""
     flow = ctx.api.auth
     admin_ops = _admin_operations(ctx)
     if not admin_ops:
@@ -888,57 +882,113 @@ def bfla(ctx: CheckContext):
                         "admin-only)", _ADMIN_HINT)
     a, b = _two_users(ctx)
     headers = a.headers(flow)
+    control = _credentials_control(ctx, a)
+    if control is None:
+        return ctx.skip("no operation shows that user A's token works (no profile operation, no list of the "
+                        "user's own objects), so a refusal of the admin operations would prove nothing", _ADMIN_HINT)
+    if not ok(control):
+        return ctx.skip(f"the control failed: user A's own {_route(ctx, control)} answered {status_text(control)} "
+                        "with the same token, so refusals of the admin operations would prove nothing (the test "
+                        "user may have been deleted or the API reset)")
     admin = ctx.admin_identity()
-    real_id = _user_id(ctx, b) if b is not None else None
-    real_id = real_id if real_id is not None else _user_id(ctx, a)
+    user_id = _user_id(ctx, b) if b is not None else None
+    user_id = user_id if user_id is not None else _user_id(ctx, a)
     findings: list[Finding] = []
-    evidence: list[Evidence] = []
+    evidence: list[Evidence] = [control.evidence(f"control: user A's token works ({_route(ctx, control)} answered "
+                                                 f"{control.status})")]
     notes: list[str] = []
     refused = judged = 0
-    for op in admin_ops[:MAX_ADMIN_OPERATIONS]:
-        params = {p.get("name"): p for p in op.parameters if p.get("in") == "path"}
-        if op.method == "GET":
-            path = re.sub(r"\{([^}]+)\}", lambda mt: quote(str(real_id if real_id is not None else
-                                                            _missing_id(params.get(mt.group(1)))), safe=""), op.path)
-            sent = ctx.prober.request("GET", path, headers=headers)
-        elif "{" in op.path:  # an id that surely does not exist: nothing real is changed
-            path = re.sub(r"\{([^}]+)\}", lambda mt: quote(_missing_id(params.get(mt.group(1))), safe=""), op.path)
-            sent = ctx.prober.request(op.method, path, headers=headers,
-                                      **({"json": {}} if op.method in ("PUT", "PATCH", "POST") else {}))
-        elif op.method == "POST" and (op.request_schema or {}).get("required"):
-            sent = ctx.prober.request("POST", op.path, headers=headers, json={})  # invalid body: cannot do anything
-        else:
-            notes.append(f"{op.label} not sent (it could change real data)")
-            continue
-        if ok(sent):
-            judged += 1
-            findings.append(ctx.fail(
-                "bfla", "high",
-                f"Ordinary user A called the admin operation {op.label} and it answered {sent.status} (OWASP API5:2023 "
-                "Broken Function Level Authorization).", operation=op.label, hint=HINTS["bfla"],
-                evidence=[sent.evidence(f"ordinary user A calls {op.label}: expected 403")]))
-            _cleanup_created(ctx, op, sent, headers)
-        elif sent.status is not None and (sent.status in (401, 403, 404) or 300 <= sent.status < 400):
-            control = ctx.prober.request("GET", path, headers=admin.headers(flow)) if admin and op.method == "GET" else None
-            if control is not None and not ok(control):
-                notes.append(f"{op.label} refused the manifest's admin too ({status_text(control)}): a broken route, "
-                             "not a protected one")
-                evidence.append(control.evidence(f"the admin calls {op.label}: refused too ({status_text(control)})"))
+    cleanup = _Cleanup(ctx)
+    try:
+        for op in admin_ops[:MAX_ADMIN_OPERATIONS]:
+            target = _existing_target(ctx, op, user_id, [u for u in (b, admin, a) if u is not None], cleanup)
+            if "{" in op.path and target is None:
+                notes.append(f"{op.label} not sent: no existing object to aim it at (a made-up id's 404 proves "
+                             "nothing)")
                 continue
-            judged += 1
-            refused += 1
-            evidence.append(sent.evidence(f"ordinary user A calls {op.label}: refused ({sent.status})"))
-            if control is not None:
-                evidence.append(control.evidence(f"the admin calls {op.label}: allowed ({control.status})"))
-        else:
-            notes.append(f"{op.label} answered {status_text(sent)} to user A: neither allowed nor refused"
-                         + (" (a crash; the error checks report 5xx)" if sent.status and sent.status >= 500 else ""))
-            evidence.append(sent.evidence(f"ordinary user A calls {op.label}: inconclusive ({status_text(sent)})"))
+            path = _fill(op.path, target) if target is not None else op.path
+            body = valid_example(op.request_schema, variant=1) if op.method in ("PUT", "PATCH", "POST") else None
+            if op.method == "POST" and "{" not in op.path and not op.request_schema:
+                notes.append(f"{op.label} not sent (it could change real data and documents no body)")
+                continue
+            sent = ctx.prober.request(op.method, path, headers=headers,
+                                      **({"json": body if body is not None else {}} if op.method != "GET"
+                                         and op.method != "DELETE" else {}))
+            if ok(sent):
+                judged += 1
+                findings.append(ctx.fail(
+                    "bfla", "high",
+                    f"Ordinary user A called the admin operation {op.label} and it answered {sent.status} (OWASP "
+                    "API5:2023 Broken Function Level Authorization).", operation=op.label, hint=HINTS["bfla"],
+                    evidence=[control.evidence("control: user A's token works"),
+                              sent.evidence(f"ordinary user A calls {op.label}: expected 403")]))
+                _cleanup_created(ctx, op, sent, headers)
+            elif sent.status is not None and (sent.status in (401, 403, 404) or 300 <= sent.status < 400):
+                admin_control = (ctx.prober.request("GET", path, headers=admin.headers(flow))
+                                 if admin and op.method == "GET" else None)
+                if admin_control is not None and not ok(admin_control):
+                    notes.append(f"{op.label} refused the manifest's admin too ({status_text(admin_control)}): a "
+                                 "broken route, not a protected one")
+                    evidence.append(admin_control.evidence(f"the admin calls {op.label}: refused too "
+                                                           f"({status_text(admin_control)})"))
+                    continue
+                judged += 1
+                refused += 1
+                on = f" on an existing object ({target})" if target is not None else ""
+                evidence.append(sent.evidence(f"ordinary user A calls {op.label}{on}: refused ({sent.status})"))
+                if admin_control is not None:
+                    evidence.append(admin_control.evidence(f"the admin calls {op.label}: allowed "
+                                                           f"({admin_control.status})"))
+            else:
+                notes.append(f"{op.label} answered {status_text(sent)} to user A: neither allowed nor refused"
+                             + (" (a crash; the error checks report 5xx)" if sent.status and sent.status >= 500
+                                else ""))
+                evidence.append(sent.evidence(f"ordinary user A calls {op.label}: inconclusive ({status_text(sent)})"))
+    finally:
+        cleanup.run()
     if not judged:
         return ctx.skip("the admin operations found could not be judged: " + "; ".join(notes), _ADMIN_HINT)
-    summary = (f"{refused}/{judged} admin operation(s) refused to ordinary user A"
-               + (f"; {'; '.join(notes)}" if notes else ""))
+    summary = (f"{refused}/{judged} admin operation(s) refused to ordinary user A, whose token worked on the "
+               f"control {_route(ctx, control)}" + (f"; {'; '.join(notes)}" if notes else ""))
     return ctx.verdict(summary, findings, evidence=evidence, score=refused / judged)
+
+
+def _credentials_control(ctx: CheckContext, identity: Identity) -> Exchange | None:
+    """A fresh request that must succeed with the identity's token: its profile, else a list of its objects."""
+    flow = ctx.api.auth
+    if flow.me is not None and "{" not in flow.me.path:
+        return ctx.prober.request("GET", flow.me.path, headers=identity.headers(flow))
+    lists = [r.list for r in _top_level(ctx) if r.list is not None and "{" not in r.list.path]
+    return ctx.prober.request("GET", lists[0].path, headers=identity.headers(flow)) if lists else None
+
+
+def _existing_target(ctx: CheckContext, op: Operation, user_id: Any, creators: list[Identity],
+                     cleanup: _Cleanup) -> Any:
+    """The id an admin operation on `/x/{id}` is aimed at: a user's real id for user routes, else an object of
+    the matching collection that another user (or the admin) created for the probe, else one from its list."""
+    params = re.findall(r"\{([^}]+)\}", op.path)
+    if len(params) != 1:
+        return None
+    if re.search(r"user|account|member|customer", params[0] + op.path.rsplit("{", 1)[0].rsplit("/", 2)[-2], re.I):
+        return user_id
+    segment = op.path.rsplit("{", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    resource = next((r for r in ctx.api.resources if r.item == op.path
+                     or r.collection.rstrip("/").rsplit("/", 1)[-1] == segment), None)
+    if resource is None:
+        return None
+    flow = ctx.api.auth
+    for creator in creators:
+        body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+        made = ctx.prober.request("POST", resource.collection, json=_marked(body, f"pg-bfla-{ctx.run_tag}"),
+                                  headers=creator.headers(flow))
+        item_id = find_id(_unwrap(made.json()), resource.id_field) if ok(made) else None
+        if item_id is not None:
+            cleanup.add(resource, _fill(resource.item, item_id), creator, *creators)
+            return item_id
+    if resource.list is not None and "{" not in resource.list.path:
+        listed = ctx.prober.request("GET", resource.list.path, headers=creators[0].headers(flow))
+        return next((i for i in (find_id(o, resource.id_field) for o in _items(listed.json())) if i is not None), None)
+    return None
 
 
 def _cleanup_created(ctx: CheckContext, op: Operation, sent: Exchange, headers: dict[str, str]) -> None:

@@ -60,9 +60,9 @@ def test_readme_that_explains_choices_in_prose_passes(tmp_path):
     assert check(root, "repo.readme_design").status == "pass"
 
 
-def test_readme_without_any_design_is_readme_missing(tmp_path):
+def test_readme_without_any_design_is_readme_design_missing(tmp_path):
     outcome = check(repo(tmp_path, {"README.md": README_RUN}), "repo.readme_design")
-    assert kinds(outcome) == {"readme_missing"} and outcome.findings[0].severity == "low"
+    assert kinds(outcome) == {"readme_design_missing"} and outcome.findings[0].severity == "low"
 
 
 # ---------------------------------------------------------------- tests and CI

@@ -74,7 +74,7 @@ def readme_design(ctx: CheckContext):
     if heading or len(reasons) >= 2:
         found = f"a section {heading.group(0).strip()!r}" if heading else f"{len(reasons)} explained choices"
         return ctx.verdict(f"{facts.readme} explains its design ({found})", evidence=evidence)
-    finding = ctx.fail("readme_missing", "low", f"{facts.readme} says what the API does but not why it is built the "
+    finding = ctx.fail("readme_design_missing", "low", f"{facts.readme} says what the API does but not why it is built the "
                        "way it is: no design or architecture section, no explained choices.", evidence=evidence,
                        hint="Add a short `## Design decisions` section: the stack and why, how data is stored, how "
                             "auth works, what you would change at scale. Reviewers read it to judge your reasoning.")

@@ -1,6 +1,8 @@
 """The `portfolio-grader` command. Heavy libraries are imported inside commands so --help stays fast.
 
-Exit codes: 0 graded and passed, 1 graded and below the pass mark (or a gate missed), 2 could not grade.
+Exit codes: 0 graded and passed, 1 graded and below the pass mark (or a gate missed), 2 could not grade
+(bad arguments included: argparse prints the subcommand's usage), 130 interrupted (Ctrl-C or SIGTERM).
+`grade --fail-under N` puts the bar at N instead of the pass mark; `grade --exit-zero` exits 0 once graded.
 """
 
 from __future__ import annotations
@@ -9,9 +11,48 @@ import argparse
 import re
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-EXIT_PASSED, EXIT_BELOW, EXIT_ERROR = 0, 1, 2
+EXIT_PASSED, EXIT_BELOW, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _number(kind: type, option: str, *, low: float | None = None, high: float | None = None,
+            low_open: bool = False, what: str = "") -> Callable[[str], Any]:
+    """An argparse type: `kind` within [low, high] (low excluded when low_open); argparse names the option."""
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what or ('an integer' if kind is int else 'a number')}") \
+                from None
+        if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if too_low or (high is not None and value > high):
+            bound = (f"greater than {low:g}" if low_open else f"at least {low:g}") if high is None else \
+                f"between {low:g} and {high:g}"
+            raise argparse.ArgumentTypeError(f"{text!r}: {option} must be {bound}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse's "invalid int value" wording for type errors it raises itself
+    return convert
+
+
+def _memory(text: str) -> str:
+    """A Docker size of at least 6m (the same rule as SandboxConfig; the module is imported only when given)."""
+    from .runtime.sandbox import memory_bytes
+
+    size = memory_bytes(text)
+    if size is None or size < 6 * 2**20:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a Docker size of at least 6m, like 512m or 1g")
+    return text.strip()
+
+
+SEED = _number(int, "--seed", low=0)
+MAX_EXAMPLES = _number(int, "--max-examples", low=1)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,14 +72,25 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--tier", help="rubric: a tier name (beginner, ...) or a path to a rubric YAML "
                                       "(default: the manifest's tier, else beginner)")
     grade.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
-    grade.add_argument("--seed", type=int, help="seed of the contract fuzzing (recorded in the scorecard)")
-    grade.add_argument("--max-examples", type=int, help="Schemathesis examples per operation (default 15)")
+    grade.add_argument("--seed", type=SEED, help="seed of the contract fuzzing, an integer >= 0 (recorded in the scorecard)")
+    grade.add_argument("--max-examples", type=MAX_EXAMPLES, help="Schemathesis examples per operation, >= 1 (default 15)")
     grade.add_argument("--open", action="store_true", help="open the scorecard in a browser when done")
     grade.add_argument("--run-id", help="names this grade's containers, compose project and images "
                                         "(default: random; `batch` sets it to clean up after a killed run)")
     grade.add_argument("--baseline", type=Path, metavar="RESULT_JSON",
                        help="a previous grade's result.json: show what improved and what regressed since then")
+    bar = grade.add_mutually_exclusive_group()
+    bar.add_argument("--fail-under", type=_number(float, "--fail-under", low=0, high=100), metavar="N",
+                     help="exit 1 when the score is below N (0-100), even at or above the rubric's pass mark; "
+                          "a gate not met still exits 1 (default: the rubric's pass mark)")
+    bar.add_argument("--exit-zero", action="store_true",
+                     help="exit 0 whenever a scorecard was written, passed or not (2 still means could not grade)")
+    talk = grade.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="print only the score line instead of the summary")
+    talk.add_argument("-v", "--verbose", action="count", default=0,
+                      help="accepted and reserved for more detail; today it prints the same as without it")
     add_sandbox_arguments(grade)
+    grade.set_defaults(subparser=grade)
 
     report = sub.add_parser("report", help="re-render a scorecard from its result.json")
     report.add_argument("result", type=Path, help="a result.json written by `grade`")
@@ -59,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     action.add_argument("--comment", default="true", help="true/false: upsert the PR comment (default true)")
     action.add_argument("--baseline", default="", help="a previous result.json to compare with")
     action.add_argument("--max-examples", default="", help="Schemathesis examples per operation")
+    action.set_defaults(subparser=action)
 
     sub.add_parser("rubrics", help="list the bundled rubrics")
 
@@ -74,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
                                        "section, email), each in its own process; resumable. Writes OUT/index.html, "
                                        "grades.csv (Canvas), classroom.csv (GitHub Classroom) and summary.json.")
     batch.add_argument("roster", type=Path, help="roster file (.csv, .yaml or .yml)")
-    batch.add_argument("--jobs", "-j", type=int, default=2, help="submissions graded at once (default 2)")
+    batch.add_argument("--jobs", "-j", type=_number(int, "--jobs", low=1), default=2,
+                       help="submissions graded at once (default 2)")
     batch.add_argument("--out", type=Path, help="output folder (default: reports/<roster name>/)")
     batch.add_argument("--tier", default="beginner", help="rubric for roster lines without a tier (default beginner)")
     batch.add_argument("--shard", metavar="K/N", help="grade only shard K of N (a deterministic 1/N of the roster)")
@@ -82,16 +136,17 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true", help="skip submissions already finished in OUT (the default)")
     again.add_argument("--force", action="store_true", help="grade every submission again, finished or not")
     batch.add_argument("--retry-errors", action="store_true", help="grade again the submissions that could not be graded")
-    batch.add_argument("--timeout", type=float, default=2400,
+    batch.add_argument("--timeout", type=_number(float, "--timeout", low=0, low_open=True), default=2400,
                        help="seconds after which a submission's grade is stopped, a backstop behind its --deadline "
                             "(default 2400)")
-    batch.add_argument("--seed", type=int, help="seed of the contract fuzzing, for every submission")
-    batch.add_argument("--max-examples", type=int, help="Schemathesis examples per operation (default 15)")
+    batch.add_argument("--seed", type=SEED, help="seed of the contract fuzzing, for every submission")
+    batch.add_argument("--max-examples", type=MAX_EXAMPLES, help="Schemathesis examples per operation (default 15)")
     batch.add_argument("--assignment", default="Portfolio API",
                        help='gradebook column; "Title (1234)" updates Canvas assignment 1234 (default: Portfolio API)')
     batch.add_argument("--points-possible", type=float, default=100, help="the assignment's points in Canvas (default 100)")
     batch.add_argument("--plain", action="store_true", help="plain progress lines (default in CI, with NO_COLOR, or piped)")
     add_sandbox_arguments(batch)  # passed on to every grade
+    batch.set_defaults(subparser=batch)
 
     merge = sub.add_parser("merge", help="combine the output folders of several shards into one",
                            description="Merge `batch --shard K/N` output folders into one dashboard and gradebook.")
@@ -103,8 +158,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: see the module docstring. A Ctrl-C that no command handled itself exits 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("portfolio-grader: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    parser = getattr(args, "subparser", parser)  # errors found after parsing print the subcommand's usage
     if args.version:
         from . import __version__
 
@@ -134,10 +199,12 @@ def _raise_interrupt(signum, frame) -> None:
 
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     """--memory --cpus --pids --deadline (defaults: runtime/sandbox.py and deadlines.py, or PORTFOLIO_GRADER_* env)."""
-    parser.add_argument("--memory", help="memory limit of each container, a Docker size (default 1g)")
-    parser.add_argument("--cpus", type=float, help="CPU limit of each container (default 1.0)")
-    parser.add_argument("--pids", type=int, help="process limit of each container (default 256)")
-    parser.add_argument("--deadline", type=float, metavar="SECONDS",
+    parser.add_argument("--memory", type=_memory, help="memory limit of each container, a Docker size (default 1g)")
+    parser.add_argument("--cpus", type=_number(float, "--cpus", low=0.01, high=64),
+                        help="CPU limit of each container, 0.01-64 (default 1.0)")
+    parser.add_argument("--pids", type=_number(int, "--pids", low=8, high=100_000),
+                        help="process limit of each container, 8-100000 (default 256)")
+    parser.add_argument("--deadline", type=_number(float, "--deadline", low=0, low_open=True), metavar="SECONDS",
                         help="the whole grade's deadline; stages that run out are reported as such (default 1800)")
 
 
@@ -195,7 +262,7 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.seed is not None:
         settings = replace(settings, seed=args.seed)
     if args.max_examples is not None:
-        settings = replace(settings, max_examples=max(1, args.max_examples))
+        settings = replace(settings, max_examples=args.max_examples)
     sandbox, deadlines = sandbox_from_args(args, parser)
     settings = replace(settings, deadlines=deadlines)
     out_root = args.out.resolve()  # now: a contract run left behind at its deadline may still hold another cwd
@@ -214,7 +281,8 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         _final_sweep(run_id)
-        return _fail("interrupted; everything the grade started was removed")
+        _fail("interrupted; everything the grade started was removed")
+        return EXIT_INTERRUPTED
     if previous is not None:
         from .report.baseline import with_baseline
 
@@ -226,12 +294,40 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if written.timed_out:
         return _fail(f"writing the scorecard ran out of its {seconds_text(deadlines.report)} deadline")
     paths = written.value
-    print_summary(scorecard, paths=paths)
+    if args.quiet:
+        print(_score_line(scorecard, args.fail_under))
+    else:
+        print_summary(scorecard, paths=paths)
     if args.open:
         import webbrowser
 
         webbrowser.open(paths["html"].resolve().as_uri())
-    return EXIT_PASSED if scorecard.passed else EXIT_BELOW
+    return _grade_exit(scorecard, fail_under=args.fail_under, exit_zero=args.exit_zero)
+
+
+def _grade_exit(scorecard, *, fail_under: float | None, exit_zero: bool) -> int:
+    """0 or 1 for a written scorecard: the rubric's verdict, or with --fail-under N the score against N
+    (a gate not met still fails, as the Action's threshold does); --exit-zero makes it 0."""
+    if exit_zero:
+        return EXIT_PASSED
+    if fail_under is None:
+        return EXIT_PASSED if scorecard.passed else EXIT_BELOW
+    return EXIT_PASSED if scorecard.gates_met and scorecard.score >= fail_under else EXIT_BELOW
+
+
+def _score_line(scorecard, fail_under: float | None) -> str:
+    """The one line `grade -q` prints: name, score, the bar it was held to, and the verdict."""
+    from .report.html import format_points
+
+    bar = scorecard.pass_mark if fail_under is None else fail_under
+    if not scorecard.gates_met:
+        verdict = "not passed: a gate is not met"
+    elif scorecard.score < bar:
+        verdict = "not passed: below " + ("the pass mark" if fail_under is None else "--fail-under")
+    else:
+        verdict = "passed"
+    label = "pass mark" if fail_under is None else "fail-under"
+    return f"{scorecard.name}: {format_points(scorecard.score)}/100 ({label} {format_points(bar)}) {verdict}"
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -285,8 +381,6 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .report.terminal import clean
     from .runtime import RuntimeUnavailable
 
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
     if args.shard:
         try:
             parse_shard(args.shard)

@@ -76,7 +76,7 @@ def test_ctrl_c_twice_during_the_build_still_cleans_up(docker_client, tmp_path):
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)  # impatient: the second Ctrl-C must not skip the cleanup
     code, stderr = finish(proc)
-    assert code == 2 and "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    assert code == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
     wait_until(lambda: not [p for p in processes_mentioning(run_id)], 15, "the build process to be gone")
     assert leftovers(docker_client, run_id) == []
 
@@ -94,7 +94,7 @@ def test_an_interrupt_while_the_container_runs_removes_it(docker_client, tmp_pat
     time.sleep(0.1)
     proc.send_signal(second)
     code, stderr = finish(proc)
-    assert code == 2 and "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    assert code == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
     assert leftovers(docker_client, run_id) == []
 
 

@@ -58,3 +58,46 @@ def test_tier_auto_grades_against_the_highest_tier_whose_gates_hold(serve, tmp_p
     assert result["tier"] == "beginner" and steps["beginner"]["status"] == "reached"
     assert steps["intermediate"]["status"] == "missed"
     assert "Protected operations refuse requests without valid credentials" in steps["intermediate"]["missing_gates"]
+
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--max-examples", "-3"], "--max-examples"), (["--seed", "-1"], "--seed"), (["--cpus", "nan"], "--cpus"),
+    (["--pids", "2"], "--pids"), (["--memory", "lots"], "--memory"), (["--fail-under", "140"], "--fail-under"),
+])
+def test_nonsense_numbers_are_refused_with_the_subcommands_usage(tmp_path, capsys, args, option):
+    with pytest.raises(SystemExit) as refused:
+        main(["grade", str(tmp_path), "--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and option in err and "usage: portfolio-grader grade" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_post_parse_error_prints_the_subcommands_usage(tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(["grade", "--url", "ftp://example.invalid", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and "usage: portfolio-grader grade" in err and "--url" in err
+
+
+def test_fail_under_exit_zero_and_quiet_decide_the_exit_and_the_output(serve, tmp_path, capsys):
+    url = serve(good_books_app())
+    base = ["grade", "--url", url, "--max-examples", "3"]
+    strict = main([*base, "--out", str(tmp_path / "a"), "--fail-under", "100"])
+    result = json.loads(next((tmp_path / "a").glob("*/result.json")).read_text())
+    assert strict == (0 if result["passed"] and result["score"] >= 100 else 1)
+    capsys.readouterr()
+    lenient = main([*base, "--out", str(tmp_path / "b"), "--exit-zero", "-q"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert lenient == 0 and len(out) == 1 and "/100" in out[0]
+
+
+def test_python_dash_m_runs_the_cli():
+    ran = subprocess.run([sys.executable, "-m", "portfolio_grader", "rubrics"], capture_output=True, text=True,
+                         timeout=60)
+    assert ran.returncode == 0 and "beginner" in ran.stdout

@@ -165,7 +165,9 @@ def _unique_value(schema: dict, low: str) -> Any:
         if pattern and not re.search(pattern, text):
             text = "555" + digits
         return text[: schema["maxLength"]] if schema.get("maxLength") else text
-    return f"pg-{secrets.token_hex(4)}"
+    text = f"pg-{secrets.token_hex(4)}"[: schema.get("maxLength") or None]
+    pattern = schema.get("pattern")
+    return valid_example(schema) if pattern and not re.search(pattern, text) else text  # a postal code's pattern
 
 
 def _dig(body: Any, path: str | None) -> Any:

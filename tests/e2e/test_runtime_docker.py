@@ -253,9 +253,23 @@ def served_stack(client, tmp_path: Path, start_command: str, worker: str = "slee
     assert leftovers(client, opts) == []
 
 
-def test_compose_api_that_writes_to_its_folder_runs_again_writable_with_a_note(engine, tmp_path):
+def test_compose_api_that_writes_to_its_working_folder_keeps_a_read_only_root(engine, tmp_path):
+    # a sqlite file beside the code: the working folder is a private writable copy of the image's, the root stays read-only
     with served_stack(engine, tmp_path, "echo started > started.txt") as (handle, opts, attrs, logs):
-        assert handle.read_only is False  # it did write started.txt in its folder
+        assert handle.read_only is True and handle.notes == []
+        assert attrs["api"]["HostConfig"]["ReadonlyRootfs"]
+        [mount] = [m for m in attrs["api"]["Mounts"] if m["Destination"] == "/app"]
+        assert mount["Type"] == "volume"
+        assert engine.volumes.get(mount["Name"]).attrs["Labels"]["portfolio-grader.run"] == opts.run_id
+        assert handle.exec("touch /app/x")[0] == 0
+        code, out = handle.exec("touch /x")
+        assert code != 0 and "Read-only file system" in out
+        assert logs["compose"].count(" up -d ") == 1
+
+
+def test_compose_api_that_writes_outside_its_folder_runs_again_writable_with_a_note(engine, tmp_path):
+    with served_stack(engine, tmp_path, "echo started > started.txt && mkdir /srv/cache") as (handle, opts, attrs, logs):
+        assert handle.read_only is False  # it did write to /srv, outside its working folder
         [note] = handle.notes
         assert note.startswith("the service 'api' could not run on a read-only root filesystem, so it ran on a "
                                "writable one"), note
@@ -275,13 +289,13 @@ def test_compose_api_that_writes_only_to_tmp_runs_read_only_without_a_retry(engi
             assert host["ReadonlyRootfs"], name
             assert host["Tmpfs"] == {p: "rw,nosuid,nodev,size=256m" for p in ("/tmp", "/var/tmp", "/run")}, name
         assert not attrs["cache"]["HostConfig"]["ReadonlyRootfs"]  # a datastore keeps its writable root
-        code, out = handle.exec("touch /app/x")
+        code, out = handle.exec("touch /opt/x")
         assert code != 0 and "Read-only file system" in out
         assert logs["compose"].count(" up -d ") == 1
 
 
 def test_compose_worker_that_stops_on_the_read_only_root_runs_again_writable(engine, tmp_path):
-    worker = "echo busy > worker.txt && sleep 600"
+    worker = "echo busy > /srv/worker.txt && sleep 600"
     with served_stack(engine, tmp_path, "echo started > /tmp/started.txt && cd /tmp", worker) as (handle, _, attrs, _):
         assert handle.read_only is False
         [note] = handle.notes

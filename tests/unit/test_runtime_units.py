@@ -581,6 +581,20 @@ def test_read_only_root_keeps_the_learners_tmpfs_and_never_mounts_twice(tmp_path
     assert "read_only:" not in plan.dump()
 
 
+def test_a_read_only_service_gets_its_working_folder_as_a_labelled_volume_unless_it_mounts_one(tmp_path):
+    plan = plan_for(
+        tmp_path,
+        {"services": {"api": {"build": ".", "ports": ["8000:8000"]},
+                      "worker": {"build": ".", "volumes": ["./data:/app"]},
+                      "db": {"image": "postgres:16"}}},
+        files={"Dockerfile": "FROM python:3.12-slim\nWORKDIR /app\n"},
+    )
+    assert plan.writable_workdirs({"api": "/app", "worker": "/app", "db": "/var/lib/postgresql"}) == ["api"]
+    assert svc(plan, "api")["volumes"] == ["pg-work-api:/app"]
+    assert plan.doc["volumes"]["pg-work-api"]["labels"]["portfolio-grader.run"] == "run42"
+    assert svc(plan, "worker")["volumes"] == [f"{tmp_path}/data:/app"] and "volumes" not in svc(plan, "db")
+
+
 def test_a_datastore_built_from_the_repo_and_a_sandbox_without_read_only_stay_writable(tmp_path):
     files = {"db/Dockerfile": "FROM postgres:16 AS base\nCOPY init.sql /docker-entrypoint-initdb.d/\nFROM base\n",
              "Dockerfile": "FROM node:18 AS assets\nRUN npm ci\nFROM python:3.12-slim AS app\nCOPY --from=assets /a /a\n"

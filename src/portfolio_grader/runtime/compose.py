@@ -273,6 +273,8 @@ def run_stack(
                 yield handle
                 return
         handle.timings["build"] = time.monotonic() - t0
+        if plan.read_only:  # as for a single container: the working folder stays writable (a sqlite file beside the code)
+            plan.writable_workdirs(_image_workdirs(client, plan))
 
         # 2. up and wait for the API; once more with writable roots when the read-only one stopped the stack
         compose_file.write_text(plan.dump(), "utf-8")
@@ -319,6 +321,19 @@ def run_stack(
             sweep(client, options, project=plan.project, volumes=volumes)
             shutil.rmtree(tmp, ignore_errors=True)
             handle.timings["teardown"] = time.monotonic() - t2
+
+
+def _image_workdirs(client: Any, plan: ComposePlan) -> dict[str, str]:
+    """{service: the WORKDIR of the image the grader built for it}, for the folders worth keeping writable."""
+    out: dict[str, str] = {}
+    for spec in plan.builds:
+        try:
+            workdir = sandbox.workdir_of(client.images.get(spec.tag).attrs)
+        except Exception:
+            continue
+        if workdir:
+            out.update({name: workdir for name in spec.services})
+    return out
 
 
 def _down(handle: ComposeHandle, tool: ComposeTool, base: list[str], env: dict[str, str], cwd: str) -> None:

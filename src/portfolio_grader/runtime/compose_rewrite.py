@@ -87,6 +87,7 @@ class ComposePlan:
     project: str = ""
     # the services running on a read-only root -> the learner's own `tmpfs` entries (given back by writable())
     read_only: dict[str, list[str]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # put on the volumes the grader adds
 
     def dump(self) -> str:
         return yaml.safe_dump(_escape_dollars(self.doc or {}), sort_keys=False, default_flow_style=False)
@@ -102,6 +103,21 @@ class ComposePlan:
                 services[name]["tmpfs"] = own
         self.read_only = {}
         return names
+
+    def writable_workdirs(self, workdirs: dict[str, str]) -> list[str]:
+        """Mount a private volume, seeded from the image, on each read-only service's working folder (a sqlite
+        file or uploads beside the code, as on a laptop); {service: WORKDIR} of the built images. Their names."""
+        services = (self.doc or {}).get("services") or {}
+        added = []
+        for name, workdir in workdirs.items():
+            svc = services.get(name)
+            if name not in self.read_only or svc is None or _target(workdir) in _mount_targets(svc):
+                continue
+            volume = f"pg-work-{re.sub(r'[^a-zA-Z0-9_.-]+', '-', name)}"
+            svc["volumes"] = list(svc.get("volumes") or []) + [f"{volume}:{workdir}"]
+            self.doc.setdefault("volumes", {})[volume] = {"labels": dict(self.labels)}
+            added.append(name)
+        return added
 
 
 def project_name(run_id: str) -> str:
@@ -429,6 +445,7 @@ class _Rewriter:
             notes=self.notes,
             project=project_name(self.options.run_id),
             read_only=read_only,
+            labels=dict(self.labels),
         )
 
     def _refuse_host_access(self, svc: dict[str, Any], where: str) -> None:

@@ -31,7 +31,7 @@ _FALSE = ("0", "false", "no", "off")
 
 # What a program prints when it writes to a read-only filesystem (errno EROFS), in the usual stacks.
 READ_ONLY_SIGNS = re.compile(
-    r"read-only file system|EROFS|readonly database|errno 30\b|\[Errno 30\]", re.IGNORECASE
+    r"read-only file system|EROFS|readonly database|unable to open database file|errno 30\b|\[Errno 30\]", re.IGNORECASE
 )
 # What a process sees when its container is at the pid limit.
 PIDS_SIGNS = re.compile(

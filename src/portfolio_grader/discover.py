@@ -71,6 +71,8 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
     version = str(spec.get("openapi") or spec.get("swagger") or "")
     errors = validate_spec(spec)
     operations = describe_operations(spec) if version.startswith("3") else []
+    held_out = held_out_operations(operations, facts.manifest.exclude if facts.manifest else [])
+    operations = [op for op in operations if op.label not in held_out]
     auth, auth_problem = infer_auth(operations, spec, facts.manifest)
     return ApiModel(
         base_url=base_url,
@@ -83,6 +85,8 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
         unknown_route_fingerprint=unknown,
         auth=auth,
         auth_problem=auth_problem,
+        held_out=held_out,
+        not_fuzzed=bulk_deletes(operations),
     )
 
 
@@ -210,6 +214,48 @@ def describe_operations(spec: dict) -> list[Operation]:
     return operations
 
 
+# Words of an operation that resets or wipes the API's data: calling it mid-grade would destroy the test users
+# and objects every later probe stands on (`GET /createdb` "creates and populates the database").
+_RESET_TOKENS = {"createdb", "initdb", "resetdb", "dropdb", "seeddb", "reseed", "seed", "populate", "purge", "wipe",
+                 "truncate", "nuke", "flushdb", "flushall", "dropall"}
+_RESET_VERB = r"(?:re-?)?(?:create|init(?:iali[sz]e)?|reset|drop|clear|flush|wipe|purge|truncate|populate|seed|empty)"
+_RESET_WHAT = r"(?:db|database|tables?|data|everything|dummy data|sample data|seed data)"
+_RESET_WORDS = re.compile(rf"\b{_RESET_VERB}s?(?: and {_RESET_VERB}s?)?\b(?: the| all| of)*[ -_]?{_RESET_WHAT}\b", re.I)
+
+
+def held_out_operations(operations: list[Operation], exclude: list[str]) -> dict[str, str]:
+    """{label: why} of the operations no probe may call: those the manifest excludes, and those whose path,
+    operationId or summary says they reset or wipe the data."""
+    held: dict[str, str] = {}
+    wanted = [line.strip().split(None, 1) for line in exclude if line.strip()]
+    for op in operations:
+        for parts in wanted:
+            method, path = (parts[0].upper(), parts[1].strip()) if len(parts) == 2 else ("*", parts[0])
+            if path == op.path and method in ("*", op.method):
+                held[op.label] = "the manifest's `exclude:` lists it"
+        if op.label in held:
+            continue
+        words = " ".join([op.path, op.operation_id or "", op.summary])
+        tokens = {t.lower() for t in re.split(r"[^A-Za-z0-9]+", f"{op.path} {op.operation_id or ''}") if t}
+        reset = sorted(tokens & _RESET_TOKENS)
+        said = _RESET_WORDS.search(re.sub(r"(?<=[a-z])(?=[A-Z])|[_.]", " ", words))
+        if reset or said:
+            held[op.label] = (f"it looks like it resets or seeds the data ({reset[0] if reset else said.group(0)!r}): "
+                              "calling it mid-grade would wipe the test users and objects; `setup:` can run it once "
+                              "before the grade")
+    return held
+
+
+def bulk_deletes(operations: list[Operation]) -> dict[str, str]:
+    """{label: why} of DELETEs on a whole collection (no path parameter at its end, beside a GET or POST on the
+    same path): the fuzzer would empty the collection the other probes' objects live in."""
+    by_path = {(op.method, op.path) for op in operations}
+    return {op.label: "it deletes a whole collection; the fuzzer would empty it under the other probes"
+            for op in operations
+            if op.method == "DELETE" and not op.path.rstrip("/").endswith("}")
+            and ({("GET", op.path), ("POST", op.path)} & by_path)}
+
+
 def requires_credentials(requirements: Any) -> bool:
     """Does an OpenAPI `security` list demand credentials? An empty requirement (`{}`) among the alternatives
     makes them optional: drf-spectacular writes `security: [{}]` on every operation of a public DRF API."""
@@ -254,6 +300,8 @@ def _id_field(create: Operation, param: str) -> str:
     for candidate in ("id", param, "_id", "uuid", param.removesuffix("_id").removesuffix("Id") + "_id"):
         if candidate in props:
             return candidate
+    if param in ((create.request_schema or {}).get("properties") or {}):
+        return param  # a natural key the client chooses (`/books/{book_title}`): the create body holds it
     return next((p for p in props if p.lower().endswith("id")), "id")
 
 

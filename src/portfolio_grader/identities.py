@@ -79,6 +79,24 @@ def token_from(exchange: Exchange, flow: AuthFlow) -> tuple[str | None, str | No
     return None, cookie
 
 
+# What a login that refused says in a 2xx body (`200 {"status": "fail", "message": "Password is not correct"}`).
+_LOGIN_FAILURE_WORDS = re.compile(r"\b(?:fail(?:ed|ure)?|invalid|incorrect|wrong|not correct|does not exist|"
+                                  r"doesn'?t exist|not found|unknown|error|denied|unauthori[sz]ed|bad credentials)\b",
+                                  re.I)
+
+
+def login_failed(exchange: Exchange, flow: AuthFlow) -> bool:
+    """Did a login refuse, by what it means: a 4xx, or a 2xx with no token and no session cookie whose body says
+    it failed. A server error or no answer is neither a refusal nor a success."""
+    if exchange.status is None or exchange.status >= 500:
+        return False
+    if exchange.status >= 400:
+        return True
+    if exchange.status >= 300 or any(token_from(exchange, flow)):
+        return False
+    return bool(_LOGIN_FAILURE_WORDS.search(exchange.text[:2000]))
+
+
 def create_identity(prober: Prober, flow: AuthFlow, label: str, run_tag: str,
                     extra: dict[str, Any] | None = None) -> Identity:
     """Register (when the API has a sign-up) and log in a fresh user; `extra` fields are added to the sign-up
@@ -141,6 +159,20 @@ def signup_body(schema: dict, flow: AuthFlow, label: str, tag: str, password: st
     login_value = body.get(flow.identity_field) or next(
         (body[k] for k in ("email", "username", "user_name", "login") if k in body), unique)
     return body, str(login_value)
+
+
+def fresh_object(schema: dict | None, keys: tuple[str, ...] = ()) -> Any:
+    """A schema-valid create body whose key fields (`keys`: the natural key a path addresses the object by, a
+    title or a slug) and unique-looking fields hold fresh values, so that no create collides with an earlier one."""
+    body = valid_example(schema) if schema else {}
+    if not isinstance(body, dict):
+        return body
+    for name, sub in ((schema or {}).get("properties") or {}).items():
+        sub = sub if isinstance(sub, dict) else {}
+        if (name in body and (name in keys or _UNIQUE_WORDS.search(name.lower()))
+                and _type_of(sub) in ("string", "integer", None) and not sub.get("enum") and not sub.get("format")):
+            body[name] = _unique_value(sub, name.lower())
+    return body
 
 
 def least_privileged(schema: dict) -> Any:

@@ -59,7 +59,7 @@ def inspect_repo(root: Path) -> RepoFacts:
                     or f in (".gitlab-ci.yml", "Jenkinsfile", "azure-pipelines.yml", ".travis.yml")],
         manifest=manifest,
         manifest_error=manifest_error,
-        routes_in_code=_routes_in_code(root, files),
+        routes_in_code=_routes_in_code(root, files) + _operation_id_routes(root, files),
     )
 
 
@@ -154,6 +154,42 @@ def _test_root(rel: str) -> str:
         if part.lower() in ("tests", "test", "__tests__", "spec"):
             return "/".join(parts[: i + 1]) + "/"
     return rel
+
+
+_SPEC_FIRST = re.compile(r"\bconnexion\b[\s\S]*\.add_api\s*\(|\.add_api\s*\([\s\S]*\bconnexion\b")
+
+
+def _operation_id_routes(root: Path, files: list[str]) -> list[tuple[str, str, str]]:
+    """Routes of a spec-first app (connexion: the document routes each operation to the function its dotted
+    operationId names): an operation counts as implemented where that function is defined in the repo."""
+    sources = [f for f in files if f.endswith(".py") and not _is_test_file(f)]
+    if not any(_SPEC_FIRST.search(read_text(root / f)) for f in sources):
+        return []
+    routes = []
+    for rel in (f for f in files if _looks_like_spec_file(root, f)):
+        try:
+            spec = yaml.safe_load(read_text(root / rel))
+        except yaml.YAMLError:
+            continue
+        for path, item in ((spec or {}).get("paths") or {}).items() if isinstance(spec, dict) else ():
+            for method, op in (item or {}).items() if isinstance(item, dict) else ():
+                target = op.get("operationId") if isinstance(op, dict) else None
+                where = _defined_at(root, str(target)) if target and "." in str(target) else None
+                if where and method.lower() in ("get", "post", "put", "patch", "delete"):
+                    routes.append((method.upper(), str(path), where))
+    return routes
+
+
+def _defined_at(root: Path, dotted: str) -> str | None:
+    """"file:line" of the function `pkg.module.func` (or `module.Class.method`) in the repo, None when absent."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        rel = "/".join(parts[:cut]) + ".py"
+        if (root / rel).is_file():
+            text = read_text(root / rel)
+            match = re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(parts[-1])}\s*\(", text, re.M)
+            return f"{rel}:{text.count(chr(10), 0, match.start()) + 1}" if match else None
+    return None
 
 
 def _routes_in_code(root: Path, files: list[str]) -> list[tuple[str, str, str]]:

@@ -135,6 +135,7 @@ class Manifest(_Frozen):
     webhooks: ManifestWebhooks | None = None
     idempotency: ManifestIdempotency | None = None
     usage: str | None = None  # "GET /usage": the caller's usage counters
+    exclude: list[str] = []  # "GET /createdb": operations the grader never calls (setup: may still run one)
     egress: bool = False  # the API needs the internet at run time (off: its network offers no route out)
 
 
@@ -252,6 +253,11 @@ class ApiModel(_Frozen):
     unknown_route_fingerprint: tuple[int, str] | None = None  # status, body excerpt of a surely unknown route
     auth: AuthFlow | None = None
     auth_problem: str | None = None  # why no way to log in was inferred
+    # documented operations the grader does not call -> why ("its name says it resets the data: createdb");
+    # they are not in `operations`, and Schemathesis never sees them
+    held_out: dict[str, str] = {}
+    # operations only the fuzzer leaves alone (a bulk delete would wipe the test users' objects) -> why
+    not_fuzzed: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------- evidence and findings

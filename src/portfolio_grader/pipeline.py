@@ -246,6 +246,8 @@ def _scorecard(workspace: Workspace, facts: RepoFacts, rubric: Rubric, service: 
     notes = list(stages.notes)
     if api.spec_problem:
         notes.append(f"No OpenAPI document: {api.spec_problem}")
+    notes += [f"`{label}` was never called: {why}" for label, why in api.held_out.items()]
+    notes += [f"`{label}` was left out of the generated (fuzz) requests: {why}" for label, why in api.not_fuzzed.items()]
     return Scorecard(
         grader_version=__version__,
         rubric=RubricRef(name=rubric.name, version=rubric.version),

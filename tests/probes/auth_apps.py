@@ -10,7 +10,9 @@ import hashlib
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
@@ -53,6 +55,7 @@ class Flaws:
     profile_signup: bool = False  # register requires a unique phone and declares is_admin (example true), stored as given
     admin_delete: bool = False  # DELETE /admin/tasks/{id}, refused to ordinary users (403)
     bfla_delete: bool = False  # DELETE /admin/tasks/{id} open to every user; a missing id answers 404 (flaw)
+    refuse_with_200: bool = False  # a wrong password or unknown user gets 200 {"status": "fail", "message": ...}
     global_limit: int = 0  # > 0: every request past this many is refused with 429 (a limit on all requests)
 
 
@@ -205,14 +208,22 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
             raise HTTPException(401, "Incorrect email or password")
         return user
 
+    def logged_in(request: Request, username: str, password: str, answer: Callable[[str], dict]) -> Any:
+        try:
+            return answer(issue(check_login(request, username, password)["id"]))
+        except HTTPException as exc:
+            if flaws.refuse_with_200 and exc.status_code in (401, 404):
+                return JSONResponse({"status": "fail", "message": exc.detail})
+            raise
+
     if flaws.json_login:
         @app.post("/auth/login", responses={401: {}, 404: {}, 429: {}})
         def json_login(request: Request, body: LoginIn):
-            return {"token": issue(check_login(request, body.email, body.password)["id"])}
+            return logged_in(request, body.email, body.password, lambda token: {"token": token})
     else:
         @app.post("/auth/token", responses={401: {}, 404: {}, 429: {}})
         def token(request: Request, username: str = Form(), password: str = Form()):
-            return {"access_token": issue(check_login(request, username, password)["id"]), "token_type": "bearer"}
+            return logged_in(request, username, password, lambda t: {"access_token": t, "token_type": "bearer"})
 
     @app.get("/users/me", responses={401: {}})
     def me(user: dict = Depends(current_user)):

@@ -135,6 +135,28 @@ def test_user_enumeration_is_a_warning_that_costs_no_points(context, json_login)
     assert {e.response.status for e in finding.evidence} == {404, 401}
 
 
+def test_a_login_that_refuses_with_200_and_a_fail_body_is_judged_by_what_it_says(context):
+    """`200 {"status": "fail", "message": ...}` with no token is a refusal: unlimited guessing is reported, and
+    different messages for an unknown user and a wrong password are enumeration, though both answers are 200."""
+    ctx = context(refuse_with_200=True, no_rate_limit=True, enumeration=True, json_login=True)
+    ctx.identities(1)
+    limited = run("auth.login_rate_limit", ctx)
+    assert limited.status == "fail" and kinds(limited) == {"login_not_rate_limited"}, limited
+    assert "(200)" in limited.findings[0].message and "no token and a body saying so" in limited.summary
+    enumerated = run("auth.user_enumeration", ctx)
+    assert enumerated.status == "warn" and kinds(enumerated) == {"user_enumeration"}, enumerated
+    assert "User not found" in enumerated.findings[0].message
+    assert {e.response.status for e in enumerated.findings[0].evidence} == {200}
+
+
+def test_a_login_that_refuses_with_200_but_limits_and_answers_alike_passes(context):
+    ctx = context(refuse_with_200=True, json_login=True)
+    ctx.identities(1)
+    assert run("auth.user_enumeration", ctx).status == "pass"
+    limited = run("auth.login_rate_limit", ctx)
+    assert limited.status == "pass" and "refused with 429" in limited.summary, limited
+
+
 def test_weak_passwords_accepted_are_a_warning_with_the_accepted_requests(context):
     ctx = context(weak_password_ok=True)
     outcome = run("auth.weak_password", ctx)

@@ -13,7 +13,9 @@ from portfolio_grader.models import RepoFacts
 
 @pytest.fixture
 def good(serve):
-    return make_context(serve(good_books_app()))
+    routes = [("POST", "/books", "app.py:6"), ("GET", "/books", "app.py:12"), ("GET", "/books/{book_id}", "app.py:16"),
+              ("PUT", "/books/{book_id}", "app.py:22"), ("DELETE", "/books/{book_id}", "app.py:29")]
+    return make_context(serve(good_books_app()), facts=RepoFacts(routes_in_code=routes))
 
 
 @pytest.fixture
@@ -83,6 +85,11 @@ def test_route_drift_both_ways(flawed):
     assert "GET /recipes/{recipe_id}/ratings is documented but not implemented" in messages
     assert "GET /recipes/search is implemented" in messages
     assert "POST /recipes" not in messages  # documented and implemented: no drift
+
+
+def test_route_comparison_with_no_route_found_in_the_code_is_not_a_pass(serve):
+    outcome = run("contract.routes_match", make_context(serve(good_books_app())))
+    assert outcome.status == "not_evaluated" and "no route was found in the code" in outcome.reason, outcome
 
 
 def test_checks_without_a_running_service_are_not_evaluated():

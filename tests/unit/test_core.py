@@ -254,6 +254,20 @@ def test_inspect_reports_a_broken_manifest_and_routes_of_each_framework(tmp_path
     assert ("PATCH", "/users/:id", "server.js:1") in facts.routes_in_code
 
 
+def test_a_spec_first_connexion_app_routes_by_operation_id(tmp_path):
+    (tmp_path / "app.py").write_text("import connexion\napp = connexion.App(__name__)\napp.add_api('openapi.yml')\n")
+    (tmp_path / "views").mkdir()
+    (tmp_path / "views" / "books.py").write_text("def helper(): ...\n\n\ndef get_all(): ...\n")
+    (tmp_path / "openapi.yml").write_text(
+        "openapi: 3.0.1\npaths:\n  /books:\n    get:\n      operationId: views.books.get_all\n"
+        "    post:\n      operationId: views.books.add_book\n")
+    facts = inspect_repo(tmp_path)
+    # get_all is defined; add_book names no function in the repo, so nothing implements it
+    assert facts.routes_in_code == [("GET", "/books", "views/books.py:4")]
+    (tmp_path / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    assert inspect_repo(tmp_path).routes_in_code == []  # operationIds route nothing without connexion
+
+
 def test_fetch_clones_a_ref_and_records_the_commit(tmp_path):
     repo = tmp_path / "learner repo"
     repo.mkdir()

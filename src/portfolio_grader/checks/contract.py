@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -298,7 +298,7 @@ def schemathesis_config(ctx: CheckContext) -> dict[str, Any]:
 def _run(ctx: CheckContext) -> ContractRun:
     import schemathesis
 
-    spec = ctx.api.spec or {}
+    spec = without_operations(ctx.api.spec or {}, {**ctx.api.held_out, **ctx.api.not_fuzzed})
     run = ContractRun(seed=ctx.settings.seed, version=schemathesis.__version__, operations=spec_operations(spec),
                       secured=secured_operations(spec), budget=ctx.settings.contract_time_budget)
     started = time.monotonic()
@@ -565,6 +565,21 @@ def spec_operations(spec: dict[str, Any]) -> list[str]:
         if isinstance(item, dict):
             labels += [f"{method.upper()} {path}" for method in _HTTP_METHODS if isinstance(item.get(method), dict)]
     return labels
+
+
+def without_operations(spec: dict[str, Any], labels: Iterable[str]) -> dict[str, Any]:
+    """The document without the operations named "METHOD /path" (a shallow copy: the shared one is untouched)."""
+    drop = set(labels)
+    if not drop:
+        return spec
+    paths = {}
+    for path, item in (spec.get("paths") or {}).items():
+        if isinstance(item, dict):
+            item = {k: v for k, v in item.items() if f"{k.upper()} {path}" not in drop}
+            if not any(k in _HTTP_METHODS for k in item):
+                continue
+        paths[path] = item
+    return {**spec, "paths": paths}
 
 
 def secured_operations(spec: dict[str, Any]) -> set[str]:

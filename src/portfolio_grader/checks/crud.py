@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..identities import fresh_object
 from ..models import Finding, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
@@ -61,14 +62,14 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str]) -> lis
     def send(method: str, path: str, **kwargs) -> Exchange:
         return ctx.prober.request(method, path, headers=headers, **kwargs)
 
-    body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+    body = fresh_object(resource.create.request_schema, natural_key(resource))
     created = send("POST", resource.collection, json=body)
     ok = created.status == 201
     problem = (f"POST returned {created.status} instead of 201 Created" if created.status and created.status < 300
                else f"creating with a valid body failed ({status_text(created)})")
     steps.append((ok, created, "create with a schema-valid body (expect 201)", problem))
     obj = created.json() if created.status and created.status < 300 else None
-    item_id = find_id(obj, resource.id_field)
+    item_id = created_id(obj, body, resource) if created.status and created.status < 300 else None
     if item_id is None:
         if created.status and created.status < 300:
             steps.append((False, None, "read the id of the created object",
@@ -104,6 +105,21 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str]) -> lis
     else:
         steps.append((False, None, "delete", f"no DELETE is documented for {resource.item}"))
     return steps
+
+
+def natural_key(resource: Resource) -> tuple[str, ...]:
+    """The field a client chooses that addresses the object (`book_title` of `/books/{book_title}`), if any."""
+    field = resource.id_field
+    props = (resource.create.request_schema or {}).get("properties") or {}
+    return (field,) if field in props and field not in ("id", "_id", "uuid") else ()
+
+
+def created_id(obj: Any, sent: Any, resource: Resource) -> Any:
+    """The new object's id: from the create response, else the natural key the create body chose."""
+    found = find_id(obj, resource.id_field)
+    if found is None and natural_key(resource) and isinstance(sent, dict):
+        found = sent.get(resource.id_field)
+    return found
 
 
 def find_id(obj: Any, field: str) -> Any:

@@ -29,11 +29,11 @@ from urllib.parse import urlencode
 
 import jwt as pyjwt
 
-from ..identities import Identity, IdentityError
+from ..identities import Identity, IdentityError, fresh_object
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange, Prober
-from .crud import find_id
+from .crud import created_id, natural_key
 from .operations import status_text
 from .registry import CheckContext, check
 
@@ -500,9 +500,9 @@ def _own_objects(ctx: CheckContext, user: Identity | None) -> dict[str, str]:
         # resource sent to another could address someone else's object.
         filled: dict[str, str] = {}
         for resource in [r for r in ctx.api.resources if "{" not in r.collection][:5]:
-            body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+            body = fresh_object(resource.create.request_schema, natural_key(resource))
             created = ctx.prober.request("POST", resource.collection, json=body, headers=user.headers(ctx.api.auth))
-            item_id = find_id(created.json(), resource.id_field) if _accepted(created) else None
+            item_id = created_id(created.json(), body, resource) if _accepted(created) else None
             if item_id is not None:
                 filled[resource.item] = resource.item.replace("{" + resource.id_param + "}", str(item_id))
         return filled
@@ -591,9 +591,18 @@ def required(ctx: CheckContext):
         return ctx.skip(f"the spec declares no security and none of the {public_in_fact} undocumented operations "
                         "probed refused a garbage token: no operation could be identified as protected")
 
+    if carrier is None:
+        why = ctx._memo.get("identities_error") or ctx.api.auth_problem or "no test user could log in"
+        return ctx.skip(f"no test user with working credentials ({why}): a refusal without credentials proves "
+                        "nothing when the grader cannot show that the same request with genuine credentials "
+                        "succeeds (an API that refuses everyone would pass)",
+                        "auth:\n  login: POST /api/v1/sessions   # where a user logs in")
+    genuine = carrier.headers(carrier.token)
     findings: list[Finding] = []
     evidence: list[Evidence] = []
-    passed = failed = 0
+    failed = 0
+    refused: list[tuple[Operation, Exchange]] = []  # refused both ways; judged once the credentials are shown alive
+    controls: list[Exchange] = []  # user A's genuine credentials accepted on a protected GET
     inconclusive: list[str] = []
     for op, path, kwargs, garbage_probe in plan[:MAX_OPERATIONS]:
         anonymous = _send(ctx, op, path, kwargs, {})
@@ -610,22 +619,40 @@ def required(ctx: CheckContext):
                     f"call it without logging in.", operation=op.label,
                     evidence=[e.evidence(f"{what}: expected 401") for e, what in pair], hint=_HINT_AUTH_MISSING))
         elif all(_refused(e) for e, _ in pair):
-            passed += 1
-            evidence.append(anonymous.evidence(f"{op.label} without credentials: refused"))
+            if op.method == "GET":  # the control: the same request with genuine credentials is served
+                control = _send(ctx, op, path, kwargs, genuine)
+                if _accepted(control):
+                    controls.append(control)
+                elif control.status != 403:  # a 403 knows who A is and forbids (an admin-only GET)
+                    inconclusive.append(f"{op.label} (refused user A's genuine credentials too: "
+                                        f"{status_text(control)})")
+                    continue
+            refused.append((op, anonymous))
         else:
             inconclusive.append(f"{op.label} ({status_text(anonymous)} / {status_text(with_garbage)})")
     if failed > len(findings):
         findings[-1] = findings[-1].model_copy(update={
             "message": findings[-1].message + f" ({failed - len(findings)} more operation(s) answer without "
                                               "credentials too)"})
+    if not controls:  # nothing showed the credentials work: a refusal may be the API refusing everyone
+        if refused:
+            inconclusive.append(f"{len(refused)} operation(s) refused without credentials, but no protected GET "
+                                "served user A's genuine credentials to show they work")
+        refused = []
+    else:
+        evidence.append(controls[0].evidence("the control: the same request with user A's genuine credentials "
+                                             "is served"))
+    evidence += [anonymous.evidence(f"{op.label} without credentials: refused") for op, anonymous in refused]
+    passed = len(refused)
     judged = passed + failed
-    note = (f"; {len(inconclusive)} inconclusive (neither refused nor served: " + ", ".join(inconclusive[:5]) + ")"
-            if inconclusive else "")
+    note = (f"; {len(inconclusive)} inconclusive (" + ", ".join(inconclusive[:5]) + ")" if inconclusive else "")
     extra = f"; {len(detected)} undocumented protected operation(s) found by a garbage token" if detected else ""
     if not judged:
         return ctx.skip(f"no probed operation gave a clear answer without credentials{note}")
+    control_note = (f"; user A's genuine credentials were served on {len(controls)} of them (the control)"
+                    if controls else "")
     return ctx.verdict(f"{passed}/{judged} protected operation(s) refuse requests without credentials and with a "
-                       f"garbage token{extra}{note}", findings, evidence, score=passed / judged)
+                       f"garbage token{control_note}{extra}{note}", findings, evidence, score=passed / judged)
 
 
 # ---------------------------------------------------------------- auth.jwt_forgery

@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode, urlsplit
 
 from ..authflow import PASSWORD_FIELDS
-from ..identities import Identity, login, signup_body, token_from
+from ..identities import Identity, login, login_failed, signup_body, token_from
 from ..models import AuthFlow, Evidence, Operation
 from ..probe import Exchange
 from .ratelimit import ordinary_get
@@ -84,10 +84,11 @@ _REGISTER_HINT = "auth:\n  register: POST /api/v1/accounts   # how a new user si
 
 
 def _is_refusal(exchange: Exchange) -> bool:
-    """429 or 423, or a 400/401/403 whose body says the client is locked out or sending too many requests."""
+    """429 or 423, or a 400/401/403 (or a 200 that did not log in) whose body says the client is locked out or
+    sending too many requests."""
     if exchange.status in (429, 423):
         return True
-    return exchange.status in (400, 401, 403) and bool(_LOCKOUT_WORDS.search(exchange.text[:2000]))
+    return exchange.status in (200, 400, 401, 403) and bool(_LOCKOUT_WORDS.search(exchange.text[:2000]))
 
 
 def _rate_headers(exchange: Exchange) -> dict[str, str]:
@@ -139,7 +140,7 @@ def login_rate_limit(ctx: CheckContext):
     while len(attempts) < MAX_ATTEMPTS and (not attempts or time.monotonic() - started < BURST_SECONDS):
         exchange = login(ctx.prober, flow, user.login_value, f"Wrong-Guess-{len(attempts) + 1:02d}-{ctx.run_tag}")
         attempts.append(exchange)
-        if _is_refusal(exchange):
+        if _is_refusal(exchange) and login_failed(exchange, flow):
             refusal = exchange
             break
         if exchange.status is None:  # no answer: the login is down or dropping us, not a verdict
@@ -147,8 +148,9 @@ def login_rate_limit(ctx: CheckContext):
     burst = time.monotonic() - started
 
     server_errors = [e for e in attempts if e.status is not None and e.status >= 500]
-    accepted = [e for e in attempts if e.status is not None and e.status < 400]
-    ordinary = [e for e in attempts if e.status is not None and 400 <= e.status < 500 and e is not refusal]
+    failed = [e for e in attempts if login_failed(e, flow) and e is not refusal]
+    accepted = [e for e in attempts if e.status is not None and e.status < 400 and all(e is not f for f in failed)]
+    said_in_body = [e for e in failed if e.status < 300]  # `200 {"status": "fail"}`: refused by what it says
     notes = []
     if server_errors:
         notes.append(f"{len(server_errors)} attempt(s) got a server error ({server_errors[0].status}), "
@@ -194,11 +196,15 @@ def login_rate_limit(ctx: CheckContext):
         return ctx.verdict(summary + tail, evidence=evidence)
 
     last = attempts[-1]
-    if len(ordinary) >= MIN_ANSWERED:
-        statuses = ", ".join(sorted({str(e.status) for e in ordinary}))
+    if said_in_body:
+        notes.append(f"{len(said_in_body)} refusal(s) came as {said_in_body[0].status} with no token and a body "
+                     f"saying so ({_excerpt(said_in_body[0], 60)}); answer a failed login with 401")
+    tail = "".join(f"; {n}" for n in notes)
+    if len(failed) >= MIN_ANSWERED:
+        statuses = ", ".join(sorted({str(e.status) for e in failed}))
         finding = ctx.fail(
             "login_not_rate_limited", "medium",
-            f"{len(ordinary)} failed logins for one account in {burst:.2f} s were all answered ({statuses}); none "
+            f"{len(failed)} failed logins for one account in {burst:.2f} s were all answered ({statuses}); none "
             "was refused with 429 or a lockout, so an attacker can guess passwords as fast as the server answers "
             "(OWASP API4:2023).",
             operation=operation, hint=_RATE_LIMIT_HINT,
@@ -210,7 +216,7 @@ def login_rate_limit(ctx: CheckContext):
                            f"{answered[-1].elapsed_ms:.0f} ms, which throttles guessing{tail}",
                            evidence=[first, last.evidence("a later attempt: slowed down")])
     why = (f"the login gave no answer to attempt {len(attempts)} ({last.error})" if last.status is None else
-           f"only {len(ordinary)} of them got an ordinary 4xx answer within {BURST_SECONDS:g} s")
+           f"only {len(failed)} of them got an ordinary refusal within {BURST_SECONDS:g} s")
     return ctx.skip(f"could not judge the login's rate limiting: {done}, {why}{tail}")
 
 
@@ -265,7 +271,7 @@ def user_enumeration(ctx: CheckContext):
                         "not be compared")
     if ghost.status >= 500 and known.status >= 500:
         return ctx.skip(f"the login failed with a server error both times ({pair})")
-    if known.status < 400 or ghost.status < 400:
+    if not (login_failed(known, flow) and login_failed(ghost, flow)):
         return ctx.skip(f"the login accepted a wrong password or an unknown user ({pair}); check that it "
                         "verifies credentials")
 

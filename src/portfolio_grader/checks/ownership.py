@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..identities import Identity, IdentityError, create_identity
+from ..identities import Identity, IdentityError, create_identity, fresh_object
 from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .crud import find_id
+from .crud import created_id, find_id, natural_key
 from .operations import ok, status_text
 from .registry import CheckContext, check
 
@@ -336,13 +336,13 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
     a_id = _user_id(ctx, a) if sent_owner else None
 
     def create() -> tuple[Exchange, Any, str | None, dict]:
-        body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+        body = fresh_object(resource.create.request_schema, natural_key(resource))
         body = _marked(body, f"pg-a-{ctx.run_tag}{secrets.token_hex(2)}")
         if isinstance(body, dict) and sent_owner and a_id is not None:  # an API that wants the owner in the body
             body[sent_owner] = a_id
         made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
         obj = _unwrap(made.json()) if ok(made) else None
-        item_id = find_id(obj, resource.id_field)
+        item_id = created_id(obj, body, resource) if ok(made) else None
         item = _fill(resource.item, item_id) if item_id is not None else None
         if item:
             cleanup.add(resource, item, a, b)
@@ -699,11 +699,11 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
         return ok(as_b) and as_a.status in (403, 404), [as_b, as_a]
 
     # create with B as owner
-    body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
+    body = fresh_object(resource.create.request_schema, natural_key(resource))
     body = {**_marked(body, f"pg-m-{ctx.run_tag}"), owner_field: value}
     made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
     obj = _unwrap(made.json()) if ok(made) else None
-    item_id = find_id(obj, resource.id_field)
+    item_id = created_id(obj, body, resource) if ok(made) else None
     if ok(made) and item_id is not None:
         item = _fill(resource.item, item_id)
         cleanup.add(resource, item, a, b)
@@ -725,10 +725,11 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
 
     # update A's object setting the owner to B
     if resource.update is not None:
-        plain = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
-        made = ctx.prober.request("POST", resource.collection, json=_marked(plain, f"pg-m-{ctx.run_tag}"), headers=ha)
+        plain = fresh_object(resource.create.request_schema, natural_key(resource))
+        plain = _marked(plain, f"pg-m-{ctx.run_tag}")
+        made = ctx.prober.request("POST", resource.collection, json=plain, headers=ha)
         obj = _unwrap(made.json()) if ok(made) else None
-        item_id = find_id(obj, resource.id_field)
+        item_id = created_id(obj, plain, resource) if ok(made) else None
         if item_id is not None:
             item = _fill(resource.item, item_id)
             cleanup.add(resource, item, a, b)
@@ -978,10 +979,10 @@ def _existing_target(ctx: CheckContext, op: Operation, user_id: Any, creators: l
         return None
     flow = ctx.api.auth
     for creator in creators:
-        body = valid_example(resource.create.request_schema) if resource.create.request_schema else {}
-        made = ctx.prober.request("POST", resource.collection, json=_marked(body, f"pg-bfla-{ctx.run_tag}"),
-                                  headers=creator.headers(flow))
-        item_id = find_id(_unwrap(made.json()), resource.id_field) if ok(made) else None
+        body = fresh_object(resource.create.request_schema, natural_key(resource))
+        body = _marked(body, f"pg-bfla-{ctx.run_tag}")
+        made = ctx.prober.request("POST", resource.collection, json=body, headers=creator.headers(flow))
+        item_id = created_id(_unwrap(made.json()), body, resource) if ok(made) else None
         if item_id is not None:
             cleanup.add(resource, _fill(resource.item, item_id), creator, *creators)
             return item_id

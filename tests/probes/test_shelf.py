@@ -1,0 +1,78 @@
+"""Probe tests on the shelf API (shelf_apps.py): a documented reset operation is never called, and objects
+addressed by a natural key the client chooses (`/books/{book_title}`, a create that answers only a message)
+are found again, so CRUD and ownership are judged on them."""
+
+from __future__ import annotations
+
+from portfolio_grader.discover import held_out_operations
+from portfolio_grader.models import Operation
+
+from ..conftest import kinds, make_context, run
+from .shelf_apps import shelf_app
+
+
+def test_a_reset_operation_is_held_out_of_every_probe_and_the_test_users_survive(serve):
+    app = shelf_app()
+    ctx = make_context(serve(app))
+    assert "GET /createdb" in ctx.api.held_out and "resets or seeds" in ctx.api.held_out["GET /createdb"]
+    assert "GET /createdb" not in {op.label for op in ctx.api.operations}
+    for check_id in ("contract.no_server_errors", "contract.routes_match", "auth.required", "crud.lifecycle",
+                     "ownership.bola"):
+        run(check_id, ctx)
+    assert app.state.calls["GET /createdb"] == 0
+    a = ctx.identities(1)[0]
+    assert ctx.prober.request("GET", "/me", headers=a.headers(ctx.api.auth)).status == 200  # A still exists
+
+
+def test_objects_addressed_by_a_natural_key_are_read_back_by_the_key_the_grader_chose(serve):
+    ctx = make_context(serve(shelf_app()))
+    [resource] = ctx.api.resources
+    assert (resource.item, resource.id_field) == ("/books/{book_title}", "book_title")
+    outcome = run("crud.lifecycle", ctx)
+    reads = [e for e in outcome.evidence + [x for f in outcome.findings for x in f.evidence]
+             if e.request.method == "GET" and "/books/pg-" in e.request.url]
+    assert reads and reads[0].response.status == 200, outcome
+    # a second create does not collide with the first on the spec's example title
+    assert "Already exists" not in str([f.message for f in outcome.findings])
+
+
+def test_ownership_is_judged_on_natural_key_objects(serve):
+    flawed = run("ownership.bola", make_context(serve(shelf_app(bola_read=True))))
+    assert flawed.status == "fail" and kinds(flawed) == {"bola_read"}, flawed
+    assert "/books/pg-" in flawed.findings[0].message
+    correct = run("ownership.bola", make_context(serve(shelf_app())))
+    assert correct.status == "pass", (correct.summary, correct.reason)
+
+
+def test_reset_words_are_told_from_ordinary_operations():
+    ops = [Operation(method="GET", path="/createdb", summary="Creates and populates the database with dummy data"),
+           Operation(method="POST", path="/admin/reset", summary="Reset all data"),
+           Operation(method="POST", path="/db/init", operation_id="initDatabase"),
+           Operation(method="POST", path="/seed"),
+           Operation(method="POST", path="/auth/reset-password", summary="Reset your password"),
+           Operation(method="GET", path="/seeds/{id}", summary="A seed packet"),
+           Operation(method="POST", path="/tasks", summary="Create a task and save it in the database"),
+           Operation(method="DELETE", path="/tasks/completed", summary="Clear all completed tasks"),
+           Operation(method="GET", path="/stats")]
+    held = held_out_operations(ops, exclude=["GET /stats", "POST /not-documented"])
+    assert set(held) == {"GET /createdb", "POST /admin/reset", "POST /db/init", "POST /seed", "GET /stats"}
+    assert held["GET /stats"] == "the manifest's `exclude:` lists it"
+
+
+def test_refusals_after_the_api_lost_the_test_users_are_not_a_pass(serve):
+    """The API wiped its users (a reset reached by someone else): every protected operation answers 401 to
+    everyone, user A's genuine token included. That proves nothing about authentication."""
+    ctx = make_context(serve(shelf_app()))
+    ctx.identities(1)
+    assert ctx.prober.request("GET", "/createdb").status == 200
+    outcome = run("auth.required", ctx)
+    assert outcome.status == "not_evaluated", outcome
+    assert "refused user A's genuine credentials too" in outcome.reason
+
+
+def test_auth_required_passes_with_the_control_as_evidence(serve):
+    outcome = run("auth.required", make_context(serve(shelf_app())))
+    assert outcome.status == "pass", outcome
+    control = outcome.evidence[0]
+    assert "the control" in control.note and control.response.status == 200 and "Bearer " in control.curl
+    assert "(the control)" in outcome.summary

@@ -59,7 +59,7 @@ def inspect_repo(root: Path) -> RepoFacts:
                     or f in (".gitlab-ci.yml", "Jenkinsfile", "azure-pipelines.yml", ".travis.yml")],
         manifest=manifest,
         manifest_error=manifest_error,
-        routes_in_code=_routes_in_code(root, files) + _operation_id_routes(root, files),
+        routes_in_code=_routes_in_code(root, files) + _operation_id_routes(root, files) + _django_routes(root, files),
     )
 
 
@@ -143,9 +143,12 @@ def _looks_like_spec_file(root: Path, rel: str) -> bool:
 def _is_test_file(rel: str) -> bool:
     parts = rel.lower().split("/")
     base = parts[-1]
-    if any(p in ("tests", "test", "__tests__", "spec") for p in parts[:-1]) and base.endswith((".py", ".js", ".ts")):
-        return True
-    return bool(re.fullmatch(r"(test_.*\.py|.*_test\.py|.*\.(test|spec)\.(js|ts|mjs|cjs))", base))
+    if any(p in ("tests", "test", "__tests__", "spec") for p in parts[:-1]) and base.endswith(
+            (".py", ".js", ".ts", ".mjs", ".cjs", ".jsx", ".tsx", ".java", ".kt")):
+        return True  # pytest's tests/, Django's <app>/tests/, Node's test/ and __tests__/, Java's src/test/
+    # pytest, Django's <app>/tests.py, Jest/Vitest/Mocha, Go
+    return bool(re.fullmatch(r"(test_.*\.py|.*_test\.py|tests?\.py|conftest\.py|.*\.(test|spec)\.(js|ts|mjs|cjs|jsx|tsx)|"
+                             r".*_test\.go)", base))
 
 
 def _test_root(rel: str) -> str:
@@ -154,6 +157,59 @@ def _test_root(rel: str) -> str:
         if part.lower() in ("tests", "test", "__tests__", "spec"):
             return "/".join(parts[: i + 1]) + "/"
     return rel
+
+
+_DJANGO_PATH = re.compile(r"\b(?:re_)?path\s*\(\s*r?(?P<q>['\"])(?P<path>[^'\"]*)(?P=q)\s*,\s*(?P<view>[^\n]*)")
+_DJANGO_INCLUDE = re.compile(r"include\s*\(\s*\(?\s*['\"](?P<module>[\w.]+)['\"]")
+_DRF_REGISTER = re.compile(r"\.register\s*\(\s*r?['\"](?P<prefix>[^'\"]*)['\"]\s*,\s*(?P<viewset>\w+)")
+# what a DRF router serves for a viewset, by the viewset's base class: (method, on the item?)
+_VIEWSET_ROUTES = {
+    "ModelViewSet": [("GET", False), ("POST", False), ("GET", True), ("PUT", True), ("PATCH", True), ("DELETE", True)],
+    "ReadOnlyModelViewSet": [("GET", False), ("GET", True)],
+}
+
+
+def _django_routes(root: Path, files: list[str]) -> list[tuple[str, str, str]]:
+    """Routes of a Django project: `path(...)` in each urls.py under the prefix that includes it, and the routes
+    a DRF router makes for each registered viewset (its methods by its base class; any method when unknown)."""
+    urls = [f for f in files if f.rsplit("/", 1)[-1] == "urls.py" and not _is_test_file(f)]
+    if not urls:
+        return []
+    texts = {rel: read_text(root / rel) for rel in urls}
+    prefixes: dict[str, str] = {}  # urls module file -> the prefix the project mounts it under
+    for rel, text in texts.items():
+        for match in _DJANGO_PATH.finditer(text):
+            included = _DJANGO_INCLUDE.search(match.group("view"))
+            if included:
+                prefixes[included.group("module").replace(".", "/") + ".py"] = match.group("path")
+    bases = {m.group(1): m.group(2) for f in files if f.endswith(".py") and not _is_test_file(f)
+             for m in re.finditer(r"class\s+(\w+)\s*\(\s*(?:\w+\.)*(\w+)", read_text(root / f))}
+    routes = []
+    for rel, text in texts.items():
+        prefix = "/" + _mounted_prefix(rel, prefixes).strip("/")
+        for match in _DJANGO_PATH.finditer(text):
+            if _DJANGO_INCLUDE.search(match.group("view")) or "admin.site" in match.group("view"):
+                continue  # a mount point (its module's routes carry the prefix), or Django's own admin site
+            path = _join(prefix, match.group("path").lstrip("^").rstrip("$"))
+            routes.append(("*", path, f"{rel}:{text.count(chr(10), 0, match.start()) + 1}"))
+        for match in _DRF_REGISTER.finditer(text):
+            where = f"{rel}:{text.count(chr(10), 0, match.start()) + 1}"
+            collection = _join(prefix, match.group("prefix"))
+            item = _join(collection, "{pk}")
+            plan = _VIEWSET_ROUTES.get(bases.get(match.group("viewset"), ""), [("*", False), ("*", True)])
+            routes += [(method, (item if on_item else collection), where) for method, on_item in plan]
+    return routes
+
+
+def _mounted_prefix(rel: str, prefixes: dict[str, str]) -> str:
+    for module, prefix in prefixes.items():
+        if rel == module or rel.endswith("/" + module):
+            return prefix
+    return ""
+
+
+def _join(prefix: str, path: str) -> str:
+    return "/" + "/".join(p for p in (prefix.strip("/"), path.strip("/")) if p) + "/"
 
 
 _SPEC_FIRST = re.compile(r"\bconnexion\b[\s\S]*\.add_api\s*\(|\.add_api\s*\([\s\S]*\bconnexion\b")

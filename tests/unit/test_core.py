@@ -268,6 +268,23 @@ def test_a_spec_first_connexion_app_routes_by_operation_id(tmp_path):
     assert inspect_repo(tmp_path).routes_in_code == []  # operationIds route nothing without connexion
 
 
+def test_django_routes_carry_their_include_prefix_and_a_drf_router_serves_its_viewsets_methods(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "urls.py").write_text(
+        'urlpatterns = [\n    path("admin/", admin.site.urls),\n    path("api/", include("shop.urls")),\n]\n')
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "urls.py").write_text(
+        'router = DefaultRouter()\nrouter.register(r"items", ItemViewSet)\nrouter.register("tags", TagViewSet)\n'
+        'urlpatterns = router.urls + [path("stats/", views.stats)]\n')
+    (tmp_path / "shop" / "views.py").write_text(
+        "class ItemViewSet(viewsets.ModelViewSet): ...\nclass TagViewSet(ReadOnlyModelViewSet): ...\n")
+    routes = set(inspect_repo(tmp_path).routes_in_code)
+    assert {("POST", "/api/items/", "shop/urls.py:2"), ("DELETE", "/api/items/{pk}/", "shop/urls.py:2"),
+            ("GET", "/api/tags/{pk}/", "shop/urls.py:3"), ("*", "/api/stats/", "shop/urls.py:4")} <= routes
+    assert not any(m == "POST" and p.startswith("/api/tags") for m, p, _ in routes)  # read-only viewset
+    assert not any(p.startswith("/admin") for _, p, _ in routes)  # Django's admin site is not the API
+
+
 def test_fetch_clones_a_ref_and_records_the_commit(tmp_path):
     repo = tmp_path / "learner repo"
     repo.mkdir()

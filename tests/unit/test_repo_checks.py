@@ -252,7 +252,7 @@ def test_a_compose_databases_own_password_is_not_a_secret(tmp_path):
               POSTGRES_PASSWORD: notes
         """, "Dockerfile": "FROM python:3.12-slim\nUSER app\n"})
     outcome = check(root, "repo.secrets")
-    assert outcome.status == "pass" and "database credentials are not counted" in outcome.summary
+    assert outcome.status == "pass" and "the compose file's own database credentials" in outcome.summary
 
 
 def test_secret_named_env_and_arg_literals_in_the_dockerfile_are_secret_committed(tmp_path):
@@ -262,6 +262,58 @@ def test_secret_named_env_and_arg_literals_in_the_dockerfile_are_secret_committe
     assert kinds(outcome) == {"secret_committed"}
     message = outcome.findings[0].message
     assert "ENV SECRET_KEY" in message and "NPM_TOKEN" not in message and "API_KEY" not in message
+
+
+EXPIRED_JWT = ("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJleHAiOjE2NzAxNjA2MTcsImlhdCI6MTY3MDE2MDU1Nywic3ViIjoiSm9obi5E"
+               "b2UifQ.n17N4AxTbL4_z65-NR46meoytauPDjImUxrLiUMSTQw")  # exp: 2022-12-04
+
+
+@pytest.mark.parametrize("name, text, value", [
+    ("config.py", "from flask import Flask\napp = Flask(__name__)\napp.config['SECRET_KEY'] = 'random'\n", "random"),
+    ("app/core/settings.py", "class Settings(BaseSettings):\n    SECRET_KEY: str = \"dev\"\n", "dev"),
+    ("src/auth.js", "const jwt = require('jsonwebtoken')\nconst t = jwt.sign({ id: u.id }, 'secret', { expiresIn: '1h' })\n",
+     "secret"),
+    ("src/config.js", "module.exports = { jwt: process.env.JWT_SECRET || 'devsecret' }\n", "devsecret"),
+    ("app/main.py", "import os\nSECRET_KEY = os.environ.get('SECRET_KEY', 'changeme')\n", "changeme"),
+], ids=["flask-config", "pydantic-settings", "jwt-sign", "env-fallback", "environ-default"])
+def test_a_short_literal_used_as_a_key_is_a_secret(tmp_path, name, text, value):
+    outcome = check(repo(tmp_path, {"README.md": README_RUN, name: text}), "repo.secrets")
+    assert kinds(outcome) == {"secret_committed"}, outcome
+    [finding] = outcome.findings
+    assert finding.severity == "high" and name in finding.message and "hard-coded key" in finding.message
+    assert f"({value})" not in finding.message, "the value is masked"
+
+
+def test_what_a_reviewer_dismisses_is_set_aside_with_its_reason(tmp_path):
+    root = repo(tmp_path, {
+        "README.md": README_RUN,
+        "portfolio-grader.yaml": "auth:\n  admin: {login: admin@example.com, password: Seeded-Admin-Pass-9}\n",
+        "app/seed.py": "ADMIN = {'email': 'admin@example.com', 'password': 'Seeded-Admin-Pass-9'}\n",
+        "shop/tests.py": "from django.test import TestCase\nPASSWORD = 'Test-User-Pass-123'\n",
+        ".env.example": "DATABASE_URL=postgres://user:password@localhost:5432/db\nSECRET_KEY=\n",
+        "alembic/versions/1a2b_init.py": 'revision = "1a2b3c4d5e6f"\ndown_revision = "9f8e7d6c5b4a"\n',
+        "Dockerfile": "FROM python:3.12-slim\nENV tokentimetolive 60\nUSER app\n",
+        "openapi.yml": f"openapi: 3.0.1\npaths: {{}}\ncomponents:\n  examples:\n    token: '{EXPIRED_JWT}'\n",
+        "api/users.py": "def update():\n    return {'status': 'success', 'Password': 'Updated.'}\n",
+    })
+    outcome = check(root, "repo.secrets")
+    assert outcome.status == "pass", outcome.findings
+    aside = outcome.evidence[0].excerpt
+    for reason in ("a value in a test or fixture", "an example env file", "a migration revision id",
+                   "a setting whose name mentions a secret", "a keyword match in code",
+                   "the manifest's documented test-admin password"):
+        assert reason in aside or reason in outcome.summary, (reason, aside)
+    assert "candidate(s) set aside" in outcome.summary
+
+
+def test_an_expired_jwt_is_set_aside_and_a_live_one_is_a_secret(tmp_path):
+    from portfolio_grader.secret_scan import _expired_on
+
+    assert _expired_on(EXPIRED_JWT) == "2022-12-04"
+    live = __import__("jwt").encode({"sub": "a", "exp": 4102444800}, "k" * 32, algorithm="HS256")
+    assert _expired_on(live) is None
+    root = repo(tmp_path, {"README.md": README_RUN, "app/client.py": f"TOKEN = '{live}'\n"})
+    assert kinds(check(root, "repo.secrets")) == {"secret_committed"}
 
 
 # ---------------------------------------------------------------- lockfile

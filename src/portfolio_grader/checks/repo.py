@@ -11,11 +11,12 @@ import re
 import shlex
 import subprocess
 import tempfile
-import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
 
+from .. import secret_scan
 from ..dockerfile import Stage, parse_dockerfile
 from ..inspect import read_text
 from ..models import Evidence
@@ -286,20 +287,7 @@ def base_image(ctx: CheckContext):
 
 # ---------------------------------------------------------------- committed secrets
 
-_SPECIFIC_ONLY_IN = re.compile(r"\.(md|markdown|rst|txt|adoc|html)$|(^|/)(docs?|examples?)/|(^|/)(openapi|swagger)[^/]*$",
-                               re.IGNORECASE)
-_CONFIG_FILE = re.compile(r"(^|/)(\.env[^/]*|Dockerfile[^/]*|[^/]*\.(ya?ml|json|toml|ini|cfg|conf|properties))$",
-                          re.IGNORECASE)
-_GENERIC_TYPES = {"Secret Keyword", "Basic Auth Credentials", "Base64 High Entropy String", "Hex High Entropy String"}
-_ENV_FILE = re.compile(r"(^|/)\.env(\.[\w.-]+)?$")
-_ENV_TEMPLATE = re.compile(r"example|sample|template|dist|defaults?|schema", re.IGNORECASE)
-_SECRET_NAME = re.compile(r"SECRET|PASSW(OR)?D|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL", re.IGNORECASE)
 _DEV_DATABASES = re.compile(r"postgres|mysql|mariadb|mongo|redis|rabbitmq|elasticsearch|minio", re.IGNORECASE)
-MAX_SCANNED_BYTES = 1024 * 1024
-MAX_SCANNED_FILES = 3000
-SCAN_SECONDS = 60.0  # a bound on the whole scan: a huge repo is scanned in part, never for ever
-_BINARY = re.compile(r"\.(png|jpe?g|gif|ico|webp|pdf|zip|gz|tgz|jar|woff2?|ttf|eot|mp[34]|mov|sqlite3?|db|pyc|so|dll|exe)$",
-                     re.IGNORECASE)
 
 
 def committed_files(root: Path) -> list[str]:
@@ -321,65 +309,22 @@ def committed_files(root: Path) -> list[str]:
     return [f for f in files if f not in ignored]
 
 
-def _dev_database_credentials(ctx: CheckContext) -> set[str]:
-    """The passwords a compose file gives its own database services: local development values, not secrets."""
-    values: set[str] = set()
+def _known_not_secrets(ctx: CheckContext) -> dict[str, str]:
+    """Values that are not secrets -> why: the passwords a compose file gives its own database services (local
+    development values) and the manifest's documented test admin's password."""
+    values: dict[str, str] = {}
     for service in _compose_services(ctx).values():
         if not _DEV_DATABASES.search(str(service.get("image", ""))):
             continue
         env = service.get("environment") or {}
         pairs = env.items() if isinstance(env, dict) else (str(e).partition("=")[::2] for e in env)
-        values |= {str(v) for k, v in pairs if v not in (None, "") and re.search(r"PASS|USER", str(k), re.I)}
+        values.update({str(v): "the compose file's own database credentials (local development values)"
+                       for k, v in pairs if v not in (None, "") and re.search(r"PASS|USER", str(k), re.I)})
+    manifest = ctx.facts.manifest
+    admin = manifest.auth.admin if manifest and manifest.auth else None
+    if admin is not None and admin.password:
+        values[admin.password] = "the manifest's documented test-admin password"
     return values
-
-
-def scan_secrets(root: Path, files: list[str], is_test) -> list[tuple[str, int, str, str]]:
-    """(file, line, type, value) of every secret detect-secrets finds in the committed files; generic detectors
-    (keywords, entropy, basic auth) only in code and configuration, not in docs and tests."""
-    from detect_secrets import SecretsCollection
-    from detect_secrets.settings import default_settings
-
-    hits = []
-    collection = SecretsCollection(root=str(root))
-    deadline = time.monotonic() + SCAN_SECONDS
-    with default_settings():
-        for rel in files[:MAX_SCANNED_FILES]:
-            if time.monotonic() > deadline or _BINARY.search(rel):
-                continue
-            path = root / rel
-            try:
-                if path.is_symlink() or path.stat().st_size > MAX_SCANNED_BYTES:
-                    continue
-            except OSError:
-                continue
-            collection.scan_file(rel)
-    for rel, secret in collection:
-        value = secret.secret_value or ""
-        if secret.type in _GENERIC_TYPES:
-            if _SPECIFIC_ONLY_IN.search(rel) or is_test(rel):
-                continue  # example credentials in docs and fixtures in tests
-            if not _CONFIG_FILE.search(rel) and len(value) < 8:
-                continue  # in code, short keyword "values" are mostly types and names (`password !== "string"`)
-        hits.append((rel, secret.line_number, secret.type, value))
-    return hits
-
-
-def _docker_secrets(name: str, text: str) -> list[tuple[str, int, str, str]]:
-    """ENV/ARG instructions that bake a secret-named literal into the image."""
-    hits = []
-    for number, line in enumerate(text.splitlines(), 1):
-        match = re.match(r"\s*(ENV|ARG)\s+(.+)", line, re.IGNORECASE)
-        if not match:
-            continue
-        for key, value in re.findall(r"([\w.-]+)(?:=|\s+)(\"[^\"]*\"|'[^']*'|\S+)", match.group(2)):
-            value = value.strip("\"'")
-            if _SECRET_NAME.search(key) and value and not value.startswith("$"):
-                hits.append((name, number, f"{match.group(1).upper()} {key}", value))
-    return hits
-
-
-def _mask(value: str) -> str:
-    return value[:4] + "..." if len(value) > 6 else "***"
 
 
 @check("repo.secrets", area="repo", title="No secrets or .env files are committed", needs=("repo",))
@@ -388,47 +333,54 @@ def committed_secrets(ctx: CheckContext):
 
     root = ctx.facts.root
     files = committed_files(root)
-    dev_values = _dev_database_credentials(ctx)
-    hits = [h for h in scan_secrets(root, files, _is_test_file) if not (h[2] in _GENERIC_TYPES and h[3] in dev_values)]
-    if ctx.facts.dockerfile:
-        hits += _docker_secrets(ctx.facts.dockerfile, read_text(root / ctx.facts.dockerfile))
-    env_files = [f for f in files if _ENV_FILE.search(f) and not _ENV_TEMPLATE.search(f.rsplit("/", 1)[-1])
-                 and read_text(root / f).strip()]
+    hits, aside = secret_scan.scan(root, files, _is_test_file, ctx.facts.dockerfile, _known_not_secrets(ctx))
+    env_files = [f for f in files if secret_scan.ENV_FILE.search(f)
+                 and not secret_scan.ENV_TEMPLATE.search(f.rsplit("/", 1)[-1]) and read_text(root / f).strip()]
     findings = []
-    by_file: dict[str, list[tuple[str, int, str, str]]] = {}
+    by_file: dict[str, list[secret_scan.Hit]] = {}
     for hit in hits:
-        by_file.setdefault(hit[0], []).append(hit)
+        by_file.setdefault(hit.file, []).append(hit)
     for rel in env_files:
         by_file.setdefault(rel, [])
     for rel, found in list(by_file.items())[:8]:
-        specific = any(t not in _GENERIC_TYPES and not t.startswith(("ENV ", "ARG ")) for _, _, t, _ in found)
-        lines = {}
-        for _, line, kind, _ in found:
-            lines.setdefault(line, set()).add(kind)
-        # a random-looking value under a secret's name is a real key (a JWT signing secret), not a guess
-        specific = specific or any("Secret Keyword" in k and any("Entropy" in t for t in k) for k in lines.values())
-        what = "; ".join(f"line {line}: {kind} ({_mask(value)})" for _, line, kind, value in found[:4])
+        kinds_by_line: dict[int, set[str]] = {}
+        for hit in found:
+            kinds_by_line.setdefault(hit.line, set()).add(hit.kind)
+        # a key the code uses, a specific detector, or a random-looking value under a secret's name
+        specific = any(k not in secret_scan.GENERIC_TYPES and not k.startswith(("ENV ", "ARG "))
+                       for k in set().union(*kinds_by_line.values())) if found else False
+        specific = specific or any("Secret Keyword" in k and any("Entropy" in t for t in k)
+                                   for k in kinds_by_line.values())
+        shown = list({hit.line: hit for hit in found}.values())[:4]  # one line once, however many detectors hit it
+        what = "; ".join(f"line {h.line}: {' + '.join(sorted(kinds_by_line[h.line]))} ({secret_scan.mask(h.value)}): "
+                         f"{h.why}" for h in shown)
         env = rel in env_files
-        message = (f"{rel} is committed" + (f" and holds {len(found)} secret(s): {what}" if found else
+        message = (f"{rel} is committed" + (f" and holds {len(shown)} secret(s): {what}" if found else
                                             ": a .env file is where secrets live, and it is in the repository")
-                   if env else f"{rel} holds {len(found)} secret(s): {what}")
+                   if env else f"{rel} holds {len(shown)} secret(s): {what}")
         findings.append(ctx.fail(
             "secret_committed", "high" if specific or (env and found) else "medium",
             message + ". Anyone who can read the repository — and its history, forever — can use them.",
             evidence=[Evidence(curl=f"grep -n . {shlex.quote(rel)}" if env else
-                               f"sed -n '{found[0][1]}p' {shlex.quote(rel)}", file=rel,
-                               excerpt="\n".join(f"{line}: {kind} = {_mask(value)}" for _, line, kind, value in found[:4])
+                               f"sed -n '{shown[0].line}p' {shlex.quote(rel)}", file=rel,
+                               excerpt="\n".join(f"{h.line}: {h.kind} = {secret_scan.mask(h.value)}" for h in shown)
                                or "(a .env file)")],
             hint="Remove the file or value, rotate the secret (it is in the history: `git filter-repo` or BFG to "
-                 "purge it), read it from the environment (`os.environ[\"SECRET_KEY\"]`, `process.env.JWT_SECRET`), "
-                 "add `.env` to .gitignore and commit a `.env.example` with placeholder values instead."))
-    scanned = f"scanned {len(files)} committed file(s) with detect-secrets"
-    if dev_values:
-        scanned += f"; the compose file's own database credentials are not counted"
+                 "purge it), read it from the environment (`os.environ[\"SECRET_KEY\"]`, `process.env.JWT_SECRET`) "
+                 "with no literal fallback, add `.env` to .gitignore and commit a `.env.example` with placeholder "
+                 "values instead."))
+    scanned = f"scanned {len(files)} committed file(s) with detect-secrets and the grader's key-use rules"
+    if aside:
+        reasons = Counter(a.why for a in aside)
+        scanned += f"; {len(aside)} candidate(s) set aside (" + "; ".join(
+            f"{n}× {why}" for why, n in reasons.most_common(4)) + ")"
+    aside_evidence = [Evidence(curl="detect-secrets scan --all-files .", note="candidates set aside, with the reason",
+                               excerpt="\n".join(f"{a.file}:{a.line} {a.kind}: {a.why}" for a in aside[:12]))
+                      ] if aside else []
     if not findings:
         return ctx.verdict(f"{scanned}: no secrets, no .env file",
-                           evidence=[Evidence(curl="detect-secrets scan --all-files .", note=scanned)])
-    return ctx.verdict(f"{scanned}: {len(findings)} file(s) with secrets", findings)
+                           evidence=aside_evidence or [Evidence(curl="detect-secrets scan --all-files .", note=scanned)])
+    return ctx.verdict(f"{scanned}: {len(findings)} file(s) with secrets", findings, evidence=aside_evidence)
 
 
 # ---------------------------------------------------------------- lockfile

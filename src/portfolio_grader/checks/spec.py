@@ -9,7 +9,8 @@ from ..discover import SERVED_SPEC_PATHS, normalise_body
 from ..models import Evidence, Operation
 from .registry import CheckContext, check
 
-_NOT_API = re.compile(r"^/($|openapi|docs|redoc|swagger|api-docs|favicon|static|health|healthz|ready|metrics)")
+_NOT_API = re.compile(r"^(?:/api(?:/v\d+)?)?/($|openapi|docs|redoc|swagger|api-docs|schema|favicon|static|health|healthz|"
+                      r"ready|metrics)")
 _MISSING_IDS = {"integer": "987654321", "number": "987654321"}
 
 
@@ -129,9 +130,10 @@ def _implemented_but_undocumented(ctx: CheckContext) -> list[tuple[str, str, str
     hidden = []
     for method, path, where in ctx.facts.routes_in_code:
         template = _template(path)
-        if method == "*" or _NOT_API.match(template):
+        if _NOT_API.match(template):
             continue
-        # Suffix match: routers mounted under a prefix (/api/v1) the scan cannot see are still matched.
-        if not any(m == method and (t == template or t.endswith(template)) for m, t in documented):
+        # Suffix match: routers mounted under a prefix (/api/v1) the scan cannot see are still matched; a route
+        # of any method (Django's path()) is matched by its path alone.
+        if not any(method in (m, "*") and (t == template or t.endswith(template)) for m, t in documented):
             hidden.append((method, path, where))
     return hidden

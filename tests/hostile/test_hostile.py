@@ -154,12 +154,19 @@ def test_links_out_of_the_repo_never_leak_the_host_file(graded, docker_client, s
 @pytest.mark.parametrize("case, refusal", [
     pytest.param("compose_root", "mounts the host's root directory", marks=pytest.mark.case("compose_root")),
     pytest.param("compose_socket", "mounts the Docker socket", marks=pytest.mark.case("compose_socket")),
-    pytest.param("compose_privileged", "asks for `privileged: true`", marks=pytest.mark.case("compose_privileged")),
 ])
 def test_compose_files_that_reach_the_host_are_refused_with_a_clear_message(graded, docker_client, case, refusal):
     result = assert_graded(graded[case], docker_client)
     assert result["runtime"]["status"] == "start_failed"
     assert "the grader did not start the stack" in result["runtime"]["detail"] and refusal in result["runtime"]["detail"]
+
+
+@pytest.mark.case("compose_privileged")
+def test_a_service_asking_for_privilege_runs_unprivileged_with_a_note_and_a_finding(graded, docker_client):
+    result = assert_graded(graded["compose_privileged"], docker_client)
+    assert result["runtime"]["status"] == "running", result["runtime"]
+    assert "asks for `privileged: true`; it ran unprivileged" in notes(result)
+    assert "compose_privileged" in {f["kind"] for f in result["findings"]}
 
 
 def test_the_grader_peak_memory_stays_bounded_across_the_suite(graded):

@@ -459,7 +459,6 @@ def test_interpolate_forms():
 @pytest.mark.parametrize(
     ("service", "fragment"),
     [
-        ({"image": "x", "privileged": True}, "privileged"),
         ({"image": "x", "volumes": ["/var/run/docker.sock:/var/run/docker.sock"]}, "Docker socket"),
         ({"image": "x", "volumes": [{"type": "bind", "source": "/var/run/docker.sock", "target": "/s"}]}, "Docker socket"),
         ({"image": "x", "volumes": ["/:/host"]}, "root directory"),
@@ -467,7 +466,6 @@ def test_interpolate_forms():
         ({"image": "x", "volumes": ["~/.ssh:/root/.ssh"]}, "outside the repository"),
         ({"image": "x", "network_mode": "host"}, "network_mode: host"),
         ({"image": "x", "pid": "host"}, "pid: host"),
-        ({"image": "x", "cap_add": ["SYS_ADMIN"]}, "SYS_ADMIN"),
         ({"image": "x", "devices": ["/dev/kvm"]}, "devices"),
         ({"image": "x", "security_opt": ["seccomp:unconfined"]}, "sandbox"),
         ({"build": {"context": "https://github.com/x/y.git"}}, "remote context"),
@@ -478,6 +476,17 @@ def test_refusals(tmp_path, service, fragment):
     plan = plan_for(tmp_path / "repo", {"services": {"api": service}})
     assert plan.refusal is not None and fragment in plan.refusal
     assert plan.doc is None
+
+
+def test_privileged_and_added_capabilities_are_withheld_with_a_note_not_refused(tmp_path):
+    plan = plan_for(tmp_path / "repo", {"services": {"api": {"build": ".", "privileged": True,
+                                                             "cap_add": ["SYS_ADMIN", "NET_BIND_SERVICE"]}}},
+                    files={"Dockerfile": "FROM python:3.12-slim\n"})
+    assert plan.refusal is None
+    api = svc(plan, "api")
+    assert "privileged" not in api and api["cap_add"] == ["NET_BIND_SERVICE"] and api["cap_drop"] == ["ALL"]
+    assert any("asks for `privileged: true`; it ran unprivileged" in n for n in plan.notes), plan.notes
+    assert any("SYS_ADMIN; it ran without" in n for n in plan.notes), plan.notes
 
 
 def test_refuses_external_volumes(tmp_path):
@@ -727,10 +736,10 @@ def test_start_without_dockerfile_or_compose_is_not_started(tmp_path):
 
 def test_start_with_a_refused_compose_starts_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")  # no engine needed to refuse
-    (tmp_path / "docker-compose.yml").write_text("services:\n  api:\n    image: x\n    privileged: true\n")
+    (tmp_path / "docker-compose.yml").write_text("services:\n  api:\n    image: x\n    pid: host\n")
     ws = Workspace(name="x", source=Source(repo=str(tmp_path)), path=tmp_path)
     with start(ws, RepoFacts(root=tmp_path, compose_file="docker-compose.yml"), OPTS) as handle:
-        assert handle.service.status == "start_failed" and "privileged" in handle.service.detail
+        assert handle.service.status == "start_failed" and "pid: host" in handle.service.detail
 
 
 # ---------------------------------------------------------------- external

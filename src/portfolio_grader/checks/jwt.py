@@ -624,7 +624,7 @@ def required(ctx: CheckContext):
                 if _accepted(control):
                     controls.append(control)
                 elif control.status != 403:  # a 403 knows who A is and forbids (an admin-only GET)
-                    inconclusive.append(f"{op.label} (refused user A's genuine credentials too: "
+                    inconclusive.append(f"{op.label} (user A's genuine credentials got "
                                         f"{status_text(control)})")
                     continue
             refused.append((op, anonymous))

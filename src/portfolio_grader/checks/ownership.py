@@ -24,7 +24,7 @@ from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
 from .crud import created_id, find_id, natural_key
-from .operations import ok, status_text
+from .operations import PLUMBING, ok, status_text
 from .registry import CheckContext, check
 
 MAX_RESOURCES = 3
@@ -864,10 +864,54 @@ def data_exposure(ctx: CheckContext):
 # ---------------------------------------------------------------- 4. BFLA
 
 
-def _admin_operations(ctx: CheckContext) -> list[Operation]:
+def _admin_operations(ctx: CheckContext) -> tuple[list[Operation], list[str]]:
+    """The admin-only operations, and why the ones inferred from behaviour count as admin-only."""
     ops = list(ctx.api.auth.admin_operations) if ctx.api.auth else []
     ops += [op for op in ctx.api.operations if op not in ops and re.search(r"admin", op.operation_id or "", re.I)]
-    return ops
+    privileged, why = _privileged_writes(ctx)
+    return ops + [op for op in privileged if op not in ops], why
+
+
+def _privileged_writes(ctx: CheckContext) -> tuple[list[Operation], list[str]]:
+    """Collections whose create refuses ordinary user A with 403 (a menu only staff may add to): their create,
+    updates and deletes are admin-only, and an ordinary user who may change or delete existing items there is a
+    broken function-level check however the spec tags them."""
+    try:
+        a = ctx.identities(1)[0]
+    except IdentityError:
+        return [], []
+    flow = ctx.api.auth
+    by_path: dict[str, dict[str, Operation]] = {}
+    for op in ctx.api.operations:
+        by_path.setdefault(op.path, {})[op.method] = op
+    found: list[Operation] = []
+    why: list[str] = []
+    for path, ops in list(by_path.items())[:40]:
+        create = ops.get("POST") or ops.get("PUT")  # `PUT /menu` creates too, in some APIs
+        if create is None or "{" in path or not create.security or PLUMBING.search(path):
+            continue
+        body = fresh_object(create.request_schema)
+        made = ctx.prober.request(create.method, path, json=body, headers=a.headers(flow))
+        if ok(made):
+            _delete_made(ctx, path, by_path, made, a.headers(flow))
+        if made.status != 403:
+            continue
+        item = re.compile(re.escape(path.rstrip("/")) + r"/\{[^}/]+\}/?")
+        writes = [op for p, more in by_path.items() if item.fullmatch(p) for op in more.values()
+                  if op.method in ("PUT", "PATCH", "DELETE")]
+        found += [create, *writes]
+        why.append(f"{create.label} refused ordinary user A with 403, so its writes are taken as admin-only")
+    return found, why
+
+
+def _delete_made(ctx: CheckContext, path: str, by_path: dict[str, dict[str, Operation]], made: Exchange,
+                 headers: dict[str, str]) -> None:
+    """Delete what a probing create made, where the collection has a `DELETE /x/{id}`."""
+    item_id = find_id(_unwrap(made.json()), "id")
+    delete = next((more["DELETE"] for p, more in by_path.items() if "DELETE" in more
+                   and re.fullmatch(re.escape(path.rstrip("/")) + r"/\{[^}/]+\}/?", p)), None)
+    if item_id is not None and delete is not None:
+        ctx.prober.request("DELETE", _fill(delete.path, item_id), headers=headers)
 
 
 @check("ownership.bfla", area="ownership", title="Admin operations are refused to ordinary users",
@@ -877,7 +921,7 @@ def bfla(ctx: CheckContext):
     still works, and a refusal of an operation on an object counts only when that object exists (one the grader
     made as another user, or one read from a list): a made-up id's 404 proves nothing."""
     flow = ctx.api.auth
-    admin_ops = _admin_operations(ctx)
+    admin_ops, inferred = _admin_operations(ctx)
     if not admin_ops:
         return ctx.skip("no admin-only operation was found (none tagged admin, under /admin, or described as "
                         "admin-only)", _ADMIN_HINT)
@@ -897,7 +941,7 @@ def bfla(ctx: CheckContext):
     findings: list[Finding] = []
     evidence: list[Evidence] = [control.evidence(f"control: user A's token works ({_route(ctx, control)} answered "
                                                  f"{control.status})")]
-    notes: list[str] = []
+    notes: list[str] = list(inferred)
     refused = judged = 0
     cleanup = _Cleanup(ctx)
     try:
@@ -912,9 +956,15 @@ def bfla(ctx: CheckContext):
             if op.method == "POST" and "{" not in op.path and not op.request_schema:
                 notes.append(f"{op.label} not sent (it could change real data and documents no body)")
                 continue
-            sent = ctx.prober.request(op.method, path, headers=headers,
-                                      **({"json": body if body is not None else {}} if op.method != "GET"
-                                         and op.method != "DELETE" else {}))
+            payload = {"json": body if body is not None else {}} if op.method not in ("GET", "DELETE") else {}
+            sent = ctx.prober.request(op.method, path, headers=headers, **payload)
+            # 409: this object is held by others (a menu item in orders); another existing one tells more
+            for other in (_listed_ids(ctx, op, a) if sent.status == 409 and target is not None else [])[:5]:
+                if other != target:
+                    target, path = other, _fill(op.path, other)
+                    sent = ctx.prober.request(op.method, path, headers=headers, **payload)
+                    if sent.status != 409:
+                        break
             if ok(sent):
                 judged += 1
                 findings.append(ctx.fail(
@@ -976,7 +1026,7 @@ def _existing_target(ctx: CheckContext, op: Operation, user_id: Any, creators: l
     resource = next((r for r in ctx.api.resources if r.item == op.path
                      or r.collection.rstrip("/").rsplit("/", 1)[-1] == segment), None)
     if resource is None:
-        return None
+        return _listed_id(ctx, op, creators[0])
     flow = ctx.api.auth
     for creator in creators:
         body = fresh_object(resource.create.request_schema, natural_key(resource))
@@ -990,6 +1040,20 @@ def _existing_target(ctx: CheckContext, op: Operation, user_id: Any, creators: l
         listed = ctx.prober.request("GET", resource.list.path, headers=creators[0].headers(flow))
         return next((i for i in (find_id(o, resource.id_field) for o in _items(listed.json())) if i is not None), None)
     return None
+
+
+def _listed_id(ctx: CheckContext, op: Operation, identity: Identity) -> Any:
+    """The id of an existing object in the list beside `/x/{id}` (a collection with no item GET), None if none."""
+    return next(iter(_listed_ids(ctx, op, identity)), None)
+
+
+def _listed_ids(ctx: CheckContext, op: Operation, identity: Identity) -> list[Any]:
+    """The ids of the objects the list beside `/x/{id}` shows the identity."""
+    collection = op.path.rsplit("/{", 1)[0] or "/"
+    if not any(o.method == "GET" and o.path == collection for o in ctx.api.operations):
+        return []
+    listed = ctx.prober.request("GET", collection, headers=identity.headers(ctx.api.auth))
+    return [i for i in (find_id(o, "id") for o in _items(listed.json())) if i is not None] if ok(listed) else []
 
 
 def _cleanup_created(ctx: CheckContext, op: Operation, sent: Exchange, headers: dict[str, str]) -> None:

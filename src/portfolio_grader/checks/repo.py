@@ -174,6 +174,40 @@ def _compose_services(ctx: CheckContext) -> dict[str, dict]:
 
 @check("repo.docker_user", area="repo", title="The container does not run as root", needs=("repo",))
 def docker_user(ctx: CheckContext):
+    outcome = _user_outcome(ctx)
+    escalated = _privileged_services(ctx)
+    if not escalated:
+        return outcome
+    compose = ctx.facts.compose_file
+    what = "; ".join(f"'{name}': {how}" for name, how in escalated.items())
+    finding = ctx.fail(
+        "compose_privileged", "high",
+        f"{compose} gives services more privilege than Docker's defaults ({what}): a privileged container is root "
+        "on the host in all but name, so a bug in the API becomes a host compromise.",
+        evidence=[Evidence(curl=f"grep -nE 'privileged|cap_add|SYS_' {shlex.quote(compose)}", file=compose,
+                           excerpt=what)],
+        hint="Remove `privileged: true` and `cap_add`: an HTTP API needs neither (the grader ran it without them).")
+    summary = outcome.summary if outcome.status != "not_evaluated" else (outcome.reason or "")
+    return ctx.verdict(f"{summary}; {len(escalated)} compose service(s) ask for more privilege", [finding,
+                       *outcome.findings], evidence=outcome.evidence)
+
+
+def _privileged_services(ctx: CheckContext) -> dict[str, str]:
+    """{service: what it asks for} of compose services that are privileged or add capabilities beyond Docker's."""
+    from ..runtime.compose_rewrite import DOCKER_DEFAULT_CAPS
+
+    out = {}
+    for name, svc in _compose_services(ctx).items():
+        asks = ["privileged: true"] if svc.get("privileged") in (True, "true", "True") else []
+        caps = svc.get("cap_add") or []
+        asks += [f"cap_add {c}" for c in (caps if isinstance(caps, list) else [caps])
+                 if str(c).upper().removeprefix("CAP_") not in DOCKER_DEFAULT_CAPS]
+        if asks:
+            out[str(name)] = ", ".join(asks)
+    return out
+
+
+def _user_outcome(ctx: CheckContext):
     found = _dockerfile(ctx)
     if found is None:
         return ctx.skip("the repository has no Dockerfile (runtime.builds reports it)")

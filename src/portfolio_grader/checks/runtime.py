@@ -31,6 +31,8 @@ def builds(ctx: CheckContext):
         finding = ctx.fail("build_failed", "critical", f"The image did not build: {service.detail}",
                            evidence=_log_evidence(ctx, "build", command, "the end of the build log"), hint=_BUILD_HINT)
         return ctx.verdict("the image did not build", [finding])
+    if service.status != "running" and not any(log.name == "build" for log in service.logs):
+        return ctx.skip(f"nothing was built: {service.detail or service.status}")  # refused before any build
     return ctx.verdict(f"the image built with {service.builder or 'Docker'}",
                        evidence=_log_evidence(ctx, "build", command, "the end of the build log"))
 

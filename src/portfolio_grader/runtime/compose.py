@@ -205,6 +205,7 @@ def run_stack(
 ) -> Iterator[ComposeHandle]:
     """Build the stack's images, `up -d` the rewritten file, wait for the API; remove it all after."""
     handle = ComposeHandle(client, plan, RunningService(kind="compose", status="not_started"))
+    handle.notes.extend(plan.notes)  # what the compose file asked for that the sandbox changed: the scorecard says so
     if plan.refusal is not None:
         handle.service = RunningService(
             kind="compose",

@@ -1,0 +1,89 @@
+"""A restaurant menu API: customers sign up and read the menu, only staff may add to it. Nothing in the spec
+says which operations are staff-only (no tags, no /admin prefix, no item GET): the create's 403 to a customer
+is the only sign. `open_writes` lets any logged-in customer change and delete menu items (the flaw)."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+
+from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+
+class Signup(BaseModel):
+    username: str = Field(min_length=3, max_length=40)
+    password: str = Field(min_length=8)
+
+
+class Item(BaseModel):
+    name: str = Field(max_length=80)
+    price: float = Field(ge=0)
+
+
+def menu_app(open_writes: bool = False) -> FastAPI:
+    users: dict[str, dict] = {"chef": {"username": "chef", "password": "Chef-Pass-123", "role": "chef"}}
+    tokens: dict[str, str] = {}
+    items: dict[int, dict] = {1: {"id": 1, "name": "Soup", "price": 4.5}, 2: {"id": 2, "name": "Pie", "price": 3.0}}
+    ids = itertools.count(3)
+    app = FastAPI(title="menu")
+    bearer = HTTPBearer(auto_error=False)
+
+    def current(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict:
+        user = users.get(tokens.get(creds.credentials, "")) if creds else None
+        if user is None:
+            raise HTTPException(401, "Not authenticated")
+        return user
+
+    def staff(user: dict = Depends(current)) -> dict:
+        if user["role"] != "chef":
+            raise HTTPException(403, "Only staff can change the menu")
+        return user
+
+    writer = current if open_writes else staff
+
+    @app.post("/register", status_code=201, responses={409: {}})
+    def register(body: Signup):
+        if body.username in users:
+            raise HTTPException(409, "taken")
+        users[body.username] = {"username": body.username, "password": body.password, "role": "customer"}
+        return {"username": body.username}
+
+    @app.post("/token", responses={401: {}})
+    def token(body: Signup):
+        user = users.get(body.username)
+        if user is None or user["password"] != body.password:
+            raise HTTPException(401, "Incorrect username or password")
+        value = secrets.token_urlsafe(16)
+        tokens[value] = body.username
+        return {"access_token": value, "token_type": "bearer"}
+
+    @app.get("/profile", responses={401: {}})
+    def profile(user: dict = Depends(current)):
+        return {"username": user["username"], "role": user["role"]}
+
+    @app.get("/menu")
+    def menu():
+        return list(items.values())
+
+    @app.post("/menu", status_code=201, responses={401: {}, 403: {}})
+    def add(body: Item, _: dict = Depends(staff)):
+        item = {"id": next(ids), **body.model_dump()}
+        items[item["id"]] = item
+        return item
+
+    @app.put("/menu/{item_id}", responses={401: {}, 403: {}, 404: {}})
+    def update(item_id: int, body: Item, _: dict = Depends(writer)):
+        if item_id not in items:
+            raise HTTPException(404, "no such item")
+        items[item_id].update(body.model_dump())
+        return items[item_id]
+
+    @app.delete("/menu/{item_id}", status_code=204, responses={401: {}, 403: {}, 404: {}})
+    def delete(item_id: int, _: dict = Depends(writer)):
+        if items.pop(item_id, None) is None:
+            raise HTTPException(404, "no such item")
+        return Response(status_code=204)
+
+    return app

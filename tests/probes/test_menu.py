@@ -1,0 +1,23 @@
+"""ownership.bfla on the menu API (menu_apps.py): staff-only writes that nothing in the spec marks as such are
+found by the create's 403 to an ordinary user, and judged on an existing item from the list."""
+
+from __future__ import annotations
+
+from ..conftest import kinds, make_context, run
+from .menu_apps import menu_app
+
+
+def test_writes_on_a_collection_only_staff_may_add_to_are_admin_only_and_judged_on_an_existing_item(serve):
+    outcome = run("ownership.bfla", make_context(serve(menu_app(open_writes=True))))
+    assert outcome.status == "fail" and kinds(outcome) == {"bfla"}, outcome
+    assert {f.operation for f in outcome.findings} == {"PUT /menu/{item_id}", "DELETE /menu/{item_id}"}
+    sent = outcome.findings[0].evidence[-1]
+    assert sent.request.url.rstrip("/").rsplit("/", 1)[-1] in ("1", "2")  # an item that exists, from the list
+    assert "POST /menu refused ordinary user A with 403" in outcome.summary
+
+
+def test_staff_only_writes_refused_to_customers_pass_with_the_control(serve):
+    outcome = run("ownership.bfla", make_context(serve(menu_app())))
+    assert outcome.status == "pass", (outcome.summary, outcome.reason)
+    assert "3/3 admin operation(s) refused" in outcome.summary
+    assert "control" in outcome.evidence[0].note and outcome.evidence[0].response.status == 200

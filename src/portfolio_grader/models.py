@@ -115,6 +115,12 @@ class ManifestIdempotency(_Frozen):
     header: str = "Idempotency-Key"
 
 
+class ManifestService(_Frozen):
+    """(compose) What the grader gives one service of the stack."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    env: dict[str, str] = {}  # variables set in the service's environment (over its own)
+
+
 class Manifest(_Frozen):
     """`portfolio-grader.yaml` in the learner repo: every key optional."""
 
@@ -136,6 +142,8 @@ class Manifest(_Frozen):
     idempotency: ManifestIdempotency | None = None
     usage: str | None = None  # "GET /usage": the caller's usage counters
     exclude: list[str] = []  # "GET /createdb": operations the grader never calls (setup: may still run one)
+    env: dict[str, str] = {}  # variables for the API's environment (a `.env` that is not committed)
+    services: dict[str, ManifestService] = {}  # (compose) per service: {db: {env: {POSTGRES_PASSWORD: ...}}}
     egress: bool = False  # the API needs the internet at run time (off: its network offers no route out)
 
 

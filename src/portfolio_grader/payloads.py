@@ -99,7 +99,9 @@ def _number(schema: dict, variant: int, name: str, integer: bool) -> float:
         low = schema["exclusiveMinimum"] + (1 if integer else 0.5)
     if isinstance(schema.get("exclusiveMaximum"), (int, float)):
         high = schema["exclusiveMaximum"] - (1 if integer else 0.5)
-    guess = 2000 + variant if re.search(r"year", name, re.I) else 3 + variant
+    # realistic where APIs check plausibility: a year, an adult's age (sign-ups refuse "too young")
+    guess = 2000 + variant if re.search(r"year", name, re.I) else 30 + variant if re.search(r"(^|_)age$", name, re.I) \
+        else 3 + variant
     if low is not None and guess < low:
         guess = low + variant
     if high is not None and guess > high:

@@ -26,13 +26,18 @@ class Login(BaseModel):
     password: str
 
 
+class NewPassword(BaseModel):
+    password: str = Field(min_length=8)
+
+
 class BookIn(BaseModel):
     book_title: str = Field(examples=["book99"], max_length=60)
     secret: str = Field(examples=["pass1secret"])
 
 
-def shelf_app(bola_read: bool = False) -> FastAPI:
-    """`bola_read`: any logged-in user reads any book and its secret (the flaw)."""
+def shelf_app(bola_read: bool = False, open_accounts: bool = False) -> FastAPI:
+    """`bola_read`: any logged-in user reads any book and its secret (the flaw); `open_accounts`: any logged-in
+    user changes any user's password and deletes any account (the flaw)."""
     users: dict[str, dict] = {}
     books: dict[str, dict] = {}
     tokens: dict[str, str] = {}
@@ -79,6 +84,22 @@ def shelf_app(bola_read: bool = False) -> FastAPI:
     @app.get("/me", responses={401: {}})
     def me(user: dict = Depends(current)):
         return {"username": user["username"], "email": user["email"]}
+
+    def same_user(username: str, user: dict) -> None:
+        if username not in users:
+            raise HTTPException(404, "User not found")
+        if username != user["username"] and not open_accounts:
+            raise HTTPException(403, "Only the account's owner may do that")
+
+    @app.put("/users/{username}/password", status_code=204, responses={401: {}, 403: {}, 404: {}})
+    def change_password(username: str, body: NewPassword, user: dict = Depends(current)):
+        same_user(username, user)
+        users[username]["password"] = body.password
+
+    @app.delete("/users/{username}", status_code=204, responses={401: {}, 403: {}, 404: {}})
+    def delete_user(username: str, user: dict = Depends(current)):
+        same_user(username, user)
+        del users[username]
 
     @app.get("/books", responses={401: {}})
     def list_books(user: dict = Depends(current)):

@@ -76,3 +76,24 @@ def test_auth_required_passes_with_the_control_as_evidence(serve):
     control = outcome.evidence[0]
     assert "the control" in control.note and control.response.status == 200 and "Bearer " in control.curl
     assert "(the control)" in outcome.summary
+
+
+def test_another_users_password_and_account_are_taken_over_through_the_path(serve):
+    ctx = make_context(serve(shelf_app(open_accounts=True)))
+    outcome = run("ownership.user_accounts", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"bola_write", "bola_delete"}, outcome
+    by_op = {f.operation: f for f in outcome.findings}
+    taken = by_op["PUT /users/{username}/password"]
+    assert taken.severity == "critical" and "set the victim's password" in taken.message
+    assert taken.evidence[1].request.url.endswith("/users/login") and taken.evidence[1].response.status == 200
+    assert "deleted the victim's account" in by_op["DELETE /users/{username}"].message
+    a, b = ctx.identities(2)
+    for user in (a, b):  # the probe attacked its own victims, never the grade's test users
+        assert ctx.prober.request("GET", "/me", headers=user.headers(ctx.api.auth)).status == 200
+
+
+def test_account_operations_refused_to_others_pass_on_the_owners_control(serve):
+    outcome = run("ownership.user_accounts", make_context(serve(shelf_app())))
+    assert outcome.status == "pass", (outcome.summary, outcome.reason)
+    assert "2/2 refused" in outcome.summary
+    assert any("the control" in e.note and e.response.status == 204 for e in outcome.evidence)

@@ -496,15 +496,22 @@ def _up_and_wait(
             api_container=cid,
         )
     ports_text = ", ".join(map(str, plan.api_ports))
-    return RunningService(
-        kind="compose",
-        status="start_failed",
-        builder=builder_name,
-        detail=(
-            f"the API service '{api_name}' kept running but gave no HTTP answer on container port"
-            f"{'s' if len(plan.api_ports) > 1 else ''} {ports_text} within {int(budget)} s;"
-            " make the server listen on 0.0.0.0 and on one of these ports, or set `port:` in"
-            f" portfolio-grader.yaml; look at the {api_name} log tail"
-        ) + cause,
-        api_container=cid,
-    )
+    no_answer = (f"the API service '{api_name}' kept running but gave no HTTP answer on container port"
+                 f"{'s' if len(plan.api_ports) > 1 else ''} {ports_text} within {int(budget)} s")
+    # a cause in the log comes first: the "listen on 0.0.0.0" advice is for a server that runs but hides
+    advice = (f"; look at the {api_name} log tail" + cause + _missing_env_files(plan) if cause else
+              "; make the server listen on 0.0.0.0 and on one of these ports, or set `port:` in"
+              f" portfolio-grader.yaml; look at the {api_name} log tail")
+    return RunningService(kind="compose", status="start_failed", builder=builder_name, detail=no_answer + advice,
+                          api_container=cid)
+
+
+def _missing_env_files(plan: ComposePlan) -> str:
+    """The compose file's env_files the repo does not commit: a crash at start is most often one of their variables."""
+    dropped = [n.split(": env_file ", 1)[1].split(" is not", 1)[0] for n in plan.notes if " is not in the repo (dropped)" in n
+               and ": env_file " in n]
+    if not dropped:
+        return ""
+    return (f"; the compose file reads {', '.join(sorted(set(dropped)))}, which the repository does not commit (and "
+            "no .env.example beside it): commit a `.env.example` with safe values, or give them to the grader in "
+            "portfolio-grader.yaml (`env:` for the API, `services: {db: {env: ...}}` for the others)")

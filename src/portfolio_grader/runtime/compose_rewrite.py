@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from . import RuntimeOptions, labels_for
+from . import RuntimeOptions, labels_for, sandbox
 from ..dockerfile import base_image, parse_dockerfile
 from .builders import dockerfile_exposed_ports, image_tag
 from .compose_file import ComposeRefused, _escape_dollars, _interpolate_tree, parse_dotenv
@@ -316,6 +316,10 @@ class _Rewriter:
                     svc[key] = self._env_files(svc[key], where)
             if "environment" in svc:
                 svc["environment"] = self._environment(svc["environment"])
+            given = self.manifest.services.get(name) if self.manifest else None
+            if given is not None and given.env:
+                svc["environment"] = {**(svc.get("environment") or {}), **given.env}
+                self.notes.append(sandbox.manifest_env_note(where, given.env))
             # build -> image
             if "build" in svc:
                 spec = self._build_spec(name, svc.pop("build"), where)
@@ -379,6 +383,9 @@ class _Rewriter:
         restart = None
         if api is not None:
             svc = services[api]
+            if self.manifest and self.manifest.env:
+                svc["environment"] = {**(svc.get("environment") or {}), **self.manifest.env}
+                self.notes.append(sandbox.manifest_env_note(f"the API service '{api}'", self.manifest.env))
             restart = svc.get("restart")
             if restart is None and isinstance(svc.get("deploy"), dict):
                 restart = (svc["deploy"].get("restart_policy") or {}).get("condition")

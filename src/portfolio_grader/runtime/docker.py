@@ -508,6 +508,9 @@ def run_container(
         mport = manifest.port if manifest else None
         candidates = candidate_ports(mport, exposed)
         env = {"PORT": str(port_env_value(mport, exposed))}
+        if manifest and manifest.env:
+            env.update(manifest.env)
+            handle.notes.append(sandbox.manifest_env_note("the API", manifest.env))
         network, network_note = sandbox.run_network(client, options, manifest)
         if network_note:
             handle.notes.append(network_note)

@@ -275,3 +275,12 @@ def limit_notes(observed: Mapping[str, Any], log: str, options: Any) -> list[str
                      f"keeps its last lines and Docker at most {LOG_OPTIONS['max-size']} x {LOG_OPTIONS['max-file']} "
                      "on disk")
     return notes
+
+
+def manifest_env_note(who: str, env: dict[str, str]) -> str:
+    """The scorecard's line for variables the manifest gave, secret-looking values masked."""
+    shown = ", ".join(f"{k}={'***' if _SECRET_ENV_NAME.search(k) else v}" for k, v in env.items())
+    return f"portfolio-grader.yaml's env set for {who}: {shown}"
+
+
+_SECRET_ENV_NAME = re.compile(r"SECRET|PASSW(OR)?D|TOKEN|KEY|CREDENTIAL|DATABASE_URL|_URI$|_DSN$", re.I)

@@ -1,0 +1,212 @@
+"""ownership.user_accounts: user B cannot change or delete user A's account through an operation that addresses
+a user by the path (`PUT /users/{username}`, `PUT /users/v1/{username}/password`, `DELETE /accounts/{id}`).
+
+The account attacked is a disposable victim the probe signs up for itself, never test user A or B: a delete that
+works must not take the rest of the grade with it. Every verdict is judged by effect — the victim's password now
+logs in as B chose, its fields read back changed, its login no longer works — and a refusal counts only when the
+victim's own identical request succeeds (the control), so an operation that refuses everyone proves nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from ..identities import Identity, IdentityError, create_identity, login, login_failed, token_from
+from ..models import Evidence, Finding, Operation
+from ..payloads import valid_example
+from ..probe import Exchange
+from .operations import fill, ok, status_text
+from .ownership import _unwrap, _user_id
+from .registry import CheckContext, check
+
+MAX_OPERATIONS = 6
+MAX_VICTIMS = 3
+_USERISH = re.compile(r"user|account|member|customer|profile|people|person", re.I)
+_PASSWORD = re.compile(r"pass(word)?|pwd", re.I)
+_HINT = ("Take the account from the token, not from the path: `PUT /users/me` (or check `username == "
+         "current_user.username` and answer 403/404 otherwise) for every operation that changes or deletes an account.")
+
+
+def account_operations(ctx: CheckContext) -> list[Operation]:
+    """PUT/PATCH/DELETE operations that address one user by a path parameter, writes before deletes."""
+    flow = ctx.api.auth
+    admin = {op.label for op in (flow.admin_operations if flow else [])}
+    found = []
+    for op in ctx.api.operations:
+        params = re.findall(r"\{([^}/]+)\}", op.path)
+        before = op.path.split("{", 1)[0]
+        if (op.method in ("PUT", "PATCH", "DELETE") and len(params) == 1 and _USERISH.search(before + params[0])
+                and op.label not in admin and not re.search(r"/admin\b", op.path)
+                and not any(t.lower() == "admin" for t in op.tags)):
+            found.append(op)
+    return sorted(found, key=lambda op: op.method == "DELETE")[:MAX_OPERATIONS]
+
+
+@check("ownership.user_accounts", area="ownership", title="Users cannot change or delete each other's accounts",
+       needs=("service", "spec", "two_users"))
+def user_accounts(ctx: CheckContext):
+    operations = account_operations(ctx)
+    if not operations:
+        return ctx.not_applicable("no operation addresses a user's account by a path parameter "
+                                  "(such as PUT /users/{username})")
+    attacker = ctx.identities(2)[1]
+    victims: list[Identity] = []
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []
+    notes: list[str] = []
+    held = judged = 0
+    victim = None
+    for op in operations:
+        if victim is None:
+            if len(victims) >= MAX_VICTIMS:
+                notes.append(f"{op.label} not probed: {MAX_VICTIMS} victim accounts were used up")
+                continue
+            try:
+                victim = create_identity(ctx.prober, ctx.api.auth, f"V{len(victims)}", ctx.run_tag)
+            except IdentityError as exc:
+                notes.append(f"{op.label} not probed: no victim account could be signed up ({exc})")
+                continue
+            ctx.keep_disposable(victim)
+            victims.append(victim)
+        probe = _Probe(ctx, op, attacker, victim)
+        outcome = probe.run()
+        evidence += probe.evidence[:3]
+        if outcome == "broken":
+            judged += 1
+            findings.append(probe.finding)
+        elif outcome == "held":
+            judged += 1
+            held += 1
+        else:
+            notes.append(probe.note)
+        if probe.victim_gone:
+            victim = None
+    if not judged:
+        return ctx.skip("no account operation could be judged: " + "; ".join(notes))
+    summary = (f"user B addressed another user's account through {judged} operation(s): {held}/{judged} refused, "
+               "judged by the victim's login and profile afterwards" + (f"; {'; '.join(notes)}" if notes else ""))
+    return ctx.verdict(summary, findings, evidence=evidence, score=held / judged)
+
+
+class _Probe:
+    """One account operation sent by B at the victim, then (when refused) by the victim itself as the control."""
+
+    def __init__(self, ctx: CheckContext, op: Operation, attacker: Identity, victim: Identity):
+        self.ctx, self.op, self.attacker, self.victim = ctx, op, attacker, victim
+        self.flow = ctx.api.auth
+        self.evidence: list[Evidence] = []
+        self.finding: Finding | None = None
+        self.note = ""
+        self.victim_gone = False
+
+    def run(self) -> str:
+        """"broken", "held" or "inconclusive" (self.note says why)."""
+        target = self._address()
+        if target is None:
+            self.note = f"{self.op.label} not probed: the victim's `{self._param()}` is not known"
+            return "inconclusive"
+        self.target = target
+        path = fill(self.op.path, target)
+        body, new_password = self._body()
+        kwargs = {} if self.op.method == "DELETE" else {"json": body}
+        before = self._read(path)
+        sent = self.ctx.prober.request(self.op.method, path, headers=self.attacker.headers(self.flow), **kwargs)
+        effect = self._effect(path, body, new_password, before) if ok(sent) else None
+        if effect is not None:
+            what, proof = effect
+            self.evidence = [sent.evidence(f"user B sends {self.op.label} for another user's account"),
+                             proof.evidence(what)]
+            self.finding = self.ctx.fail(
+                "bola_delete" if self.op.method == "DELETE" else "bola_write", "critical",
+                f"User B {what.split(': ', 1)[-1]} through {self.op.label} ({path}): anyone with an account can "
+                "take over or remove any other account (OWASP API1:2023 Broken Object Level Authorization).",
+                operation=self.op.label, hint=_HINT, evidence=self.evidence)
+            return "broken"
+        if ok(sent):
+            self.note = f"{self.op.label} answered B {sent.status} but changed nothing the grader could see"
+            return "inconclusive"
+        # refused: the control is the victim's own identical request, which must succeed and show its effect
+        control = self.ctx.prober.request(self.op.method, path, headers=self.victim.headers(self.flow), **kwargs)
+        own = self._effect(path, body, new_password, before) if ok(control) else None
+        if own is None:
+            self.note = (f"{self.op.label} refused B ({status_text(sent)}), but the victim's own request answered "
+                         f"{status_text(control)} and showed no effect either, so the refusal proves nothing")
+            return "inconclusive"
+        self.evidence = [sent.evidence(f"user B sends {self.op.label} for another user's account: refused"),
+                         control.evidence("the control: the account's owner sends the same request: it works")]
+        return "held"
+
+    def _param(self) -> str:
+        return re.findall(r"\{([^}/]+)\}", self.op.path)[0]
+
+    def _address(self) -> Any:
+        """The victim's value for the path parameter: its sign-up field of that name, its id, its login."""
+        param = self._param()
+        if self.victim.signup_body.get(param) not in (None, ""):
+            return self.victim.signup_body[param]
+        if re.fullmatch(r"(user_?)?(id|pk|uuid)|\w*_id|\w*Id", param, re.I):
+            return _user_id(self.ctx, self.victim)
+        if re.search(r"mail", param, re.I):
+            return next((v for k, v in self.victim.signup_body.items() if "mail" in k.lower()), None)
+        if re.search(r"name|login|handle", param, re.I):
+            return next((self.victim.signup_body[k] for k in ("username", "user_name", "login", "handle")
+                         if self.victim.signup_body.get(k)), self.victim.login_value)
+        return None
+
+    def _body(self) -> tuple[dict[str, Any], str | None]:
+        """A changed body: password fields get a new password B would know, e-mails a fresh address."""
+        body = valid_example(self.op.request_schema, variant=1) if self.op.request_schema else {}
+        body = body if isinstance(body, dict) else {}
+        new_password = None
+        for key in list(body):
+            if _PASSWORD.search(key):
+                new_password = new_password or f"Taken-Over-{secrets.token_hex(3)}!9x"
+                body[key] = new_password
+            elif "mail" in key.lower():
+                body[key] = f"pgtaken{secrets.token_hex(3)}@example.com"
+        return body, new_password
+
+    def _reader(self) -> Operation | None:
+        """A GET that shows one user by the same parameter (`GET /user/{username}`), to see a change."""
+        param = self._param()
+        return next((op for op in self.ctx.api.operations if op.method == "GET" and re.findall(r"\{([^}/]+)\}", op.path)
+                     == [param] and _USERISH.search(op.path)), None)
+
+    def _read(self, path: str) -> Any:
+        reader = self._reader()
+        if reader is not None:
+            seen = self.ctx.prober.request("GET", fill(reader.path, self.target), headers=self.victim.headers(self.flow))
+            return _unwrap(seen.json()) if ok(seen) else None
+        if self.flow.me is not None and "{" not in self.flow.me.path:
+            seen = self.ctx.prober.request("GET", self.flow.me.path, headers=self.victim.headers(self.flow))
+            return _unwrap(seen.json()) if ok(seen) else None
+        return None
+
+    def _effect(self, path: str, body: dict[str, Any], new_password: str | None,
+                before: Any) -> tuple[str, Exchange] | None:
+        """(what happened, the exchange that shows it) when the request changed or removed the victim's account."""
+        if self.op.method == "DELETE":
+            again = login(self.ctx.prober, self.flow, self.victim.login_value, self.victim.password)
+            if login_failed(again, self.flow):
+                self.victim_gone = True
+                return "the victim's login no longer works: deleted the victim's account", again
+            return None
+        if new_password is not None:
+            taken = login(self.ctx.prober, self.flow, self.victim.login_value, new_password)
+            if ok(taken) and any(token_from(taken, self.flow)) and not login_failed(taken, self.flow):
+                self.victim.password = new_password  # the victim's password is now the one the grader chose
+                token, cookie = token_from(taken, self.flow)
+                self.victim.token, self.victim.cookie = token or self.victim.token, cookie or self.victim.cookie
+                return "the victim's account logs in with the password B chose: set the victim's password", taken
+        after = self._read(path)
+        changed = [k for k, v in body.items() if not _PASSWORD.search(k) and isinstance(after, dict)
+                   and after.get(k) == v and (not isinstance(before, dict) or before.get(k) != v)]
+        if changed:
+            reader = self._reader()
+            proof = self.ctx.prober.exchanges[-1] if reader or self.flow.me else None
+            if proof is not None:
+                return f"the victim's profile now shows {', '.join(changed)} as B sent: changed the victim's " \
+                       f"{', '.join(changed)}", proof
+        return None

@@ -44,7 +44,7 @@ def infer_auth(operations: list[Operation], spec: dict[str, Any], manifest: Mani
     login_schema = login.request_schema or login.request_form_schema or {}
     form = login.request_schema is None and login.request_form_schema is not None
     password = _field(login_schema, PASSWORD_FIELDS) or "password"
-    identity = "username" if form else (_field(login_schema, IDENTITY_FIELDS) or "username")
+    identity = _field(login_schema, IDENTITY_FIELDS) or "username"  # OAuth2's password flow: username
     header, prefix = _how_sent(spec)
     token_path = named.token if named and named.token else _token_path(login)
     notes.append(f"login: {login.label} ({'form-encoded' if form else 'JSON'}: {identity} + {password})")
@@ -105,11 +105,17 @@ def _find_signup(operations: list[Operation], login: Operation | None, notes: li
 
 
 def _field(schema: dict | None, names: tuple[str, ...]) -> str | None:
+    """The property named one of `names`, else one that ends in `_<name>` (`user_password`, `user_login`);
+    a bare `name` only as itself (`first_name` is no login)."""
     props = (schema or {}).get("properties") or {}
     lowered = {p.lower(): p for p in props}
     for name in names:
         if name.lower() in lowered:
             return lowered[name.lower()]
+    for name in (n for n in names if n != "name"):
+        found = next((p for low, p in lowered.items() if re.search(rf"[_-]{re.escape(name.lower())}$", low)), None)
+        if found:
+            return found
     return None
 
 
@@ -171,3 +177,32 @@ def find_token_path(node: Any, is_schema: bool = False, prefix: str = "") -> str
 def _is_admin(op: Operation) -> bool:
     return any(_ADMIN.search(t) for t in op.tags) or "/admin" in op.path.lower() or bool(
         re.search(r"admin[- ]only|requires? admin|administrators? only", op.summary, re.I))
+
+
+# Headers learner APIs read a token from when their spec does not say (Express tutorials' `x-access-token`).
+TOKEN_CARRIERS = (("Authorization", "Bearer "), ("x-access-token", ""), ("x-auth-token", ""), ("Authorization", ""),
+                  ("token", ""), ("x-token", ""))
+
+
+def calibrate_carrier(prober: Any, flow: AuthFlow, spec: dict, operations: list[Operation], token: str) -> AuthFlow:
+    """The flow with the header the API really reads the token from, when the spec declares no scheme: the first
+    carrier a protected GET (one that refuses an anonymous request) accepts. Unchanged when the spec says, when
+    the usual `Authorization: Bearer` works, or when nothing tells."""
+    if _security_schemes(spec) or flow.send_header == "Cookie":
+        return flow
+    public = {flow.login.label, flow.signup.label if flow.signup else ""}
+    for op in [o for o in operations if o.method == "GET" and "{" not in o.path and o.label not in public][:5]:
+        anonymous = prober.request("GET", op.path)
+        if anonymous.status not in (401, 403):
+            continue
+        for header, prefix in TOKEN_CARRIERS:
+            answer = prober.request("GET", op.path, headers={header: f"{prefix}{token}"})
+            if answer.status is not None and 200 <= answer.status < 300:
+                if (header, prefix) == (flow.send_header, flow.send_prefix):
+                    return flow
+                return flow.model_copy(update={"send_header": header, "send_prefix": prefix, "evidence": [
+                    *flow.evidence, f"credentials sent as `{header}: {prefix}<token>`: the spec does not say, and "
+                                    f"GET {op.path} refused an anonymous request ({anonymous.status}) but accepted "
+                                    "the token there"]})
+        return flow  # a protected GET took the token in no known header: nothing better to say
+    return flow

@@ -152,7 +152,8 @@ def signup_body(schema: dict, flow: AuthFlow, label: str, tag: str, password: st
             body[name] = password
         elif sub.get("format") == "email" or "email" in low:
             body[name] = f"{unique}@example.com"
-        elif low in ("username", "user_name", "login", "handle") or low == "name" and "username" not in props:
+        elif (low in ("username", "user_name", "login", "handle") or name == flow.identity_field
+              or low == "name" and "username" not in props):
             body[name] = unique
         elif _UNIQUE_WORDS.search(low) and _type_of(sub) in ("string", "integer", None):
             body[name] = _unique_value(sub, low)

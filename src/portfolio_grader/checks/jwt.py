@@ -302,8 +302,17 @@ def carrier_of(ctx: CheckContext, identity: Identity) -> Carrier | None:
     return None
 
 
+_AUTH_WORDS = re.compile(r"authenticat|unauthori[sz]ed|credential|\btoken\b|\bjwt\b|log ?in|signature", re.I)
+_VALIDATION_WORDS = re.compile(r"required|missing|must be|\bfield|validation", re.I)
+
+
 def _refused(exchange: Exchange) -> bool:
+    """401/403, a redirect to a login page, or a 400 whose body says the credentials failed ("Failed to
+    authenticate token.": Express tutorials answer a bad token so)."""
     if exchange.status in (401, 403):
+        return True
+    if (exchange.status == 400 and _AUTH_WORDS.search(exchange.text[:1000])
+            and not _VALIDATION_WORDS.search(exchange.text[:1000])):  # not "field `token` is required"
         return True
     location = next((v for k, v in exchange.headers.items() if k.lower() == "location"), "")
     return exchange.status in (301, 302, 303, 307, 308) and bool(re.search(r"log-?in|sign-?in|auth", location, re.I))

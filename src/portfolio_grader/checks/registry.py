@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..models import ApiModel, CheckOutcome, Evidence, Finding, RepoFacts, RunningService, Severity, Workspace
+from ..authflow import calibrate_carrier
 from ..identities import Identity, IdentityError, create_identity, login, token_from
 from ..probe import Prober
 from ..deadlines import Deadlines, binding, run_with_deadline, seconds_text
@@ -74,6 +75,11 @@ class CheckContext:
             except IdentityError as exc:
                 self._memo["identities_error"] = exc
                 raise
+            if len(users) == 1 and users[0].token:  # the header the token travels in, when the spec is silent
+                flow = calibrate_carrier(self.prober, self.api.auth, self.api.spec or {}, self.api.operations,
+                                         users[0].token)
+                if flow is not self.api.auth:
+                    self.api = self.api.model_copy(update={"auth": flow})
         return users[:count]
 
     def admin_identity(self) -> Identity | None:

@@ -164,7 +164,7 @@ def test_data_exposure_scans_what_earlier_checks_provoked(serve):
 
 
 def test_sensitive_fields_and_hash_values_are_recognised_and_echoes_are_not():
-    from portfolio_grader.checks.ownership import _sensitive
+    from portfolio_grader.checks.ownership import _as_sent, _sensitive
 
     bcrypt = "$2b$12$" + "a" * 53
     body = {"items": [{"id": 1, "hashed_password": "x1"}, {"id": 2, "passwordHash": "y2"}],
@@ -176,6 +176,10 @@ def test_sensitive_fields_and_hash_values_are_recognised_and_echoes_are_not():
     # a validation error echoing the client's own password is no leak
     echo = {"detail": [{"loc": ["body", "title"], "input": {"password": "Grader-Pass-9x!Qv"}}]}
     assert _sensitive(echo, sent='{"password": "Grader-Pass-9x!Qv"}', get=False) == []
+    # ... also when the request's JSON escaped what the error repeats decoded (a fuzzer's "\u00d6^?")
+    fuzzed = json.dumps({"password": "\u00d6^?", "x": "\udb0b"})
+    assert "\\u00d6" in fuzzed
+    assert _sensitive({"detail": [{"input": {"password": "\u00d6^?"}}]}, sent=_as_sent(fuzzed), get=False) == []
     # a webhook's signing secret shown once on creation is fine; shown again on a GET it is not
     assert _sensitive({"secret": "whsec_abc"}, sent="", get=False) == []
     assert _sensitive({"secret": "whsec_abc"}, sent="", get=True) == [("secret", "a `secret` field")]

@@ -799,6 +799,15 @@ def _sensitive(node: Any, sent: str, get: bool, path: str = "",
     return hits
 
 
+def _as_sent(raw: str) -> str:
+    """The request body as text to look for echoes in: raw, and its JSON decoded (a sent "\\u00d6" comes back as
+    "Ö" in a validation error that repeats the input)."""
+    try:
+        return f"{raw}\n{json.dumps(json.loads(raw), ensure_ascii=False)}"
+    except (ValueError, TypeError):
+        return raw
+
+
 def _is_spec(body: Any) -> bool:
     return isinstance(body, dict) and ("openapi" in body or "swagger" in body) and "paths" in body
 
@@ -830,7 +839,7 @@ def data_exposure(ctx: CheckContext):
             continue
         scanned += 1
         route = _route(ctx, exchange)
-        sent = exchange.request_body or ""
+        sent = _as_sent(exchange.request_body or "")
         about_users = exchange.method == "GET" or bool(_AUTHISH.search(route))
         for fld, why in _sensitive(body, sent if (exchange.status or 0) >= 400 else "", about_users):
             found.setdefault((route, fld), (exchange, why))

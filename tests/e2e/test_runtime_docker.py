@@ -101,13 +101,27 @@ def test_dockerfile_http_server_runs_sandboxed_and_is_removed(engine, tmp_path):
         assert host["ReadonlyRootfs"] and not host.get("Binds")
         bindings = [bd for ports in attrs["NetworkSettings"]["Ports"].values() if ports for bd in ports]
         assert bindings and all(bd["HostIp"] == "127.0.0.1" for bd in bindings)
-        assert "PORT=8000" in attrs["Config"]["Env"]
+        assert "PORT=8000" in attrs["Config"]["Env"] and "HOST=0.0.0.0" in attrs["Config"]["Env"]
         assert attrs["Config"]["Labels"]["portfolio-grader.run"] == opts.run_id
         [image] = engine.images.list(filters={"label": f"portfolio-grader.run={opts.run_id}"})
         assert image.tags == [f"portfolio-grader/{ws.name.replace(' ', '-').lower()}:{opts.run_id}"]
         logs = {tail.name: tail for tail in handle.logs()}
         assert set(logs) == {"build", "api"} and "GET /hello.txt" in logs["api"].text
     assert not handle.alive()
+    assert leftovers(engine, opts) == []
+
+
+def test_a_port_the_image_sets_itself_is_kept_and_found(engine, tmp_path):
+    # no EXPOSE: the project's own `ENV PORT` is where it listens; the grader must not send it elsewhere
+    ws, root = repo(tmp_path, {"Dockerfile": "FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nENV PORT=5005\n"
+                                             'CMD ["sh", "-c", "exec python -m http.server $PORT"]\n', "hi.txt": "hi"})
+    opts = options()
+    with start(ws, RepoFacts(root=root, dockerfile="Dockerfile"), opts) as handle:
+        s = handle.service
+        assert s.status == "running", s.detail
+        assert httpx.get(f"{s.base_url}/hi.txt", trust_env=False).text == "hi"
+        env = engine.containers.get(s.api_container).attrs["Config"]["Env"]
+        assert "PORT=5005" in env and "PORT=8000" not in env and "HOST=0.0.0.0" in env
     assert leftovers(engine, opts) == []
 
 

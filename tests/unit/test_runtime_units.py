@@ -521,6 +521,13 @@ def test_api_gets_candidate_ports_and_port_env_when_it_publishes_none(tmp_path):
     assert "127.0.0.1::3000" in app["ports"] and app["environment"]["PORT"] == "3000"
 
 
+def test_a_port_the_dockerfile_sets_is_probed_first_and_not_overridden(tmp_path):
+    plan = plan_for(tmp_path, {"services": {"app": {"build": "."}}},
+                    files={"Dockerfile": "FROM node:20\nEXPOSE 3000\nENV NODE_ENV=production PORT=5005\n"})
+    assert plan.api_ports[0] == 5005 and 3000 in plan.api_ports
+    assert "PORT" not in (svc(plan, "app").get("environment") or {})
+
+
 def test_manifest_port_and_service_win(tmp_path):
     plan = plan_for(
         tmp_path,

@@ -309,6 +309,16 @@ def dockerfile_exposed_ports(text: str) -> list[int]:
     return ports
 
 
+def dockerfile_env_port(text: str) -> int | None:
+    """The port an `ENV PORT=5005` (or `ENV PORT 5005`) line sets, None when none sets a number."""
+    port = None
+    for instr, args in dockerfile_instructions(text):
+        if instr == "ENV":
+            match = re.search(r"(?:^|\s)PORT(?:=|\s+)[\"']?(\d{1,5})\b", args)
+            port = int(match.group(1)) if match and 0 < int(match.group(1)) < 65536 else port
+    return port
+
+
 def dockerfile_uses_mount(text: str) -> bool:
     """Does a RUN line use `--mount=` (BuildKit only)?"""
     return any(instr == "RUN" and "--mount=" in args for instr, args in dockerfile_instructions(text))

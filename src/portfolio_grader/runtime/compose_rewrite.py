@@ -21,7 +21,7 @@ import yaml
 
 from . import RuntimeOptions, labels_for, sandbox
 from ..dockerfile import base_image, parse_dockerfile
-from .builders import dockerfile_exposed_ports, image_tag
+from .builders import dockerfile_env_port, dockerfile_exposed_ports, image_tag
 from .compose_file import ComposeRefused, _escape_dollars, _interpolate_tree, parse_dotenv
 from .docker import COMMON_PORTS, candidate_ports
 from .sandbox import LOG_OPTIONS, NO_MASQUERADE, tmpfs_mounts
@@ -398,10 +398,13 @@ class _Rewriter:
             else:
                 exposed = _service_image_ports(svc)
                 spec = built.get(api)
+                own_port = dockerfile_env_port(_dockerfile_text(spec)) if spec is not None else None
                 if spec is not None:
                     exposed += [p for p in dockerfile_exposed_ports(_dockerfile_text(spec)) if p not in exposed]
+                if own_port:  # the project's own `ENV PORT`: it listens there, and PORT stays as it is
+                    exposed = [own_port, *[p for p in exposed if p != own_port]]
                 api_ports = candidate_ports(None, exposed, COMMON_PORTS)
-                if not self._env_has(svc, "PORT"):
+                if not self._env_has(svc, "PORT") and not own_port:
                     env = svc.get("environment") or {}
                     svc["environment"] = {**env, "PORT": str(exposed[0] if exposed else 8000)}
             svc["ports"] = list(svc.get("ports") or [])

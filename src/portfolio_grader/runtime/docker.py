@@ -506,8 +506,13 @@ def run_container(
         except Exception:
             pass
         mport = manifest.port if manifest else None
+        image_env = dict(str(e).partition("=")[::2] for e in (image_attrs.get("Config") or {}).get("Env") or [])
+        if not mport and str(image_env.get("PORT", "")).isdigit():  # the project's own PORT: listen there
+            exposed = [int(image_env["PORT"]), *[p for p in exposed if p != int(image_env["PORT"])]]
         candidates = candidate_ports(mport, exposed)
-        env = {"PORT": str(port_env_value(mport, exposed))}
+        # PORT and HOST for apps that read them (process.env.PORT, Heroku style), unless the image sets them
+        env = {key: value for key, value in (("PORT", str(port_env_value(mport, exposed))), ("HOST", "0.0.0.0"))
+               if key not in image_env or (key == "PORT" and mport)}
         if manifest and manifest.env:
             env.update(manifest.env)
             handle.notes.append(sandbox.manifest_env_note("the API", manifest.env))

@@ -10,6 +10,7 @@ import secrets
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from typing import Literal
 
 
 class Signup(BaseModel):
@@ -17,12 +18,18 @@ class Signup(BaseModel):
     password: str = Field(min_length=8)
 
 
+class RoleUpdate(BaseModel):
+    username: str
+    role: Literal["customer", "employee", "chef"]
+
+
 class Item(BaseModel):
     name: str = Field(max_length=80)
     price: float = Field(ge=0)
 
 
-def menu_app(open_writes: bool = False) -> FastAPI:
+def menu_app(open_writes: bool = False, self_promotion: bool = False) -> FastAPI:
+    """`self_promotion`: any user may make itself an employee through PUT /users/update_role (the flaw)."""
     users: dict[str, dict] = {"chef": {"username": "chef", "password": "Chef-Pass-123", "role": "chef"}}
     tokens: dict[str, str] = {}
     items: dict[int, dict] = {1: {"id": 1, "name": "Soup", "price": 4.5}, 2: {"id": 2, "name": "Pie", "price": 3.0}}
@@ -62,6 +69,15 @@ def menu_app(open_writes: bool = False) -> FastAPI:
     @app.get("/profile", responses={401: {}})
     def profile(user: dict = Depends(current)):
         return {"username": user["username"], "role": user["role"]}
+
+    @app.put("/users/update_role", responses={401: {}, 403: {}, 404: {}})
+    def update_role(body: RoleUpdate, user: dict = Depends(current)):
+        if user["role"] != "chef" and not (self_promotion and body.role != "chef"):
+            raise HTTPException(403, "Only the chef gives roles")
+        if body.username not in users:
+            raise HTTPException(404, "no such user")
+        users[body.username]["role"] = body.role
+        return {"username": body.username, "role": body.role}
 
     @app.get("/menu")
     def menu():

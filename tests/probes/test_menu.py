@@ -21,3 +21,20 @@ def test_staff_only_writes_refused_to_customers_pass_with_the_control(serve):
     assert outcome.status == "pass", (outcome.summary, outcome.reason)
     assert "3/3 admin operation(s) refused" in outcome.summary
     assert "control" in outcome.evidence[0].note and outcome.evidence[0].response.status == 200
+
+
+def test_a_user_that_makes_itself_staff_is_privilege_escalation(serve):
+    outcome = run("ownership.self_promotion", make_context(serve(menu_app(self_promotion=True))))
+    assert outcome.status == "fail" and kinds(outcome) == {"mass_assignment"}, outcome
+    [finding] = outcome.findings
+    assert "from 'customer' to 'employee'" in finding.message and finding.operation == "PUT /users/update_role"
+    assert finding.evidence[-1].response.status == 200 and '"employee"' in finding.evidence[-1].response.body
+
+
+def test_role_changes_refused_to_ordinary_users_pass_read_back_from_the_profile(serve):
+    ctx = make_context(serve(menu_app()))
+    outcome = run("ownership.self_promotion", ctx)
+    assert outcome.status == "pass", (outcome.summary, outcome.reason)
+    assert "1/1" in outcome.summary and "GET /profile" in outcome.summary
+    a = ctx.identities(1)[0]
+    assert ctx.prober.request("GET", "/profile", headers=a.headers(ctx.api.auth)).json()["role"] == "customer"

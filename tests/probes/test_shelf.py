@@ -97,3 +97,14 @@ def test_account_operations_refused_to_others_pass_on_the_owners_control(serve):
     assert outcome.status == "pass", (outcome.summary, outcome.reason)
     assert "2/2 refused" in outcome.summary
     assert any("the control" in e.note and e.response.status == 204 for e in outcome.evidence)
+
+
+def test_the_fuzzer_runs_as_a_disposable_user_of_its_own(serve):
+    from portfolio_grader.checks.contract import schemathesis_config
+
+    ctx = make_context(serve(shelf_app()))
+    a, b = ctx.identities(2)
+    headers = schemathesis_config(ctx)["headers"]
+    assert headers and headers != a.headers(ctx.api.auth) and headers != b.headers(ctx.api.auth)
+    assert ctx.prober.request("GET", "/me", headers=headers).json()["username"].startswith("pg")
+    assert [u.label for u in ctx._memo["disposable_identities"]] == ["F"]  # removed with the test users

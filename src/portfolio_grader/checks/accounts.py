@@ -13,7 +13,8 @@ import re
 import secrets
 from typing import Any
 
-from ..identities import Identity, IdentityError, create_identity, login, login_failed, token_from
+from ..identities import (PRIVILEGED_FIELDS, Identity, IdentityError, create_identity, least_privileged, login,
+                          login_failed, token_from)
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange
@@ -139,21 +140,10 @@ class _Probe:
         return "held"
 
     def _param(self) -> str:
-        return re.findall(r"\{([^}/]+)\}", self.op.path)[0]
+        return _param(self.op.path)
 
     def _address(self) -> Any:
-        """The victim's value for the path parameter: its sign-up field of that name, its id, its login."""
-        param = self._param()
-        if self.victim.signup_body.get(param) not in (None, ""):
-            return self.victim.signup_body[param]
-        if re.fullmatch(r"(user_?)?(id|pk|uuid)|\w*_id|\w*Id", param, re.I):
-            return _user_id(self.ctx, self.victim)
-        if re.search(r"mail", param, re.I):
-            return next((v for k, v in self.victim.signup_body.items() if "mail" in k.lower()), None)
-        if re.search(r"name|login|handle", param, re.I):
-            return next((self.victim.signup_body[k] for k in ("username", "user_name", "login", "handle")
-                         if self.victim.signup_body.get(k)), self.victim.login_value)
-        return None
+        return _address(self.ctx, self.victim, self.op.path)
 
     def _body(self) -> tuple[dict[str, Any], str | None]:
         """A changed body: password fields get a new password B would know, e-mails a fresh address."""
@@ -210,3 +200,144 @@ class _Probe:
                 return f"the victim's profile now shows {', '.join(changed)} as B sent: changed the victim's " \
                        f"{', '.join(changed)}", proof
         return None
+
+
+# ---------------------------------------------------------------- ownership.self_promotion
+
+
+def role_operations(ctx: CheckContext) -> list[tuple[Operation, str]]:
+    """(operation, privileged field) of writes other than the sign-up whose body takes a role-like field."""
+    flow = ctx.api.auth
+    admin = {op.label for op in flow.admin_operations}
+    found = []
+    for op in ctx.api.operations:
+        props = (op.request_schema or {}).get("properties") or {}
+        field = next((p for p in props if p.lower() in PRIVILEGED_FIELDS), None)
+        if (field and op.method in ("PUT", "PATCH", "POST") and op is not flow.signup and op.label not in admin
+                and not re.search(r"/admin\b", op.path) and len(re.findall(r"\{[^}/]+\}", op.path)) <= 1):
+            found.append((op, field))
+    return found[:MAX_OPERATIONS]
+
+
+_ROLE_WORDS = ("admin", "administrator", "staff", "employee", "manager", "moderator", "superuser", "owner")
+
+
+def _privileged_values(schema: dict, current: Any) -> list[Any]:
+    """The values of a role-like field that grant more than the plainest one, most admin-like first: the enum's,
+    else common role names written the way the user's current role is (`Customer` -> `Admin`, `Employee`)."""
+    options = [v for v in schema.get("enum") or () if v is not None]
+    if options:
+        plain = least_privileged(schema)
+        rest = [v for v in options if v != plain]
+        return sorted(rest, key=lambda v: "admin" not in str(v).lower())[:3]
+    if isinstance(current, bool) or schema.get("type") == "boolean":
+        return [True]
+    if isinstance(current, list) or schema.get("type") == "array":
+        return [["admin"]]
+    if isinstance(current, str) and current:
+        styled = str.upper if current.isupper() else str.title if current[0].isupper() else str.lower
+        return [styled(w) for w in _ROLE_WORDS if styled(w) != current]
+    return ["admin"]
+
+
+@check("ownership.self_promotion", area="ownership", title="Users cannot raise their own role",
+       needs=("service", "spec", "user"))
+def self_promotion(ctx: CheckContext):
+    flow = ctx.api.auth
+    operations = role_operations(ctx)
+    if not operations:
+        return ctx.not_applicable("no operation besides the sign-up takes a role-like field (role, is_admin, ...)")
+    if flow.me is None or "{" in flow.me.path:
+        return ctx.skip("no profile operation shows a user's role, so a change of role could not be seen")
+    try:
+        user = create_identity(ctx.prober, flow, "P", ctx.run_tag)  # a disposable user: it may become admin
+    except IdentityError as exc:
+        return ctx.skip(f"no disposable user could be signed up to try it with ({exc})")
+    ctx.keep_disposable(user)
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []
+    notes: list[str] = []
+    held = judged = 0
+    for op, field in operations:
+        before = ctx.prober.request("GET", flow.me.path, headers=user.headers(flow))
+        role_before = (_unwrap(before.json()) or {}).get(field) if ok(before) and isinstance(
+            _unwrap(before.json()), dict) else None
+        if not ok(before) or role_before is None:
+            notes.append(f"{op.label} not judged: the profile shows no `{field}` ({status_text(before)})")
+            continue
+        schema = ((op.request_schema or {}).get("properties") or {}).get(field) or {}
+        target = _address(ctx, user, op.path)
+        if "{" in op.path and target is None:
+            notes.append(f"{op.label} not judged: the user's own `{_param(op.path)}` is not known")
+            continue
+        path = fill(op.path, target) if "{" in op.path else op.path
+        refused = ignored = False  # an answer that judges the operation: 401/403, or a success without effect
+        for value in _privileged_values(schema, role_before):
+            body = valid_example(op.request_schema) if op.request_schema else {}
+            body = body if isinstance(body, dict) else {}
+            for key in body:  # the user addresses itself wherever the body names a user
+                if key in user.signup_body and key.lower() not in PRIVILEGED_FIELDS and "pass" not in key.lower():
+                    body[key] = user.signup_body[key]
+            body[field] = value
+            sent = ctx.prober.request(op.method, path, json=body, headers=user.headers(flow))
+            if sent.status in (401, 403):
+                refused = True
+                break
+            if not ok(sent):  # 400/422/5xx: this value was not taken (an unknown role name); try the next
+                continue
+            after = ctx.prober.request("GET", flow.me.path, headers=user.headers(flow))
+            now = (_unwrap(after.json()) or {}).get(field) if ok(after) and isinstance(_unwrap(after.json()),
+                                                                                       dict) else None
+            if ok(sent) and now == value and now != role_before:
+                judged += 1
+                findings.append(ctx.fail(
+                    "mass_assignment", "critical",
+                    f"An ordinary user raised its own `{field}` from {role_before!r} to {value!r} with {op.label} "
+                    "(OWASP API3:2023 / API5:2023: privilege escalation by mass assignment).", operation=op.label,
+                    hint="Never take a role from the client: only an admin operation may change it, and the user "
+                         "whose role changes is never the caller. Drop the field from the update schema "
+                         "(a separate UserUpdate without `role`).",
+                    evidence=[before.evidence(f"its profile before: {field} = {role_before!r}"),
+                              sent.evidence(f"it sends {field} = {value!r}"),
+                              after.evidence(f"its profile after: {field} = {now!r}")]))
+                break
+            if now not in (None, role_before):
+                break  # changed to something else than what was sent: not judged by this value
+            ignored = True
+            break
+        if refused or ignored:
+            judged += 1
+            held += 1
+            how = f"refused ({sent.status})" if refused else f"answered {sent.status}, and the profile still shows " \
+                                                             f"{field} = {role_before!r}"
+            evidence.append(sent.evidence(f"an ordinary user sends {op.label} with a privileged {field}: {how}"))
+        elif not findings or findings[-1].operation != op.label:
+            notes.append(f"{op.label} not judged: no privileged `{field}` value was accepted or refused "
+                         f"(last answer {status_text(sent)})")
+    if not judged:
+        return ctx.skip("no role-changing operation could be judged: " + "; ".join(notes))
+    summary = (f"{held}/{judged} operation(s) taking a role-like field left an ordinary user's role unchanged "
+               f"(read back from {flow.me.label})" + (f"; {'; '.join(notes)}" if notes else ""))
+    return ctx.verdict(summary, findings, evidence=evidence, score=held / judged)
+
+
+def _param(path: str) -> str:
+    return (re.findall(r"\{([^}/]+)\}", path) or [""])[0]
+
+
+def _address(ctx: CheckContext, identity: Identity, path: str) -> Any:
+    """The identity's own value for the path's one parameter (its sign-up field of that name, its id, its
+    login), None when the path has none or it is not known."""
+    param = _param(path)
+    if not param:
+        return None
+    if identity.signup_body.get(param) not in (None, ""):
+        return identity.signup_body[param]
+    if re.fullmatch(r"(user_?)?(id|pk|uuid)|\w*_id|\w*Id", param, re.I):
+        return _user_id(ctx, identity)
+    if re.search(r"mail", param, re.I):
+        return next((v for k, v in identity.signup_body.items() if "mail" in k.lower()), None)
+    if re.search(r"name|login|handle", param, re.I):
+        return next((identity.signup_body[k] for k in ("username", "user_name", "login", "handle")
+                     if identity.signup_body.get(k)), identity.login_value)
+    return None

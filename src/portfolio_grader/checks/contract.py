@@ -288,9 +288,9 @@ def schemathesis_config(ctx: CheckContext) -> dict[str, Any]:
         "output": {"sanitization": {"enabled": False}},  # curl lines must reproduce; Evidence redacts secrets
         "phases": {name: {"enabled": True} for name in ("examples", "coverage", "fuzzing", "stateful")},
         "checks": {name: {"enabled": False} for name in _UNGRADED_CHECKS},
-        # Secured operations are exercised as the grader's test user A; Schemathesis must not sign up
-        # users of its own (they would skew rate limits and ownership probes).
-        "headers": ctx.auth_headers() if secured_operations(ctx.api.spec or {}) else {},
+        # Secured operations are exercised as a disposable user of the fuzzer's own (what it deletes is not
+        # user A or B); Schemathesis must not sign up users of its own (they would skew rate limits).
+        "headers": ctx.fuzz_headers() if secured_operations(ctx.api.spec or {}) else {},
         "auth": {"auto-signup": False},
     }
 

@@ -118,6 +118,21 @@ class CheckContext:
                       for u in users)
         return f"{removed} of {len(users)} test users deleted with {delete_me.label}"
 
+    def fuzz_headers(self) -> dict[str, str]:
+        """Credentials for the fuzzer: a disposable user of its own, so that whatever its generated requests
+        change or delete (`DELETE /users/{username}`) is never user A or B. User A's when none can be made."""
+        def make() -> dict[str, str]:
+            if self.api.auth is None or self.prober is None:
+                return {}
+            try:
+                self.identities(1)  # first: it finds the header the token travels in
+                fuzzer = create_identity(self.prober, self.api.auth, "F", self.run_tag)
+            except IdentityError:
+                return self.auth_headers()
+            self.keep_disposable(fuzzer)
+            return fuzzer.headers(self.api.auth)
+        return self.memo("fuzz_headers", make)
+
     def auth_headers(self) -> dict[str, str]:
         """User A's credentials when the API has a login and a user could be made, else none."""
         if self.api.auth is None or self.prober is None:

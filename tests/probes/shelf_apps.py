@@ -26,6 +26,11 @@ class Login(BaseModel):
     password: str
 
 
+class Profile(BaseModel):
+    username: str
+    email: str | None = None
+
+
 class NewPassword(BaseModel):
     password: str = Field(min_length=8)
 
@@ -90,6 +95,13 @@ def shelf_app(bola_read: bool = False, open_accounts: bool = False) -> FastAPI:
             raise HTTPException(404, "User not found")
         if username != user["username"] and not open_accounts:
             raise HTTPException(403, "Only the account's owner may do that")
+
+    @app.put("/profile", responses={401: {}, 403: {}, 404: {}})
+    def update_profile(body: Profile, user: dict = Depends(current)):
+        same_user(body.username, user)  # the body names whose profile: checked like the path
+        if body.email:
+            users[body.username]["email"] = body.email
+        return {"username": body.username, "email": users[body.username]["email"]}
 
     @app.put("/users/{username}/password", status_code=204, responses={401: {}, 403: {}, 404: {}})
     def change_password(username: str, body: NewPassword, user: dict = Depends(current)):

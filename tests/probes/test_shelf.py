@@ -83,6 +83,7 @@ def test_another_users_password_and_account_are_taken_over_through_the_path(serv
     outcome = run("ownership.user_accounts", ctx)
     assert outcome.status == "fail" and kinds(outcome) == {"bola_write", "bola_delete"}, outcome
     by_op = {f.operation: f for f in outcome.findings}
+    assert "changed the victim's email" in by_op["PUT /profile"].message  # the body named the victim
     taken = by_op["PUT /users/{username}/password"]
     assert taken.severity == "critical" and "set the victim's password" in taken.message
     assert taken.evidence[1].request.url.endswith("/users/login") and taken.evidence[1].response.status == 200
@@ -95,7 +96,7 @@ def test_another_users_password_and_account_are_taken_over_through_the_path(serv
 def test_account_operations_refused_to_others_pass_on_the_owners_control(serve):
     outcome = run("ownership.user_accounts", make_context(serve(shelf_app())))
     assert outcome.status == "pass", (outcome.summary, outcome.reason)
-    assert "2/2 refused" in outcome.summary
+    assert "3/3 refused" in outcome.summary
     assert any("the control" in e.note and e.response.status == 204 for e in outcome.evidence)
 
 

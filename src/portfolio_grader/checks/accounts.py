@@ -1,10 +1,14 @@
-"""ownership.user_accounts: user B cannot change or delete user A's account through an operation that addresses
-a user by the path (`PUT /users/{username}`, `PUT /users/v1/{username}/password`, `DELETE /accounts/{id}`).
+"""ownership.user_accounts: one user cannot change or delete another's account through an operation that
+addresses a user by the path (`PUT /users/{username}`, `PUT /users/v1/{username}/password`, `DELETE
+/accounts/{id}`) or names the user in the body (`PUT /profile {"username": ...}`).
 
-The account attacked is a disposable victim the probe signs up for itself, never test user A or B: a delete that
-works must not take the rest of the grade with it. Every verdict is judged by effect — the victim's password now
-logs in as B chose, its fields read back changed, its login no longer works — and a refusal counts only when the
-victim's own identical request succeeds (the control), so an operation that refuses everyone proves nothing.
+The account attacked is a disposable victim the probe signs up for itself, and the attacker is one too, never
+test user A or B: a delete that works must not take the rest of the grade with it. Every verdict is judged by
+effect — the victim's password now logs in as the attacker chose, its fields read back changed, its login no
+longer works — and a refusal counts only when the victim's own identical request succeeds (the control), so an
+operation that refuses everyone proves nothing.
+
+ownership.self_promotion: an ordinary user cannot raise its own role through a write that takes one.
 """
 
 from __future__ import annotations
@@ -38,11 +42,19 @@ def account_operations(ctx: CheckContext) -> list[Operation]:
     for op in ctx.api.operations:
         params = re.findall(r"\{([^}/]+)\}", op.path)
         before = op.path.split("{", 1)[0]
-        if (op.method in ("PUT", "PATCH", "DELETE") and len(params) == 1 and _USERISH.search(before + params[0])
+        by_path = len(params) == 1 and _USERISH.search(before + params[0])
+        by_body = not params and op.method != "DELETE" and _USERISH.search(op.path) and body_user_field(op)
+        if (op.method in ("PUT", "PATCH", "DELETE") and (by_path or by_body) and op not in (flow.login, flow.signup)
                 and op.label not in admin and not re.search(r"/admin\b", op.path)
                 and not any(t.lower() == "admin" for t in op.tags)):
             found.append(op)
     return sorted(found, key=lambda op: op.method == "DELETE")[:MAX_OPERATIONS]
+
+
+def body_user_field(op: Operation) -> str | None:
+    """The body field that names which user an update is for (`PUT /profile {"username": ...}`), if any."""
+    props = (op.request_schema or {}).get("properties") or {}
+    return next((p for p in ("username", "user_name", "login", "user_id", "userId") if p in props), None)
 
 
 @check("ownership.user_accounts", area="ownership", title="Users cannot change or delete each other's accounts",
@@ -52,7 +64,11 @@ def user_accounts(ctx: CheckContext):
     if not operations:
         return ctx.not_applicable("no operation addresses a user's account by a path parameter "
                                   "(such as PUT /users/{username})")
-    attacker = ctx.identities(2)[1]
+    try:  # a disposable attacker too: renaming itself to the victim's name must not break user B
+        attacker = create_identity(ctx.prober, ctx.api.auth, "X", ctx.run_tag)
+    except IdentityError as exc:
+        return ctx.skip(f"no disposable user could be signed up to attack with ({exc})")
+    ctx.keep_disposable(attacker)
     victims: list[Identity] = []
     findings: list[Finding] = []
     evidence: list[Evidence] = []
@@ -86,13 +102,14 @@ def user_accounts(ctx: CheckContext):
             victim = None
     if not judged:
         return ctx.skip("no account operation could be judged: " + "; ".join(notes))
-    summary = (f"user B addressed another user's account through {judged} operation(s): {held}/{judged} refused, "
+    summary = (f"an ordinary user addressed another user's account through {judged} operation(s): {held}/{judged} refused, "
                "judged by the victim's login and profile afterwards" + (f"; {'; '.join(notes)}" if notes else ""))
     return ctx.verdict(summary, findings, evidence=evidence, score=held / judged)
 
 
 class _Probe:
-    """One account operation sent by B at the victim, then (when refused) by the victim itself as the control."""
+    """One account operation sent by the attacker at the victim, then (when refused) by the victim itself as the
+    control."""
 
     def __init__(self, ctx: CheckContext, op: Operation, attacker: Identity, victim: Identity):
         self.ctx, self.op, self.attacker, self.victim = ctx, op, attacker, victim
@@ -104,38 +121,41 @@ class _Probe:
 
     def run(self) -> str:
         """"broken", "held" or "inconclusive" (self.note says why)."""
-        target = self._address()
+        in_body = body_user_field(self.op) if "{" not in self.op.path else None
+        target = _value_of(self.ctx, self.victim, in_body) if in_body else self._address()
         if target is None:
-            self.note = f"{self.op.label} not probed: the victim's `{self._param()}` is not known"
+            self.note = f"{self.op.label} not probed: the victim's `{in_body or self._param()}` is not known"
             return "inconclusive"
         self.target = target
-        path = fill(self.op.path, target)
+        path = self.op.path if in_body else fill(self.op.path, target)
         body, new_password = self._body()
+        if in_body:
+            body[in_body] = target  # the body names whose account this is
         kwargs = {} if self.op.method == "DELETE" else {"json": body}
         before = self._read(path)
         sent = self.ctx.prober.request(self.op.method, path, headers=self.attacker.headers(self.flow), **kwargs)
         effect = self._effect(path, body, new_password, before) if ok(sent) else None
         if effect is not None:
             what, proof = effect
-            self.evidence = [sent.evidence(f"user B sends {self.op.label} for another user's account"),
+            self.evidence = [sent.evidence(f"an ordinary user sends {self.op.label} for another user's account"),
                              proof.evidence(what)]
             self.finding = self.ctx.fail(
                 "bola_delete" if self.op.method == "DELETE" else "bola_write", "critical",
-                f"User B {what.split(': ', 1)[-1]} through {self.op.label} ({path}): anyone with an account can "
+                f"An ordinary user {what.split(': ', 1)[-1]} through {self.op.label} ({path}): anyone with an account can "
                 "take over or remove any other account (OWASP API1:2023 Broken Object Level Authorization).",
                 operation=self.op.label, hint=_HINT, evidence=self.evidence)
             return "broken"
         if ok(sent):
-            self.note = f"{self.op.label} answered B {sent.status} but changed nothing the grader could see"
+            self.note = f"{self.op.label} answered the other user {sent.status} but changed nothing the grader could see"
             return "inconclusive"
         # refused: the control is the victim's own identical request, which must succeed and show its effect
         control = self.ctx.prober.request(self.op.method, path, headers=self.victim.headers(self.flow), **kwargs)
         own = self._effect(path, body, new_password, before) if ok(control) else None
         if own is None:
-            self.note = (f"{self.op.label} refused B ({status_text(sent)}), but the victim's own request answered "
+            self.note = (f"{self.op.label} refused the other user ({status_text(sent)}), but the victim's own request answered "
                          f"{status_text(control)} and showed no effect either, so the refusal proves nothing")
             return "inconclusive"
-        self.evidence = [sent.evidence(f"user B sends {self.op.label} for another user's account: refused"),
+        self.evidence = [sent.evidence(f"an ordinary user sends {self.op.label} for another user's account: refused"),
                          control.evidence("the control: the account's owner sends the same request: it works")]
         return "held"
 
@@ -146,7 +166,7 @@ class _Probe:
         return _address(self.ctx, self.victim, self.op.path)
 
     def _body(self) -> tuple[dict[str, Any], str | None]:
-        """A changed body: password fields get a new password B would know, e-mails a fresh address."""
+        """A changed body: password fields get a new password the attacker would know, e-mails a fresh address."""
         body = valid_example(self.op.request_schema, variant=1) if self.op.request_schema else {}
         body = body if isinstance(body, dict) else {}
         new_password = None
@@ -189,7 +209,7 @@ class _Probe:
                 self.victim.password = new_password  # the victim's password is now the one the grader chose
                 token, cookie = token_from(taken, self.flow)
                 self.victim.token, self.victim.cookie = token or self.victim.token, cookie or self.victim.cookie
-                return "the victim's account logs in with the password B chose: set the victim's password", taken
+                return "the victim's account logs in with the password the attacker chose: set the victim's password", taken
         after = self._read(path)
         changed = [k for k, v in body.items() if not _PASSWORD.search(k) and isinstance(after, dict)
                    and after.get(k) == v and (not isinstance(before, dict) or before.get(k) != v)]
@@ -197,7 +217,7 @@ class _Probe:
             reader = self._reader()
             proof = self.ctx.prober.exchanges[-1] if reader or self.flow.me else None
             if proof is not None:
-                return f"the victim's profile now shows {', '.join(changed)} as B sent: changed the victim's " \
+                return f"the victim's profile now shows {', '.join(changed)} as the attacker sent: changed the victim's " \
                        f"{', '.join(changed)}", proof
         return None
 
@@ -326,11 +346,14 @@ def _param(path: str) -> str:
 
 
 def _address(ctx: CheckContext, identity: Identity, path: str) -> Any:
-    """The identity's own value for the path's one parameter (its sign-up field of that name, its id, its
-    login), None when the path has none or it is not known."""
+    """The identity's own value for the path's one parameter, None when the path has none or it is not known."""
     param = _param(path)
-    if not param:
-        return None
+    return _value_of(ctx, identity, param) if param else None
+
+
+def _value_of(ctx: CheckContext, identity: Identity, param: str) -> Any:
+    """The identity's own value for a field or parameter that names a user: its sign-up field of that name, its
+    id, its e-mail or its login; None when it is not known."""
     if identity.signup_body.get(param) not in (None, ""):
         return identity.signup_body[param]
     if re.fullmatch(r"(user_?)?(id|pk|uuid)|\w*_id|\w*Id", param, re.I):

@@ -64,15 +64,18 @@ def test_scoring_partial_credit_gates_and_not_evaluated():
     rubric = load_rubric("beginner")
     outcomes = [_outcome(c, "pass") for c in rubric.check_ids]
     assert score(rubric, outcomes).score == 100
-    # one failed check with half credit in a two-check criterion; the README check could not run
+    # one failed check with half credit in a criterion of three checks; the README check could not run
     outcomes = [_outcome(c, "fail", 0.5) if c == "contract.input_validation" else
                 _outcome(c, "not_evaluated", 0.0) if c == "repo.readme" else _outcome(c, "pass") for c in rubric.check_ids]
     result = score(rubric, outcomes)
     by_id = {c.id: c for c in result.criteria}
-    assert by_id["input-validation"].status == "partial" and by_id["input-validation"].points == 7.5
+    validation = next(c for c in rubric.criteria if c.id == "input-validation")
+    assert len(validation.checks) == 3  # each check an equal share: half of one share is lost
+    lost = round(validation.points * 0.5 / 3, 1)
+    assert by_id["input-validation"].status == "partial" and by_id["input-validation"].points == validation.points - lost
     assert by_id["readme"].status == "not_evaluated" and by_id["readme"].points == 0 and by_id["readme"].reason == "why"
-    # 2.5 points lost, 5 not earned; the score is normalised over the rubric's total
-    assert result.score == round(100 * (rubric.max_points - 2.5 - 5) / rubric.max_points, 1) and result.passed
+    # `lost` points lost, 5 not earned; the score is normalised over the rubric's total
+    assert result.score == round(100 * (rubric.max_points - lost - 5) / rubric.max_points, 1) and result.passed
     assert [f.criterion for f in result.top_fixes] == ["readme", "input-validation"]
 
 

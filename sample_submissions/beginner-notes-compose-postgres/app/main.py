@@ -43,7 +43,7 @@ def root():
 
 
 @app.get("/notes", response_model=list[NoteOut])
-def list_notes(limit: int = Query(20, ge=1, le=100), offset: int = Query(0, ge=0)):
+def list_notes(limit: int = Query(20, ge=1, le=100), offset: int = Query(0, ge=0, le=2**63 - 1)):
     # id breaks ties so pages never repeat or skip a note
     with database.connect() as conn:
         return conn.execute("SELECT * FROM notes ORDER BY pinned DESC, id LIMIT %s OFFSET %s",

@@ -102,8 +102,9 @@ def user_accounts(ctx: CheckContext):
             victim = None
     if not judged:
         return ctx.skip("no account operation could be judged: " + "; ".join(notes))
-    summary = (f"an ordinary user addressed another user's account through {judged} operation(s): {held}/{judged} refused, "
-               "judged by the victim's login and profile afterwards" + (f"; {'; '.join(notes)}" if notes else ""))
+    summary = (f"an ordinary user addressed another user's account through {judged} operation(s): {held}/{judged} "
+               "refused, judged by the victim's login and profile afterwards"
+               + (f"; {'; '.join(notes)}" if notes else ""))
     return ctx.verdict(summary, findings, evidence=evidence, score=held / judged)
 
 
@@ -118,6 +119,7 @@ class _Probe:
         self.finding: Finding | None = None
         self.note = ""
         self.victim_gone = False
+        self.target: Any = None  # the victim's value in the path or the body
 
     def run(self) -> str:
         """"broken", "held" or "inconclusive" (self.note says why)."""
@@ -141,19 +143,20 @@ class _Probe:
                              proof.evidence(what)]
             self.finding = self.ctx.fail(
                 "bola_delete" if self.op.method == "DELETE" else "bola_write", "critical",
-                f"An ordinary user {what.split(': ', 1)[-1]} through {self.op.label} ({path}): anyone with an account can "
-                "take over or remove any other account (OWASP API1:2023 Broken Object Level Authorization).",
+                f"An ordinary user {what.split(': ', 1)[-1]} through {self.op.label} ({path}): anyone with an account "
+                "can take over or remove any other account (OWASP API1:2023 Broken Object Level Authorization).",
                 operation=self.op.label, hint=_HINT, evidence=self.evidence)
             return "broken"
         if ok(sent):
-            self.note = f"{self.op.label} answered the other user {sent.status} but changed nothing the grader could see"
+            self.note = (f"{self.op.label} answered the other user {sent.status} but changed nothing the grader "
+                         "could see")
             return "inconclusive"
         # refused: the control is the victim's own identical request, which must succeed and show its effect
         control = self.ctx.prober.request(self.op.method, path, headers=self.victim.headers(self.flow), **kwargs)
         own = self._effect(path, body, new_password, before) if ok(control) else None
         if own is None:
-            self.note = (f"{self.op.label} refused the other user ({status_text(sent)}), but the victim's own request answered "
-                         f"{status_text(control)} and showed no effect either, so the refusal proves nothing")
+            self.note = (f"{self.op.label} refused the other user ({status_text(sent)}), but the victim's own request "
+                         f"answered {status_text(control)} and showed no effect either, so the refusal proves nothing")
             return "inconclusive"
         self.evidence = [sent.evidence(f"an ordinary user sends {self.op.label} for another user's account: refused"),
                          control.evidence("the control: the account's owner sends the same request: it works")]

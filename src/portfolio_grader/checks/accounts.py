@@ -58,7 +58,7 @@ def body_user_field(op: Operation) -> str | None:
 
 
 @check("ownership.user_accounts", area="ownership", title="Users cannot change or delete each other's accounts",
-       needs=("service", "spec", "two_users"))
+       needs=("service", "spec", "two_users"), judges_refusals=True)
 def user_accounts(ctx: CheckContext):
     operations = account_operations(ctx)
     if not operations:

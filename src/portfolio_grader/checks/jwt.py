@@ -553,7 +553,7 @@ _METHOD_ORDER = {"GET": 0, "HEAD": 1, "OPTIONS": 2, "POST": 3, "PUT": 4, "PATCH"
 
 
 @check("auth.required", area="auth", title="Protected operations refuse requests without valid credentials",
-       needs=("service", "spec"))
+       needs=("service", "spec"), judges_refusals=True)
 def required(ctx: CheckContext):
     flow = ctx.api.auth
     declared = [op for op in ctx.api.operations if op.security and not _is_public(ctx, op)]
@@ -694,7 +694,7 @@ def _tampered_claims(token: Jwt, other: Jwt | None) -> tuple[dict[str, Any], lis
 
 
 @check("auth.jwt_forgery", area="auth", title="Forged JWTs (alg none, no or edited signature) are refused",
-       needs=("service", "spec", "user"))
+       needs=("service", "spec", "user"), judges_refusals=True)
 def jwt_forgery(ctx: CheckContext):
     user_a, carrier, token, problem = _attacked_token(ctx)
     if token is None:

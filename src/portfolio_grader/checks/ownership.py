@@ -293,7 +293,7 @@ def _documented_public(ctx: CheckContext, op: Operation | None) -> bool:
 
 
 @check("ownership.bola", area="ownership", title="Users cannot read, list, change or delete each other's objects",
-       needs=("service", "spec", "resource", "two_users"))
+       needs=("service", "spec", "resource", "two_users"), judges_refusals=True)
 def bola(ctx: CheckContext):
     a, b = ctx.identities(2)
     candidates = _top_level(ctx)
@@ -924,7 +924,7 @@ def _delete_made(ctx: CheckContext, path: str, by_path: dict[str, dict[str, Oper
 
 
 @check("ownership.bfla", area="ownership", title="Admin operations are refused to ordinary users",
-       needs=("service", "spec", "user"))
+       needs=("service", "spec", "user"), judges_refusals=True)
 def bfla(ctx: CheckContext):
     """Each admin operation is sent by ordinary user A. A refusal counts only after a control showed A's token
     still works, and a refusal of an operation on an object counts only when that object exists (one the grader

@@ -246,13 +246,16 @@ class CheckSpec:
     needs: tuple[Need, ...]
     func: Callable[[CheckContext], CheckOutcome]
     order: int = 0  # checks that read what other checks recorded run later
+    judges_refusals: bool = False  # its pass means "the attack was refused": it must show a control that worked
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
-def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order: int = 0):
-    """Register a check. The function receives a CheckContext and returns its CheckOutcome."""
+def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order: int = 0,
+          judges_refusals: bool = False):
+    """Register a check. The function receives a CheckContext and returns its CheckOutcome. A check whose pass
+    means an attack was refused says `judges_refusals=True`: a test holds each to a control in its evidence."""
 
     def register(func: Callable[[CheckContext], CheckOutcome]) -> Callable[[CheckContext], CheckOutcome]:
         if id in REGISTRY and REGISTRY[id].func.__qualname__ != func.__qualname__:
@@ -260,7 +263,7 @@ def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order
         unknown = set(needs) - set(_NEED_REASONS)
         if unknown:
             raise ValueError(f"check {id!r} needs unknown things: {sorted(unknown)}")
-        REGISTRY[id] = CheckSpec(id, area, title, tuple(needs), func, order)
+        REGISTRY[id] = CheckSpec(id, area, title, tuple(needs), func, order, judges_refusals)
         return func
 
     return register

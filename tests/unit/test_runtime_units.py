@@ -448,6 +448,21 @@ def test_interpolation_never_reads_the_graders_environment(tmp_path, monkeypatch
     assert any(".env.example" in n for n in plan.notes)
 
 
+def test_an_example_env_file_stands_in_for_the_uncommitted_env_and_its_empty_secrets_get_random_values(tmp_path):
+    plan = plan_for(
+        tmp_path,
+        {"services": {"api": {"image": "x", "ports": ["8000"], "env_file": [".env"], "environment": ["PORT=8000"]}}},
+        files={".env.example": "DATABASE_URL=postgres://user:pw@db:5432/app\nSECRET_KEY=\nDEBUG=\n"},
+    )
+    api = svc(plan, "api")
+    assert api["env_file"] == [str(tmp_path / ".env.example")]
+    assert len(api["environment"]["SECRET_KEY"]) >= 20 and "DEBUG" not in api["environment"]
+    assert api["environment"]["PORT"] == "8000"
+    [note] = [n for n in plan.notes if "in place of the uncommitted .env" in n]
+    assert ("it sets DATABASE_URL; left empty: DEBUG; random values for this grade only: SECRET_KEY" in note
+            and api["environment"]["SECRET_KEY"] not in note)
+
+
 def test_interpolate_forms():
     env = {"A": "a", "EMPTY": ""}
     assert cf.interpolate("${A}-$A-${B:-d}-${EMPTY:-e}-${EMPTY-f}-${A:+alt}-${B+alt}-$$A", env) == "a-a-d-e--alt--$A"

@@ -31,7 +31,7 @@ from .builders import (
     remove_build,
     run_command,
 )
-from .compose_file import dotenv_for, load_yaml
+from .compose_file import dotenv_for, example_note, fill_empty_secrets, load_yaml
 from .compose_rewrite import ComposePlan, _inside, project_name, rewrite_compose
 from .compose_tool import ComposeTool, detect_compose
 from .diagnose import diagnose
@@ -70,11 +70,13 @@ def prepare(workspace: Workspace, facts: RepoFacts, options: RuntimeOptions) -> 
             project=project,
         )
     env, example = dotenv_for(compose_path.parent, root)
+    filled = fill_empty_secrets(env) if example else {}
     plan = rewrite_compose(
-        doc, compose_path, root, options, workspace_name=workspace.name, manifest=facts.manifest, env=env
+        doc, compose_path, root, options, workspace_name=workspace.name, manifest=facts.manifest,
+        env={**env, **filled},
     )
-    if example:
-        plan.notes.insert(0, f"no .env in the repo: variables were taken from {example}")
+    if example and not any(f"{example} was used" in n for n in plan.notes):  # said once, where services use it
+        plan.notes.insert(0, example_note(example, env, filled))
     return plan
 
 

@@ -8,13 +8,30 @@ the repo's `.env` only, never the grader's environment. What cannot be interpola
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ENV_FALLBACKS = (".env", ".env.example", ".env.sample", ".env.dist", "example.env", ".env.template")
+ENV_FALLBACKS = (".env", ".env.example", ".env.sample", ".env.dist", "example.env", ".env.template", ".env.exemplo")
+_SECRET_VARIABLE = re.compile(r"SECRET|_KEY$|^KEY$|TOKEN|PASSW(OR)?D|SALT", re.I)
+
+
+def fill_empty_secrets(env: dict[str, str]) -> dict[str, str]:
+    """Random values for the secrets an example env file leaves empty (`SECRET_KEY=`): an app that refuses to start
+    without one runs, with a key nobody knows, for this grade only."""
+    return {k: secrets.token_urlsafe(24) for k, v in env.items() if not str(v).strip() and _SECRET_VARIABLE.search(k)}
+
+
+def example_note(name: str, env: dict[str, str], filled: dict[str, str]) -> str:
+    """The scorecard's line for an example env file used in place of a `.env` the repo does not commit."""
+    given = sorted(k for k, v in env.items() if str(v).strip())
+    empty = sorted(k for k, v in env.items() if not str(v).strip() and k not in filled)
+    return (f"{name} was used in place of the uncommitted .env: it sets {', '.join(given) or 'nothing'}"
+            + (f"; left empty: {', '.join(empty)}" if empty else "")
+            + (f"; random values for this grade only: {', '.join(sorted(filled))}" if filled else ""))
 
 
 class ComposeRefused(Exception):

@@ -22,7 +22,8 @@ import yaml
 from . import RuntimeOptions, labels_for, sandbox
 from ..dockerfile import base_image, parse_dockerfile
 from .builders import dockerfile_env_port, dockerfile_exposed_ports, image_tag
-from .compose_file import ComposeRefused, _escape_dollars, _interpolate_tree, parse_dotenv
+from .compose_file import (ComposeRefused, _escape_dollars, _interpolate_tree, example_note, fill_empty_secrets,
+                           parse_dotenv)
 from .docker import COMMON_PORTS, candidate_ports
 from .sandbox import LOG_OPTIONS, NO_MASQUERADE, tmpfs_mounts
 
@@ -230,6 +231,7 @@ class _Rewriter:
         self.env = dict(env)
         self.labels = labels_for(options)
         self.notes: list[str] = []
+        self.example_secrets: dict[str, dict[str, str]] = {}  # service -> random values for an example's empty secrets
 
     # ---- paths
     def _host_path(self, source: str, where: str, *, relative_escape_drops: bool = True) -> str | None:
@@ -316,6 +318,8 @@ class _Rewriter:
                     svc[key] = self._env_files(svc[key], where)
             if "environment" in svc:
                 svc["environment"] = self._environment(svc["environment"])
+            if self.example_secrets.get(where):  # environment wins over env_file: the example's empty secrets
+                svc["environment"] = {**self.example_secrets[where], **(svc.get("environment") or {})}
             given = self.manifest.services.get(name) if self.manifest else None
             if given is not None and given.env:
                 svc["environment"] = {**(svc.get("environment") or {}), **given.env}
@@ -509,7 +513,10 @@ class _Rewriter:
                     None,
                 )
                 if alt is not None:
-                    self.notes.append(f"{where}: {path} is not in the repo, used {alt.name} instead")
+                    example = parse_dotenv(alt.read_text("utf-8", "replace"))
+                    filled = fill_empty_secrets(example)
+                    self.example_secrets.setdefault(where, {}).update(filled)
+                    self.notes.append(f"{where}: {example_note(alt.name, example, filled)}")
                     out.append(str(alt))
                 elif required:
                     self.notes.append(f"{where}: env_file {path} is not in the repo (dropped)")

@@ -10,6 +10,7 @@ from portfolio_grader.checks.registry import REGISTRY, import_builtin_checks
 
 from ..conftest import make_context, run
 from .auth_apps import tasks_app
+from .menu_apps import menu_app
 from .shelf_apps import shelf_app
 
 CONTROLS = {  # check -> (a correct app, words of the control's evidence note)
@@ -18,6 +19,7 @@ CONTROLS = {  # check -> (a correct app, words of the control's evidence note)
     "ownership.bola": (tasks_app, "user A reads its object back"),
     "ownership.bfla": (tasks_app, "control: user A's token works"),
     "ownership.user_accounts": (shelf_app, "the control"),
+    "ownership.self_promotion": (menu_app, "the control"),
 }
 
 

@@ -455,12 +455,21 @@ def test_an_example_env_file_stands_in_for_the_uncommitted_env_and_its_empty_sec
         files={".env.example": "DATABASE_URL=postgres://user:pw@db:5432/app\nSECRET_KEY=\nDEBUG=\n"},
     )
     api = svc(plan, "api")
+    assert plan.example_env_files == [".env.example"] and plan.missing_env_files == []
     assert api["env_file"] == [str(tmp_path / ".env.example")]
     assert len(api["environment"]["SECRET_KEY"]) >= 20 and "DEBUG" not in api["environment"]
     assert api["environment"]["PORT"] == "8000"
     [note] = [n for n in plan.notes if "in place of the uncommitted .env" in n]
     assert ("it sets DATABASE_URL; left empty: DEBUG; random values for this grade only: SECRET_KEY" in note
             and api["environment"]["SECRET_KEY"] not in note)
+
+
+def test_an_uncommitted_env_file_without_an_example_is_named_in_the_start_failure_advice(tmp_path):
+    plan = plan_for(tmp_path, {"services": {"api": {"image": "x", "ports": ["8000"], "env_file": ".env"}}})
+    assert plan.missing_env_files == [".env"] and plan.example_env_files == []
+    advice = c._missing_env_files(plan)
+    assert "reads .env, which the repository does not commit" in advice and "`env:`" in advice
+    assert c._missing_env_files(plan_for(tmp_path / "other", {"services": {"api": {"image": "x"}}})) == ""
 
 
 def test_interpolate_forms():

@@ -17,8 +17,8 @@ import re
 import secrets
 from typing import Any
 
-from ..identities import (PRIVILEGED_FIELDS, Identity, IdentityError, create_identity, least_privileged, login,
-                          login_failed, token_from)
+from ..identities import (PRIVILEGED_FIELDS, Identity, IdentityError, least_privileged, login, login_failed,
+                          token_from)
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange
@@ -65,10 +65,9 @@ def user_accounts(ctx: CheckContext):
         return ctx.not_applicable("no operation addresses a user's account by a path parameter "
                                   "(such as PUT /users/{username})")
     try:  # a disposable attacker too: renaming itself to the victim's name must not break user B
-        attacker = create_identity(ctx.prober, ctx.api.auth, "X", ctx.run_tag)
+        attacker = ctx.disposable_identity("X")
     except IdentityError as exc:
         return ctx.skip(f"no disposable user could be signed up to attack with ({exc})")
-    ctx.keep_disposable(attacker)
     victims: list[Identity] = []
     findings: list[Finding] = []
     evidence: list[Evidence] = []
@@ -81,11 +80,10 @@ def user_accounts(ctx: CheckContext):
                 notes.append(f"{op.label} not probed: {MAX_VICTIMS} victim accounts were used up")
                 continue
             try:
-                victim = create_identity(ctx.prober, ctx.api.auth, f"V{len(victims)}", ctx.run_tag)
+                victim = ctx.disposable_identity(f"V{len(victims)}")
             except IdentityError as exc:
                 notes.append(f"{op.label} not probed: no victim account could be signed up ({exc})")
                 continue
-            ctx.keep_disposable(victim)
             victims.append(victim)
         probe = _Probe(ctx, op, attacker, victim)
         outcome = probe.run()
@@ -134,9 +132,9 @@ class _Probe:
         if in_body:
             body[in_body] = target  # the body names whose account this is
         kwargs = {} if self.op.method == "DELETE" else {"json": body}
-        before = self._read(path)
+        before = self._read()[1]
         sent = self.ctx.prober.request(self.op.method, path, headers=self.attacker.headers(self.flow), **kwargs)
-        effect = self._effect(path, body, new_password, before) if ok(sent) else None
+        effect = self._effect(body, new_password, before) if ok(sent) else None
         if effect is not None:
             what, proof = effect
             self.evidence = [sent.evidence(f"an ordinary user sends {self.op.label} for another user's account"),
@@ -153,7 +151,7 @@ class _Probe:
             return "inconclusive"
         # refused: the control is the victim's own identical request, which must succeed and show its effect
         control = self.ctx.prober.request(self.op.method, path, headers=self.victim.headers(self.flow), **kwargs)
-        own = self._effect(path, body, new_password, before) if ok(control) else None
+        own = self._effect(body, new_password, before) if ok(control) else None
         if own is None:
             self.note = (f"{self.op.label} refused the other user ({status_text(sent)}), but the victim's own request "
                          f"answered {status_text(control)} and showed no effect either, so the refusal proves nothing")
@@ -187,18 +185,17 @@ class _Probe:
         return next((op for op in self.ctx.api.operations if op.method == "GET" and re.findall(r"\{([^}/]+)\}", op.path)
                      == [param] and _USERISH.search(op.path)), None)
 
-    def _read(self, path: str) -> Any:
+    def _read(self) -> tuple[Exchange | None, Any]:
+        """(the exchange, the account it shows) as the victim sees its account; (None, None) when nothing shows it."""
         reader = self._reader()
-        if reader is not None:
-            seen = self.ctx.prober.request("GET", fill(reader.path, self.target), headers=self.victim.headers(self.flow))
-            return _unwrap(seen.json()) if ok(seen) else None
-        if self.flow.me is not None and "{" not in self.flow.me.path:
-            seen = self.ctx.prober.request("GET", self.flow.me.path, headers=self.victim.headers(self.flow))
-            return _unwrap(seen.json()) if ok(seen) else None
-        return None
+        path = fill(reader.path, self.target) if reader is not None else (
+            self.flow.me.path if self.flow.me is not None and "{" not in self.flow.me.path else None)
+        if path is None:
+            return None, None
+        seen = self.ctx.prober.request("GET", path, headers=self.victim.headers(self.flow))
+        return seen, (_unwrap(seen.json()) if ok(seen) else None)
 
-    def _effect(self, path: str, body: dict[str, Any], new_password: str | None,
-                before: Any) -> tuple[str, Exchange] | None:
+    def _effect(self, body: dict[str, Any], new_password: str | None, before: Any) -> tuple[str, Exchange] | None:
         """(what happened, the exchange that shows it) when the request changed or removed the victim's account."""
         if self.op.method == "DELETE":
             again = login(self.ctx.prober, self.flow, self.victim.login_value, self.victim.password)
@@ -212,16 +209,14 @@ class _Probe:
                 self.victim.password = new_password  # the victim's password is now the one the grader chose
                 token, cookie = token_from(taken, self.flow)
                 self.victim.token, self.victim.cookie = token or self.victim.token, cookie or self.victim.cookie
-                return "the victim's account logs in with the password the attacker chose: set the victim's password", taken
-        after = self._read(path)
+                return ("the victim's account logs in with the password the attacker chose: set the victim's password",
+                        taken)
+        proof, after = self._read()
         changed = [k for k, v in body.items() if not _PASSWORD.search(k) and isinstance(after, dict)
                    and after.get(k) == v and (not isinstance(before, dict) or before.get(k) != v)]
         if changed:
-            reader = self._reader()
-            proof = self.ctx.prober.exchanges[-1] if reader or self.flow.me else None
-            if proof is not None:
-                return f"the victim's profile now shows {', '.join(changed)} as the attacker sent: changed the victim's " \
-                       f"{', '.join(changed)}", proof
+            return (f"the victim's profile now shows {', '.join(changed)} as the attacker sent: changed the victim's "
+                    f"{', '.join(changed)}", proof)
         return None
 
 
@@ -263,8 +258,14 @@ def _privileged_values(schema: dict, current: Any) -> list[Any]:
     return ["admin"]
 
 
+def _shown(exchange: Exchange, field: str) -> Any:
+    """The value of `field` in the user object an answer shows, None when it shows none."""
+    body = _unwrap(exchange.json()) if ok(exchange) else None
+    return body.get(field) if isinstance(body, dict) else None
+
+
 @check("ownership.self_promotion", area="ownership", title="Users cannot raise their own role",
-       needs=("service", "spec", "user"))
+       needs=("service", "spec", "user"), judges_refusals=True)
 def self_promotion(ctx: CheckContext):
     flow = ctx.api.auth
     operations = role_operations(ctx)
@@ -273,19 +274,17 @@ def self_promotion(ctx: CheckContext):
     if flow.me is None or "{" in flow.me.path:
         return ctx.skip("no profile operation shows a user's role, so a change of role could not be seen")
     try:
-        user = create_identity(ctx.prober, flow, "P", ctx.run_tag)  # a disposable user: it may become admin
+        user = ctx.disposable_identity("P")  # it may become admin: never user A or B
     except IdentityError as exc:
         return ctx.skip(f"no disposable user could be signed up to try it with ({exc})")
-    ctx.keep_disposable(user)
     findings: list[Finding] = []
     evidence: list[Evidence] = []
     notes: list[str] = []
     held = judged = 0
     for op, field in operations:
         before = ctx.prober.request("GET", flow.me.path, headers=user.headers(flow))
-        role_before = (_unwrap(before.json()) or {}).get(field) if ok(before) and isinstance(
-            _unwrap(before.json()), dict) else None
-        if not ok(before) or role_before is None:
+        role_before = _shown(before, field)
+        if role_before is None:
             notes.append(f"{op.label} not judged: the profile shows no `{field}` ({status_text(before)})")
             continue
         schema = ((op.request_schema or {}).get("properties") or {}).get(field) or {}
@@ -309,9 +308,8 @@ def self_promotion(ctx: CheckContext):
             if not ok(sent):  # 400/422/5xx: this value was not taken (an unknown role name); try the next
                 continue
             after = ctx.prober.request("GET", flow.me.path, headers=user.headers(flow))
-            now = (_unwrap(after.json()) or {}).get(field) if ok(after) and isinstance(_unwrap(after.json()),
-                                                                                       dict) else None
-            if ok(sent) and now == value and now != role_before:
+            now = _shown(after, field)
+            if now == value and now != role_before:
                 judged += 1
                 findings.append(ctx.fail(
                     "mass_assignment", "critical",
@@ -324,16 +322,15 @@ def self_promotion(ctx: CheckContext):
                               sent.evidence(f"it sends {field} = {value!r}"),
                               after.evidence(f"its profile after: {field} = {now!r}")]))
                 break
-            if now not in (None, role_before):
-                break  # changed to something else than what was sent: not judged by this value
-            ignored = True
+            ignored = now == role_before  # else unreadable, or changed to something not sent: not judged
             break
         if refused or ignored:
             judged += 1
             held += 1
             how = f"refused ({sent.status})" if refused else f"answered {sent.status}, and the profile still shows " \
                                                              f"{field} = {role_before!r}"
-            evidence.append(sent.evidence(f"an ordinary user sends {op.label} with a privileged {field}: {how}"))
+            evidence += [before.evidence(f"the control: the same token reads its profile ({field} = {role_before!r})"),
+                         sent.evidence(f"an ordinary user sends {op.label} with a privileged {field}: {how}")]
         elif not findings or findings[-1].operation != op.label:
             notes.append(f"{op.label} not judged: no privileged `{field}` value was accepted or refused "
                          f"(last answer {status_text(sent)})")

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from ..models import Evidence, Finding, Operation
 from ..probe import Exchange
 from .operations import ok, status_text
+from .ownership import _items
 from .registry import CheckContext, check
 
 MAX_OPERATIONS = 8
@@ -53,10 +54,14 @@ def _send(ctx: CheckContext, op: Operation, name: str, where: str, value: str, h
 
 
 def _has_data(exchange: Exchange) -> bool:
+    """A 2xx with objects in it: a non-empty list (bare or in an envelope), or one object that is no empty list's
+    envelope (`{"items": [], "total": 0}` holds nothing)."""
     body: Any = exchange.json()
-    if isinstance(body, dict):
-        body = next((v for k, v in body.items() if k in ("data", "items", "results", "users", "books")), body)
-    return ok(exchange) and bool(body)
+    if not ok(exchange) or not body:
+        return False
+    if _items(body):
+        return True
+    return isinstance(body, dict) and not any(isinstance(v, list) for v in body.values())
 
 
 @check("errors.sql_injection", area="errors", title="A quote in a parameter never reaches the SQL",

@@ -905,20 +905,24 @@ def _privileged_writes(ctx: CheckContext) -> tuple[list[Operation], list[str]]:
             _delete_made(ctx, path, by_path, made, a.headers(flow))
         if made.status != 403:
             continue
-        item = re.compile(re.escape(path.rstrip("/")) + r"/\{[^}/]+\}/?")
-        writes = [op for p, more in by_path.items() if item.fullmatch(p) for op in more.values()
+        writes = [op for more in _item_operations(by_path, path) for op in more.values()
                   if op.method in ("PUT", "PATCH", "DELETE")]
         found += [create, *writes]
         why.append(f"{create.label} refused ordinary user A with 403, so its writes are taken as admin-only")
     return found, why
 
 
+def _item_operations(by_path: dict[str, dict[str, Operation]], collection: str) -> list[dict[str, Operation]]:
+    """{method: operation} of each `<collection>/{id}` path."""
+    item = re.compile(re.escape(collection.rstrip("/")) + r"/\{[^}/]+\}/?")
+    return [more for path, more in by_path.items() if item.fullmatch(path)]
+
+
 def _delete_made(ctx: CheckContext, path: str, by_path: dict[str, dict[str, Operation]], made: Exchange,
                  headers: dict[str, str]) -> None:
     """Delete what a probing create made, where the collection has a `DELETE /x/{id}`."""
     item_id = find_id(_unwrap(made.json()), "id")
-    delete = next((more["DELETE"] for p, more in by_path.items() if "DELETE" in more
-                   and re.fullmatch(re.escape(path.rstrip("/")) + r"/\{[^}/]+\}/?", p)), None)
+    delete = next((more["DELETE"] for more in _item_operations(by_path, path) if "DELETE" in more), None)
     if item_id is not None and delete is not None:
         ctx.prober.request("DELETE", _fill(delete.path, item_id), headers=headers)
 

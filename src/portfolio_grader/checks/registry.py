@@ -118,6 +118,14 @@ class CheckContext:
                       for u in users)
         return f"{removed} of {len(users)} test users deleted with {delete_me.label}"
 
+    def disposable_identity(self, label: str) -> Identity:
+        """A fresh user a probe may harm (delete, rename, promote), deleted with the test users (IdentityError
+        when none can be made). User A is made first: it finds the header the token travels in."""
+        self.identities(1)
+        identity = create_identity(self.prober, self.api.auth, label, self.run_tag)
+        self.keep_disposable(identity)
+        return identity
+
     def fuzz_headers(self) -> dict[str, str]:
         """Credentials for the fuzzer: a disposable user of its own, so that whatever its generated requests
         change or delete (`DELETE /users/{username}`) is never user A or B. User A's when none can be made."""
@@ -125,12 +133,9 @@ class CheckContext:
             if self.api.auth is None or self.prober is None:
                 return {}
             try:
-                self.identities(1)  # first: it finds the header the token travels in
-                fuzzer = create_identity(self.prober, self.api.auth, "F", self.run_tag)
+                return self.disposable_identity("F").headers(self.api.auth)
             except IdentityError:
                 return self.auth_headers()
-            self.keep_disposable(fuzzer)
-            return fuzzer.headers(self.api.auth)
         return self.memo("fuzz_headers", make)
 
     def auth_headers(self) -> dict[str, str]:

@@ -75,7 +75,7 @@ def prepare(workspace: Workspace, facts: RepoFacts, options: RuntimeOptions) -> 
         doc, compose_path, root, options, workspace_name=workspace.name, manifest=facts.manifest,
         env={**env, **filled},
     )
-    if example and not any(f"{example} was used" in n for n in plan.notes):  # said once, where services use it
+    if example and example not in plan.example_env_files:  # said once, where services use it
         plan.notes.insert(0, example_note(example, env, filled))
     return plan
 
@@ -510,10 +510,8 @@ def _up_and_wait(
 
 def _missing_env_files(plan: ComposePlan) -> str:
     """The compose file's env_files the repo does not commit: a crash at start is most often one of their variables."""
-    dropped = [n.split(": env_file ", 1)[1].split(" is not", 1)[0] for n in plan.notes if " is not in the repo (dropped)" in n
-               and ": env_file " in n]
-    if not dropped:
+    if not plan.missing_env_files:
         return ""
-    return (f"; the compose file reads {', '.join(sorted(set(dropped)))}, which the repository does not commit (and "
+    return (f"; the compose file reads {', '.join(plan.missing_env_files)}, which the repository does not commit (and "
             "no .env.example beside it): commit a `.env.example` with safe values, or give them to the grader in "
             "portfolio-grader.yaml (`env:` for the API, `services: {db: {env: ...}}` for the others)")

@@ -89,6 +89,8 @@ class ComposePlan:
     # the services running on a read-only root -> the learner's own `tmpfs` entries (given back by writable())
     read_only: dict[str, list[str]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # put on the volumes the grader adds
+    missing_env_files: list[str] = field(default_factory=list)  # env_files the repo does not commit (dropped)
+    example_env_files: list[str] = field(default_factory=list)  # examples used for such env_files
 
     def dump(self) -> str:
         return yaml.safe_dump(_escape_dollars(self.doc or {}), sort_keys=False, default_flow_style=False)
@@ -232,6 +234,8 @@ class _Rewriter:
         self.labels = labels_for(options)
         self.notes: list[str] = []
         self.example_secrets: dict[str, dict[str, str]] = {}  # service -> random values for an example's empty secrets
+        self.missing_env_files: list[str] = []
+        self.example_env_files: list[str] = []
 
     # ---- paths
     def _host_path(self, source: str, where: str, *, relative_escape_drops: bool = True) -> str | None:
@@ -460,6 +464,8 @@ class _Rewriter:
             project=project_name(self.options.run_id),
             read_only=read_only,
             labels=dict(self.labels),
+            missing_env_files=sorted(set(self.missing_env_files)),
+            example_env_files=sorted(set(self.example_env_files)),
         )
 
     def _refuse_host_access(self, svc: dict[str, Any], where: str) -> None:
@@ -517,9 +523,11 @@ class _Rewriter:
                     filled = fill_empty_secrets(example)
                     self.example_secrets.setdefault(where, {}).update(filled)
                     self.notes.append(f"{where}: {example_note(alt.name, example, filled)}")
+                    self.example_env_files.append(alt.name)
                     out.append(str(alt))
                 elif required:
                     self.notes.append(f"{where}: env_file {path} is not in the repo (dropped)")
+                    self.missing_env_files.append(path)
                 continue
             out.append(resolved)
         return out

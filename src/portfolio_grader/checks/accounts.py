@@ -23,7 +23,8 @@ from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange
 from .operations import fill, ok, status_text
-from .ownership import _unwrap, _user_id
+from .objects import unwrap
+from .ownership import _user_id
 from .registry import CheckContext, check
 
 MAX_OPERATIONS = 6
@@ -193,7 +194,7 @@ class _Probe:
         if path is None:
             return None, None
         seen = self.ctx.prober.request("GET", path, headers=self.victim.headers(self.flow))
-        return seen, (_unwrap(seen.json()) if ok(seen) else None)
+        return seen, (unwrap(seen.json()) if ok(seen) else None)
 
     def _effect(self, body: dict[str, Any], new_password: str | None, before: Any) -> tuple[str, Exchange] | None:
         """(what happened, the exchange that shows it) when the request changed or removed the victim's account."""
@@ -260,7 +261,7 @@ def _privileged_values(schema: dict, current: Any) -> list[Any]:
 
 def _shown(exchange: Exchange, field: str) -> Any:
     """The value of `field` in the user object an answer shows, None when it shows none."""
-    body = _unwrap(exchange.json()) if ok(exchange) else None
+    body = unwrap(exchange.json()) if ok(exchange) else None
     return body.get(field) if isinstance(body, dict) else None
 
 

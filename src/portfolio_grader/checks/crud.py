@@ -9,6 +9,7 @@ from ..identities import fresh_object
 from ..models import Finding, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
+from .objects import created_id, natural_key
 from .operations import status_text
 from .registry import CheckContext, check
 
@@ -107,29 +108,7 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str]) -> lis
     return steps
 
 
-def natural_key(resource: Resource) -> tuple[str, ...]:
-    """The field a client chooses that addresses the object (`book_title` of `/books/{book_title}`), if any."""
-    field = resource.id_field
-    props = (resource.create.request_schema or {}).get("properties") or {}
-    return (field,) if field in props and field not in ("id", "_id", "uuid") else ()
 
-
-def created_id(obj: Any, sent: Any, resource: Resource) -> Any:
-    """The new object's id: from the create response, else the natural key the create body chose."""
-    found = find_id(obj, resource.id_field)
-    if found is None and natural_key(resource) and isinstance(sent, dict):
-        found = sent.get(resource.id_field)
-    return found
-
-
-def find_id(obj: Any, field: str) -> Any:
-    """The id of an object in a response: the resource's id field, `id`, `_id` or `uuid`, also in {"data": {...}}."""
-    if not isinstance(obj, dict):
-        return None
-    for candidate in (field, "id", "_id", "uuid"):
-        if obj.get(candidate) not in (None, ""):
-            return obj[candidate]
-    return find_id(obj.get("data"), field)
 
 
 def _mismatch(sent: Any, got: Any) -> str | None:

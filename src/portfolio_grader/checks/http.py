@@ -22,7 +22,7 @@ from typing import Any
 from ..models import Evidence, Operation
 from ..payloads import valid_example
 from ..probe import Exchange
-from .crud import find_id
+from .objects import find_id
 from .registry import CheckContext, check
 
 OVERSIZED_BYTES = 2 * 1024 * 1024  # over the common 1 MiB proxy limit (nginx client_max_body_size, Express 100 kB)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from ..models import Operation
-from .crud import find_id
+from .objects import find_id
 from .operations import (data_resources, documented_header, fill, marked_body, named_operation, new_marker, ok, send,
                          status_text, unwrap)
 from .registry import CheckContext, check

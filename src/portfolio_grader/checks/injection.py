@@ -17,7 +17,7 @@ from urllib.parse import quote
 from ..models import Evidence, Finding, Operation
 from ..probe import Exchange
 from .operations import ok, status_text
-from .ownership import _items
+from .objects import items_of
 from .registry import CheckContext, check
 
 MAX_OPERATIONS = 8
@@ -59,7 +59,7 @@ def _has_data(exchange: Exchange) -> bool:
     body: Any = exchange.json()
     if not ok(exchange) or not body:
         return False
-    if _items(body):
+    if items_of(body):
         return True
     return isinstance(body, dict) and not any(isinstance(v, list) for v in body.values())
 

@@ -33,7 +33,7 @@ from ..identities import Identity, IdentityError, fresh_object
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange, Prober
-from .crud import created_id, natural_key
+from .objects import created_id, natural_key
 from .operations import status_text
 from .registry import CheckContext, check
 

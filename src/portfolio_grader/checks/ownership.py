@@ -17,13 +17,14 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from ..identities import Identity, IdentityError, create_identity, fresh_object
 from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .crud import created_id, find_id, natural_key
+from .objects import (created_id, fill_id, find_id, items_of, limit_param, marked, markers_in, natural_key, same,
+                      unwrap)
 from .operations import PLUMBING, ok, status_text
 from .registry import CheckContext, check
 
@@ -91,37 +92,8 @@ HINTS = {
 # ---------------------------------------------------------------- shared helpers
 
 
-def _unwrap(body: Any) -> Any:
-    """The object inside a `{"data": {...}}` / `{"user": {...}}` envelope, else the body."""
-    if isinstance(body, dict):
-        for key in ("data", "user", "result", "item"):
-            if isinstance(body.get(key), dict) and len(body) <= 3:
-                return body[key]
-    return body
 
 
-def _items(body: Any) -> list:
-    """The list of objects in a list response: a bare array or the first array inside an envelope."""
-    if isinstance(body, list):
-        return body
-    if isinstance(body, dict):
-        for key in ("items", "data", "results", "content", "records", "rows", "docs"):
-            if isinstance(body.get(key), list):
-                return body[key]
-        for value in body.values():
-            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-                return value
-            if isinstance(value, dict) and (inner := _items(value)):  # {"data": {"items": [...]}}
-                return inner
-    return []
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a is not None and b is not None and str(a) == str(b)
-
-
-def _fill(template: str, value: Any) -> str:
-    return re.sub(r"\{[^}]+\}", quote(str(value), safe=""), template)
 
 
 _ID_SEGMENT = re.compile(r"/(\d+|[0-9a-f-]{16,})(?=/|$)")
@@ -156,23 +128,6 @@ def _by(identity: Identity, exchange: Exchange, ctx: CheckContext) -> bool:
     return bool(mine) and all(sent.get(k.lower()) == v for k, v in mine.items())
 
 
-def _marked(body: Any, marker: str) -> Any:
-    """The body with the sample strings payloads made up replaced by a marker, so a leak is unmistakable.
-    Values from the spec's examples, enums or formats are left alone (the API may validate them)."""
-    if not isinstance(body, dict):
-        return body
-    out = dict(body)
-    for key, value in body.items():
-        if isinstance(value, str) and value.startswith("Sample "):  # same length: the same length limits hold
-            out[key] = (f"{marker}-{re.sub(r'[^A-Za-z]+', '', key)}" + "x" * len(value))[:len(value)]
-    return out
-
-
-def _markers_in(body: Any) -> list[str]:
-    """The marker strings of a marked body that are long enough to be unmistakable in a response."""
-    if not isinstance(body, dict):
-        return []
-    return [v for v in body.values() if isinstance(v, str) and v.startswith("pg-") and len(v) >= 10]
 
 
 def _user_id(ctx: CheckContext, identity: Identity) -> Any:
@@ -183,7 +138,7 @@ def _user_id(ctx: CheckContext, identity: Identity) -> Any:
             candidates.append(_me(ctx, identity).json())
         candidates.append(identity.signup_response)
         for body in candidates:
-            body = _unwrap(body)
+            body = unwrap(body)
             if isinstance(body, dict):
                 found = next((body[k] for k in ID_FIELDS if body.get(k) not in (None, "")), None)
                 if found is not None:
@@ -337,13 +292,13 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
 
     def create() -> tuple[Exchange, Any, str | None, dict]:
         body = fresh_object(resource.create.request_schema, natural_key(resource))
-        body = _marked(body, f"pg-a-{ctx.run_tag}{secrets.token_hex(2)}")
+        body = marked(body, f"pg-a-{ctx.run_tag}{secrets.token_hex(2)}")
         if isinstance(body, dict) and sent_owner and a_id is not None:  # an API that wants the owner in the body
             body[sent_owner] = a_id
         made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
-        obj = _unwrap(made.json()) if ok(made) else None
+        obj = unwrap(made.json()) if ok(made) else None
         item_id = created_id(obj, body, resource) if ok(made) else None
-        item = _fill(resource.item, item_id) if item_id is not None else None
+        item = fill_id(resource.item, item_id) if item_id is not None else None
         if item:
             cleanup.add(resource, item, a, b)
         return made, item_id, item, body
@@ -358,17 +313,17 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         probe.notes.append(f"{resource.collection}: user A cannot read its own object {item} ({status_text(own)}), so "
                            "nothing can be judged by effect")
         return probe
-    original = _unwrap(own.json())
-    a_markers = _markers_in(body)
+    original = unwrap(own.json())
+    a_markers = markers_in(body)
     a_owner = original.get(owner_field) if isinstance(original, dict) and owner_field else None
     created_ev = made.evidence("user A creates an object")
 
     # -- read: B asks for A's object by id
     read_public = _documented_public(ctx, resource.read)
     seen = ctx.prober.request("GET", item, headers=hb)
-    seen_obj = _unwrap(seen.json())
+    seen_obj = unwrap(seen.json())
     leaked = any(m in seen.text for m in a_markers) or (
-        ok(seen) and isinstance(seen_obj, dict) and _same(find_id(seen_obj, resource.id_field), item_id))
+        ok(seen) and isinstance(seen_obj, dict) and same(find_id(seen_obj, resource.id_field), item_id))
     if read_public:
         probe.notes.append(f"GET {resource.item} is documented as public (no security), so B reading it is by design")
     else:
@@ -391,7 +346,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         listed = ctx.prober.request("GET", resource.collection, headers=hb)
         exchanges = [listed]
         hit = _list_leak(listed, a_markers, resource, item_id, owner_field, a_owner)
-        limit = _limit_param(resource.list)
+        limit = limit_param(resource.list)
         if not hit and ok(listed) and limit:
             listed = ctx.prober.request("GET", resource.collection, headers=hb, params={limit[0]: limit[1]})
             exchanges.append(listed)
@@ -414,10 +369,10 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
     if resource.update is not None:
         update = resource.update
         changed = valid_example(update.request_schema, variant=1) if update.request_schema else {}
-        changed = _marked(changed, f"pg-b-{ctx.run_tag}{secrets.token_hex(2)}")
+        changed = marked(changed, f"pg-b-{ctx.run_tag}{secrets.token_hex(2)}")
         attempt = ctx.prober.request(update.method, item, json=changed, headers=hb)
         after = ctx.prober.request("GET", item, headers=ha)
-        after_obj = _unwrap(after.json())
+        after_obj = unwrap(after.json())
         effect = _write_effect(changed, original, after_obj, after, owner_field, a_owner)
         if effect is None and attempt.status in (400, 422):
             control = ctx.prober.request(update.method, item, json=changed, headers=ha)
@@ -427,7 +382,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
                 effect = "skip"
             else:
                 after = ctx.prober.request("GET", item, headers=ha)
-                after_obj = _unwrap(after.json())
+                after_obj = unwrap(after.json())
         if effect != "skip":
             probe.count(effect is None)
             chain = [created_ev, attempt.evidence(f"user B sends {update.method} to user A's object "
@@ -484,24 +439,15 @@ def _list_leak(listed: Exchange, markers: list[str], resource: Resource, item_id
         return None
     if any(m in listed.text for m in markers):
         return "the object user A just created"
-    for obj in _items(listed.json()):
+    for obj in items_of(listed.json()):
         if not isinstance(obj, dict):
             continue
-        if _same(find_id(obj, resource.id_field), item_id):
+        if same(find_id(obj, resource.id_field), item_id):
             return f"{resource.id_field} {item_id}, created by A"
-        if owner_field and a_owner is not None and _same(obj.get(owner_field), a_owner):
+        if owner_field and a_owner is not None and same(obj.get(owner_field), a_owner):
             return f"objects with {owner_field} = {a_owner}, user A's id"
     return None
 
-
-def _limit_param(op: Operation) -> tuple[str, int] | None:
-    for param in op.parameters:
-        if param.get("in") == "query" and param.get("name") in ("limit", "size", "per_page", "page_size", "pageSize",
-                                                                  "perPage", "take"):
-            schema = param.get("schema") or {}
-            maximum = schema.get("maximum")
-            return param["name"], int(min(100, maximum)) if isinstance(maximum, (int, float)) else 100
-    return None
 
 
 def _write_effect(changed: Any, original: Any, after_obj: Any, after: Exchange, owner_field: str | None,
@@ -511,7 +457,7 @@ def _write_effect(changed: Any, original: Any, after_obj: Any, after: Exchange, 
         return f"user A can no longer read it (GET answers {after.status})"
     if not ok(after) or not isinstance(after_obj, dict) or not isinstance(original, dict):
         return None
-    if owner_field and a_owner is not None and not _same(after_obj.get(owner_field), a_owner):
+    if owner_field and a_owner is not None and not same(after_obj.get(owner_field), a_owner):
         return f"its {owner_field} changed from {a_owner!r} to {after_obj.get(owner_field)!r}"
     if isinstance(changed, dict):
         for key, value in changed.items():
@@ -527,7 +473,7 @@ ADMIN_EXTRA = {"role": "admin", "is_admin": True, "isAdmin": True, "admin": True
 
 def _admin_claims(body: Any) -> list[str]:
     """The privilege fields in a user object that say admin."""
-    body = _unwrap(body)
+    body = unwrap(body)
     if not isinstance(body, dict):
         return []
     claims = []
@@ -562,7 +508,7 @@ def _sign_up_with_admin_fields(ctx: CheckContext, flow) -> tuple[Identity | None
 
 
 def _has_role_field(body: Any) -> bool:
-    body = _unwrap(body)
+    body = unwrap(body)
     return isinstance(body, dict) and any(
         k.lower() in ("role", "roles", "user_role", "is_admin", "isadmin", "admin", "is_superuser", "is_staff")
         for k in body)
@@ -597,7 +543,7 @@ def mass_assignment(ctx: CheckContext):
                        + (status_text(refusals[-1]) if refusals else "no answer") + ")")
     if m is not None:
         signup_exchange = m.exchanges[0]
-        signup_obj = _unwrap(signup_exchange.json())
+        signup_obj = unwrap(signup_exchange.json())
         observations: list[str] = []
         watched: list[str] = []  # what could have shown a privilege
         chain = [signup_exchange.evidence("sign-up with " + sent)]
@@ -693,19 +639,19 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
         """Does the object belong to B now? By its owner field, else by who can read it."""
         as_b = ctx.prober.request("GET", item, headers=hb)
         as_a = ctx.prober.request("GET", item, headers=ha)
-        for obj in (seen, _unwrap(as_b.json()) if ok(as_b) else None, _unwrap(as_a.json()) if ok(as_a) else None):
+        for obj in (seen, unwrap(as_b.json()) if ok(as_b) else None, unwrap(as_a.json()) if ok(as_a) else None):
             if isinstance(obj, dict) and owner_field in obj:
-                return _same(obj[owner_field], b_id), [as_b, as_a]
+                return same(obj[owner_field], b_id), [as_b, as_a]
         return ok(as_b) and as_a.status in (403, 404), [as_b, as_a]
 
     # create with B as owner
     body = fresh_object(resource.create.request_schema, natural_key(resource))
-    body = {**_marked(body, f"pg-m-{ctx.run_tag}"), owner_field: value}
+    body = {**marked(body, f"pg-m-{ctx.run_tag}"), owner_field: value}
     made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
-    obj = _unwrap(made.json()) if ok(made) else None
+    obj = unwrap(made.json()) if ok(made) else None
     item_id = created_id(obj, body, resource) if ok(made) else None
     if ok(made) and item_id is not None:
-        item = _fill(resource.item, item_id)
+        item = fill_id(resource.item, item_id)
         cleanup.add(resource, item, a, b)
         moved, reads = owner_now(item, obj)
         if moved:
@@ -726,18 +672,18 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
     # update A's object setting the owner to B
     if resource.update is not None:
         plain = fresh_object(resource.create.request_schema, natural_key(resource))
-        plain = _marked(plain, f"pg-m-{ctx.run_tag}")
+        plain = marked(plain, f"pg-m-{ctx.run_tag}")
         made = ctx.prober.request("POST", resource.collection, json=plain, headers=ha)
-        obj = _unwrap(made.json()) if ok(made) else None
+        obj = unwrap(made.json()) if ok(made) else None
         item_id = created_id(obj, plain, resource) if ok(made) else None
         if item_id is not None:
-            item = _fill(resource.item, item_id)
+            item = fill_id(resource.item, item_id)
             cleanup.add(resource, item, a, b)
             changed = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
             changed = {**(changed if isinstance(changed, dict) else {}), owner_field: value}
             sent = ctx.prober.request(resource.update.method, item, json=changed, headers=ha)
             if ok(sent) or sent.status in (400, 403, 422):
-                moved, reads = owner_now(item, _unwrap(sent.json()) if ok(sent) else None)
+                moved, reads = owner_now(item, unwrap(sent.json()) if ok(sent) else None)
                 if moved:
                     results.append(ctx.fail(
                         "mass_assignment", "high",
@@ -921,10 +867,10 @@ def _item_operations(by_path: dict[str, dict[str, Operation]], collection: str) 
 def _delete_made(ctx: CheckContext, path: str, by_path: dict[str, dict[str, Operation]], made: Exchange,
                  headers: dict[str, str]) -> None:
     """Delete what a probing create made, where the collection has a `DELETE /x/{id}`."""
-    item_id = find_id(_unwrap(made.json()), "id")
+    item_id = find_id(unwrap(made.json()), "id")
     delete = next((more["DELETE"] for more in _item_operations(by_path, path) if "DELETE" in more), None)
     if item_id is not None and delete is not None:
-        ctx.prober.request("DELETE", _fill(delete.path, item_id), headers=headers)
+        ctx.prober.request("DELETE", fill_id(delete.path, item_id), headers=headers)
 
 
 @check("ownership.bfla", area="ownership", title="Admin operations are refused to ordinary users",
@@ -964,7 +910,7 @@ def bfla(ctx: CheckContext):
                 notes.append(f"{op.label} not sent: no existing object to aim it at (a made-up id's 404 proves "
                              "nothing)")
                 continue
-            path = _fill(op.path, target) if target is not None else op.path
+            path = fill_id(op.path, target) if target is not None else op.path
             body = valid_example(op.request_schema, variant=1) if op.method in ("PUT", "PATCH", "POST") else None
             if op.method == "POST" and "{" not in op.path and not op.request_schema:
                 notes.append(f"{op.label} not sent (it could change real data and documents no body)")
@@ -974,7 +920,7 @@ def bfla(ctx: CheckContext):
             # 409: this object is held by others (a menu item in orders); another existing one tells more
             for other in (_listed_ids(ctx, op, a) if sent.status == 409 and target is not None else [])[:5]:
                 if other != target:
-                    target, path = other, _fill(op.path, other)
+                    target, path = other, fill_id(op.path, other)
                     sent = ctx.prober.request(op.method, path, headers=headers, **payload)
                     if sent.status != 409:
                         break
@@ -1043,15 +989,15 @@ def _existing_target(ctx: CheckContext, op: Operation, user_id: Any, creators: l
     flow = ctx.api.auth
     for creator in creators:
         body = fresh_object(resource.create.request_schema, natural_key(resource))
-        body = _marked(body, f"pg-bfla-{ctx.run_tag}")
+        body = marked(body, f"pg-bfla-{ctx.run_tag}")
         made = ctx.prober.request("POST", resource.collection, json=body, headers=creator.headers(flow))
-        item_id = created_id(_unwrap(made.json()), body, resource) if ok(made) else None
+        item_id = created_id(unwrap(made.json()), body, resource) if ok(made) else None
         if item_id is not None:
-            cleanup.add(resource, _fill(resource.item, item_id), creator, *creators)
+            cleanup.add(resource, fill_id(resource.item, item_id), creator, *creators)
             return item_id
     if resource.list is not None and "{" not in resource.list.path:
         listed = ctx.prober.request("GET", resource.list.path, headers=creators[0].headers(flow))
-        return next((i for i in (find_id(o, resource.id_field) for o in _items(listed.json())) if i is not None), None)
+        return next((i for i in (find_id(o, resource.id_field) for o in items_of(listed.json())) if i is not None), None)
     return None
 
 
@@ -1066,18 +1012,18 @@ def _listed_ids(ctx: CheckContext, op: Operation, identity: Identity) -> list[An
     if not any(o.method == "GET" and o.path == collection for o in ctx.api.operations):
         return []
     listed = ctx.prober.request("GET", collection, headers=identity.headers(ctx.api.auth))
-    return [i for i in (find_id(o, "id") for o in _items(listed.json())) if i is not None] if ok(listed) else []
+    return [i for i in (find_id(o, "id") for o in items_of(listed.json())) if i is not None] if ok(listed) else []
 
 
 def _cleanup_created(ctx: CheckContext, op: Operation, sent: Exchange, headers: dict[str, str]) -> None:
     """A POST that the admin operation accepted may have created something: delete it when the API lets us."""
     if op.method != "POST":
         return
-    obj = _unwrap(sent.json())
+    obj = unwrap(sent.json())
     item_id = find_id(obj, "id")
     if item_id is None:
         return
     for other in ctx.api.operations:
         if other.method == "DELETE" and re.fullmatch(re.escape(op.path.rstrip("/")) + r"/\{[^}/]+\}/?", other.path):
-            ctx.prober.request("DELETE", _fill(other.path, item_id), headers=headers).source = "cleanup"
+            ctx.prober.request("DELETE", fill_id(other.path, item_id), headers=headers).source = "cleanup"
             return

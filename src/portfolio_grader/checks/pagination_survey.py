@@ -20,7 +20,7 @@ from ..identities import IdentityError
 from ..models import Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .crud import find_id
+from .objects import find_id, items_of
 from .registry import CheckContext
 
 SEED_COUNT = 25  # objects created per collection: more than two pages of PAGE_SIZE
@@ -215,22 +215,6 @@ def _cleanup(ctx: CheckContext, target: Target) -> None:
 def _lower_keys(body: Any) -> dict[str, Any]:
     return {str(k).lower(): v for k, v in body.items()} if isinstance(body, dict) else {}
 
-
-def items_of(body: Any) -> list[Any]:
-    """The objects of a list response: a bare array or the array inside an envelope."""
-    if isinstance(body, list):
-        return body
-    if isinstance(body, dict):
-        for key in ("items", "results", "data", "content", "records", "rows", "docs", "edges", "entries"):
-            value = body.get(key)
-            if isinstance(value, list):
-                return value
-            if isinstance(value, dict) and (inner := items_of(value)):
-                return inner
-        for value in body.values():
-            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-                return value
-    return []
 
 
 def metadata(body: Any) -> dict[str, Any]:

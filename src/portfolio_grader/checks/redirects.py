@@ -21,7 +21,7 @@ import httpx
 
 from ..models import Evidence, Operation
 from ..probe import Exchange
-from .crud import find_id
+from .objects import find_id
 from .operations import (dig, fill, first_field, get, named_operation, new_marker, numbers, ok, path_params, send,
                          status_text)
 from .registry import CheckContext, check

@@ -19,7 +19,7 @@ from typing import Any
 from ..identities import Identity, IdentityError
 from ..models import Evidence, Finding, Operation, Resource
 from ..probe import Exchange
-from .crud import find_id
+from .objects import find_id
 from .operations import (data_resources, dig, fill, first_field, marked_body, named_operation, new_marker, ok,
                          path_params, send, status_text, unwrap)
 from .registry import CheckContext, check

@@ -28,7 +28,7 @@ from ..evidence import decode_body
 from ..payloads import valid_example
 from ..probe import Exchange
 from ..webhook_receiver import Delivery, WebhookReceiver, receiver_for
-from .crud import find_id
+from .objects import find_id
 from .operations import (data_resources, fill, first_field, marked_body, named_operation, new_marker, ok,
                          path_params, send, status_text, unwrap)
 from .registry import CheckContext, check

@@ -264,7 +264,8 @@ def requires_credentials(requirements: Any) -> bool:
 
 
 def find_resources(operations: list[Operation], manifest_collections: list[str]) -> list[Resource]:
-    """Collections with a POST that creates and a GET on `<collection>/{param}` that reads one item."""
+    """Collections with a POST that creates and a GET on `<collection>/{param}` that reads one item, or writes
+    there (PUT, PATCH, DELETE) and a list GET on the collection to find the object again."""
     by_path: dict[str, dict[str, Operation]] = {}
     for op in operations:
         by_path.setdefault(op.path, {})[op.method] = op
@@ -275,21 +276,24 @@ def find_resources(operations: list[Operation], manifest_collections: list[str])
             continue
         if manifest_collections and path not in manifest_collections:
             continue
-        for item_path, item_ops in by_path.items():
-            match = re.fullmatch(re.escape(path.rstrip("/")) + r"/\{([^}/]+)\}/?", item_path)
-            if match and "GET" in item_ops:
-                resources.append(Resource(
-                    collection=path,
-                    item=item_path,
-                    id_param=match.group(1),
-                    id_field=_id_field(create, match.group(1)),
-                    create=create,
-                    read=item_ops.get("GET"),
-                    update=item_ops.get("PUT") or item_ops.get("PATCH"),
-                    delete=item_ops.get("DELETE"),
-                    list=ops.get("GET"),
-                ))
-                break
+        items = [(item_path, item_ops, match) for item_path, item_ops in by_path.items()
+                 if (match := re.fullmatch(re.escape(path.rstrip("/")) + r"/\{([^}/]+)\}/?", item_path))]
+        # An item GET reads one object; without one, the list finds it again, so writes on the item still count.
+        item = next((i for i in items if "GET" in i[1]), None) or next(
+            (i for i in items if ops.get("GET") and i[1].keys() & {"PUT", "PATCH", "DELETE"}), None)
+        if item is not None:
+            item_path, item_ops, match = item
+            resources.append(Resource(
+                collection=path,
+                item=item_path,
+                id_param=match.group(1),
+                id_field=_id_field(create, match.group(1)),
+                create=create,
+                read=item_ops.get("GET"),
+                update=item_ops.get("PUT") or item_ops.get("PATCH"),
+                delete=item_ops.get("DELETE"),
+                list=ops.get("GET"),
+            ))
     return resources
 
 

@@ -38,3 +38,16 @@ def test_role_changes_refused_to_ordinary_users_pass_read_back_from_the_profile(
     assert "1/1" in outcome.summary and "GET /profile" in outcome.summary
     a = ctx.identities(1)[0]
     assert ctx.prober.request("GET", "/profile", headers=a.headers(ctx.api.auth)).json()["role"] == "customer"
+
+
+def test_crud_on_a_collection_only_staff_create_in_is_not_failed_for_a_customer_and_walked_as_the_admin(serve):
+    from portfolio_grader.models import Manifest, RepoFacts
+
+    as_customer = run("crud.lifecycle", make_context(serve(menu_app())))
+    assert as_customer.status == "not_evaluated", as_customer.summary
+    assert "refuses user A's credentials (403)" in as_customer.reason and "auth: admin:" in as_customer.reason
+    facts = RepoFacts(manifest=Manifest.model_validate({"auth": {"admin": {"login": "chef",
+                                                                            "password": "Chef-Pass-123"}}}))
+    as_chef = run("crud.lifecycle", make_context(serve(menu_app()), facts=facts))
+    assert as_chef.status == "pass", (as_chef.summary, [f.message for f in as_chef.findings])
+    assert "walked as the manifest's admin" in as_chef.summary

@@ -115,6 +115,7 @@ class Sighting:
     exchange: Exchange
     state: Literal["found", "absent", "unknown"]
     obj: Any = None
+    by_list: bool = False  # read from the list (no item GET)
 
     @property
     def via(self) -> str:
@@ -136,11 +137,11 @@ def read_back(ctx: CheckContext, resource: Resource, item_id: Any, headers: dict
     got = ctx.prober.request("GET", resource.list.path, headers=headers, params=dict([limit]) if limit else None)
     listed = items_of(got.json()) if ok(got) else None
     if listed is None:
-        return Sighting(got, "unknown")
+        return Sighting(got, "unknown", by_list=True)
     obj = next((o for o in listed if same(find_id(o, resource.id_field), item_id)), None)
     if obj is not None:
-        return Sighting(got, "found", obj)
-    return Sighting(got, "unknown" if _more_pages(got.json(), listed, limit) else "absent")
+        return Sighting(got, "found", obj, by_list=True)
+    return Sighting(got, "unknown" if _more_pages(got.json(), listed, limit) else "absent", by_list=True)
 
 
 def readable(resource: Resource) -> bool:

@@ -23,8 +23,8 @@ from ..identities import Identity, IdentityError, create_identity, fresh_object
 from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import (created_id, fill_id, find_id, items_of, limit_param, marked, markers_in, natural_key, same,
-                      unwrap)
+from .objects import (Sighting, created_id, fill_id, find_id, items_of, limit_param, locate_created, marked,
+                      markers_in, natural_key, read_back, same, unwrap)
 from .operations import PLUMBING, ok, status_text
 from .registry import CheckContext, check
 
@@ -296,11 +296,12 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         if isinstance(body, dict) and sent_owner and a_id is not None:  # an API that wants the owner in the body
             body[sent_owner] = a_id
         made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
-        obj = unwrap(made.json()) if ok(made) else None
-        item_id = created_id(obj, body, resource) if ok(made) else None
+        item_id, why = locate_created(ctx, resource, made, body, ha) if ok(made) else (None, "")
         item = fill_id(resource.item, item_id) if item_id is not None else None
         if item:
             cleanup.add(resource, item, a, b)
+        elif ok(made):
+            probe.notes.append(f"{resource.collection}: {why}")
         return made, item_id, item, body
 
     made, item_id, item, body = create()
@@ -308,38 +309,43 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         probe.notes.append(f"{resource.collection}: user A could not create an object to probe with "
                            f"(POST answered {status_text(made)}{'' if not ok(made) else ' without an id'})")
         return probe
-    own = ctx.prober.request("GET", item, headers=ha)
-    if not ok(own):
-        probe.notes.append(f"{resource.collection}: user A cannot read its own object {item} ({status_text(own)}), so "
-                           "nothing can be judged by effect")
+    own = read_back(ctx, resource, item_id, ha)
+    if own.state != "found":
+        probe.notes.append(f"{resource.collection}: user A cannot read its own object {item} back ({own.via} answered "
+                           f"{status_text(own.exchange)}{', without it' if ok(own.exchange) else ''}), so nothing "
+                           "can be judged by effect")
         return probe
-    original = unwrap(own.json())
+    original = own.obj
     a_markers = markers_in(body)
     a_owner = original.get(owner_field) if isinstance(original, dict) and owner_field else None
     created_ev = made.evidence("user A creates an object")
 
     # -- read: B asks for A's object by id
-    read_public = _documented_public(ctx, resource.read)
-    seen = ctx.prober.request("GET", item, headers=hb)
-    seen_obj = unwrap(seen.json())
-    leaked = any(m in seen.text for m in a_markers) or (
-        ok(seen) and isinstance(seen_obj, dict) and same(find_id(seen_obj, resource.id_field), item_id))
-    if read_public:
-        probe.notes.append(f"GET {resource.item} is documented as public (no security), so B reading it is by design")
+    if resource.read is None:
+        probe.notes.append(f"{resource.item} has no GET: B's reads are judged through the list")
     else:
-        probe.count(not leaked)
-        if leaked:
-            probe.findings.append(ctx.fail(
-                "bola_read", "critical",
-                f"User B read user A's object: GET {item} with B's token answered {status_text(seen)} with A's data "
-                f"(OWASP API1:2023 Broken Object Level Authorization).",
-                operation=resource.read.label if resource.read else f"GET {resource.item}", hint=HINTS["bola_read"],
-                evidence=[created_ev, seen.evidence("user B reads user A's object: expected 404 (or 403)")]))
+        read_public = _documented_public(ctx, resource.read)
+        seen = ctx.prober.request("GET", item, headers=hb)
+        seen_obj = unwrap(seen.json())
+        leaked = any(m in seen.text for m in a_markers) or (
+            ok(seen) and isinstance(seen_obj, dict) and same(find_id(seen_obj, resource.id_field), item_id))
+        if read_public:
+            probe.notes.append(f"GET {resource.item} is documented as public (no security), so B reading it is by "
+                               "design")
         else:
-            probe.evidence.append(seen.evidence(f"user B reads user A's object: refused ({status_text(seen)})"))
-            if seen.status is not None and seen.status >= 500:
-                probe.notes.append(f"B's GET {item} answered {seen.status} (a crash, not a leak; the error checks "
-                                   "report 5xx)")
+            probe.count(not leaked)
+            if leaked:
+                probe.findings.append(ctx.fail(
+                    "bola_read", "critical",
+                    f"User B read user A's object: GET {item} with B's token answered {status_text(seen)} with A's data "
+                    f"(OWASP API1:2023 Broken Object Level Authorization).",
+                    operation=resource.read.label if resource.read else f"GET {resource.item}", hint=HINTS["bola_read"],
+                    evidence=[created_ev, seen.evidence("user B reads user A's object: expected 404 (or 403)")]))
+            else:
+                probe.evidence.append(seen.evidence(f"user B reads user A's object: refused ({status_text(seen)})"))
+                if seen.status is not None and seen.status >= 500:
+                    probe.notes.append(f"B's GET {item} answered {seen.status} (a crash, not a leak; the error checks "
+                                       "report 5xx)")
 
     # -- list: B's list must not contain A's object
     if resource.list is not None and not _documented_public(ctx, resource.list):
@@ -371,9 +377,8 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         changed = valid_example(update.request_schema, variant=1) if update.request_schema else {}
         changed = marked(changed, f"pg-b-{ctx.run_tag}{secrets.token_hex(2)}")
         attempt = ctx.prober.request(update.method, item, json=changed, headers=hb)
-        after = ctx.prober.request("GET", item, headers=ha)
-        after_obj = unwrap(after.json())
-        effect = _write_effect(changed, original, after_obj, after, owner_field, a_owner)
+        after = read_back(ctx, resource, item_id, ha)
+        effect = _write_effect(changed, original, after, owner_field, a_owner)
         if effect is None and attempt.status in (400, 422):
             control = ctx.prober.request(update.method, item, json=changed, headers=ha)
             if not ok(control):  # the body itself is refused: B's refusal proves nothing
@@ -381,13 +386,16 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
                                    f"({status_text(control)}), so B's write could not be judged")
                 effect = "skip"
             else:
-                after = ctx.prober.request("GET", item, headers=ha)
-                after_obj = unwrap(after.json())
+                after = read_back(ctx, resource, item_id, ha)
+        if effect is None and after.state == "unknown":
+            probe.notes.append(f"after B's {update.method}, A's read {after.via} answered {status_text(after.exchange)}"
+                               " and showed nothing either way, so B's write could not be judged")
+            effect = "skip"
         if effect != "skip":
             probe.count(effect is None)
             chain = [created_ev, attempt.evidence(f"user B sends {update.method} to user A's object "
                                                   f"(answered {status_text(attempt)})"),
-                     after.evidence("user A reads its object back")]
+                     after.exchange.evidence("user A reads its object back")]
             if effect:
                 refused = attempt.status is not None and attempt.status >= 400
                 probe.findings.append(ctx.fail(
@@ -401,9 +409,9 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
                 if attempt.status is not None and attempt.status >= 500:
                     probe.notes.append(f"B's {update.method} {item} answered {attempt.status} (a crash, not a "
                                        "BOLA: the object was unchanged)")
-        if not ok(after):  # A lost its object: use a fresh one for the delete step
+        if after.state != "found":  # A lost its object: use a fresh one for the delete step
             made, item_id, item, body = create()
-            if item is None or not ok(ctx.prober.request("GET", item, headers=ha)):
+            if item is None or read_back(ctx, resource, item_id, ha).state != "found":
                 probe.notes.append("no fresh object A can read could be made for the delete step")
                 return probe
             created_ev = made.evidence("user A creates another object (the first one was lost)")
@@ -411,24 +419,28 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
     # -- delete: B deletes A's object; A reads it back
     if resource.delete is not None:
         attempt = ctx.prober.request("DELETE", item, headers=hb)
-        after = ctx.prober.request("GET", item, headers=ha)
-        gone = after.status in (404, 410)
-        probe.count(not gone)
+        after = read_back(ctx, resource, item_id, ha)
+        gone = after.state == "absent"
         chain = [created_ev, attempt.evidence(f"user B sends DELETE to user A's object (answered {status_text(attempt)})"),
-                 after.evidence("user A reads its object back: it must still be there")]
-        if gone:
+                 after.exchange.evidence("user A reads its object back: it must still be there")]
+        if after.state == "unknown":
+            probe.notes.append(f"after B's DELETE {item}, A's read {after.via} answered {status_text(after.exchange)} "
+                               "and showed nothing either way, so B's delete could not be judged")
+        elif gone:
+            probe.count(False)
+            seen_as = (f"A's list {after.via} no longer holds it" if after.by_list
+                       else f"A's GET answers {after.exchange.status}")
             probe.findings.append(ctx.fail(
                 "bola_delete", "critical",
-                f"User B deleted user A's object: after B's DELETE {item} (answered {status_text(attempt)}), A's GET "
-                f"answers {after.status} (OWASP API1:2023 Broken Object Level Authorization).",
+                f"User B deleted user A's object: after B's DELETE {item} (answered {status_text(attempt)}), "
+                f"{seen_as} (OWASP API1:2023 Broken Object Level Authorization).",
                 operation=resource.delete.label, hint=HINTS["bola_delete"], evidence=chain))
         else:
+            probe.count(True)
             probe.evidence.extend(chain[1:])
             if attempt.status is not None and attempt.status >= 500:
                 probe.notes.append(f"B's DELETE {item} answered {attempt.status} (a crash, not a BOLA: the object "
                                    "is still there)")
-            if not ok(after):
-                probe.notes.append(f"after B's DELETE, A's GET {item} answered {status_text(after)}")
     return probe
 
 
@@ -450,12 +462,14 @@ def _list_leak(listed: Exchange, markers: list[str], resource: Resource, item_id
 
 
 
-def _write_effect(changed: Any, original: Any, after_obj: Any, after: Exchange, owner_field: str | None,
+def _write_effect(changed: Any, original: Any, after: Sighting, owner_field: str | None,
                   a_owner: Any) -> str | None:
-    """What B's write did to A's object, as A sees it, or None when it is unchanged."""
-    if after.status in (404, 410, 403):
-        return f"user A can no longer read it (GET answers {after.status})"
-    if not ok(after) or not isinstance(after_obj, dict) or not isinstance(original, dict):
+    """What B's write did to A's object, as A sees it, or None when it is unchanged (or A's read shows nothing)."""
+    if after.state == "absent" or after.exchange.status == 403 and not after.by_list:
+        return (f"it is gone from user A's list ({after.via})" if after.by_list
+                else f"user A can no longer read it (GET answers {after.exchange.status})")
+    after_obj = after.obj
+    if after.state != "found" or not isinstance(after_obj, dict) or not isinstance(original, dict):
         return None
     if owner_field and a_owner is not None and not same(after_obj.get(owner_field), a_owner):
         return f"its {owner_field} changed from {a_owner!r} to {after_obj.get(owner_field)!r}"
@@ -635,26 +649,31 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
     props = _schema_props(resource.create.request_schema)
     value = str(b_id) if (props.get(owner_field) or {}).get("type") == "string" else b_id
 
-    def owner_now(item: str, seen: Any) -> tuple[bool, list[Exchange]]:
-        """Does the object belong to B now? By its owner field, else by who can read it."""
-        as_b = ctx.prober.request("GET", item, headers=hb)
-        as_a = ctx.prober.request("GET", item, headers=ha)
-        for obj in (seen, unwrap(as_b.json()) if ok(as_b) else None, unwrap(as_a.json()) if ok(as_a) else None):
+    def owner_now(item_id: Any, seen: Any) -> tuple[bool | None, list[Exchange]]:
+        """Does the object belong to B now? By its owner field, else by who can read it; None: cannot tell."""
+        as_b, as_a = read_back(ctx, resource, item_id, hb), read_back(ctx, resource, item_id, ha)
+        reads = [as_b.exchange, as_a.exchange]
+        for obj in (seen, as_b.obj, as_a.obj):
             if isinstance(obj, dict) and owner_field in obj:
-                return same(obj[owner_field], b_id), [as_b, as_a]
-        return ok(as_b) and as_a.status in (403, 404), [as_b, as_a]
+                return same(obj[owner_field], b_id), reads
+        a_lost = as_a.state == "absent" or as_a.exchange.status == 403 and not as_a.by_list
+        if as_a.state == "found" or a_lost:
+            return a_lost and as_b.state == "found", reads
+        return None, reads
 
     # create with B as owner
     body = fresh_object(resource.create.request_schema, natural_key(resource))
     body = {**marked(body, f"pg-m-{ctx.run_tag}"), owner_field: value}
     made = ctx.prober.request("POST", resource.collection, json=body, headers=ha)
     obj = unwrap(made.json()) if ok(made) else None
-    item_id = created_id(obj, body, resource) if ok(made) else None
+    item_id = locate_created(ctx, resource, made, body, ha)[0] if ok(made) else None
     if ok(made) and item_id is not None:
         item = fill_id(resource.item, item_id)
         cleanup.add(resource, item, a, b)
-        moved, reads = owner_now(item, obj)
-        if moved:
+        moved, reads = owner_now(item_id, obj)
+        if moved is None:
+            pass  # neither user's read shows whose it is
+        elif moved:
             results.append(ctx.fail(
                 "mass_assignment", "high",
                 f"User A created an object in {resource.collection} with {owner_field}={value!r} (user B's id) and "
@@ -674,8 +693,7 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
         plain = fresh_object(resource.create.request_schema, natural_key(resource))
         plain = marked(plain, f"pg-m-{ctx.run_tag}")
         made = ctx.prober.request("POST", resource.collection, json=plain, headers=ha)
-        obj = unwrap(made.json()) if ok(made) else None
-        item_id = created_id(obj, plain, resource) if ok(made) else None
+        item_id = locate_created(ctx, resource, made, plain, ha)[0] if ok(made) else None
         if item_id is not None:
             item = fill_id(resource.item, item_id)
             cleanup.add(resource, item, a, b)
@@ -683,8 +701,10 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
             changed = {**(changed if isinstance(changed, dict) else {}), owner_field: value}
             sent = ctx.prober.request(resource.update.method, item, json=changed, headers=ha)
             if ok(sent) or sent.status in (400, 403, 422):
-                moved, reads = owner_now(item, unwrap(sent.json()) if ok(sent) else None)
-                if moved:
+                moved, reads = owner_now(item_id, unwrap(sent.json()) if ok(sent) else None)
+                if moved is None:
+                    pass  # neither user's read shows whose it is
+                elif moved:
                     results.append(ctx.fail(
                         "mass_assignment", "high",
                         f"User A's {resource.update.method} {item} with {owner_field}={value!r} handed the object to "

@@ -19,7 +19,7 @@ from typing import Any
 from ..identities import Identity, IdentityError
 from ..models import Evidence, Finding, Operation, Resource
 from ..probe import Exchange
-from .objects import find_id
+from .objects import find_id, read_back
 from .operations import (data_resources, dig, fill, first_field, marked_body, named_operation, new_marker, ok,
                          path_params, send, status_text, unwrap)
 from .registry import CheckContext, check
@@ -236,6 +236,11 @@ def _walk(ctx: CheckContext, resource: Resource, a: ApiKey, b: ApiKey, ops: KeyO
     if item_id is None:
         return [], [], 0, 0, [f"tenant A's key could not create in {resource.collection} ({status_text(made)})"]
     item = fill(resource.item, item_id)
+    own = read_back(ctx, resource, item_id, ha)
+    if own.state != "found":  # the control: without it, B's refusals prove nothing
+        send(ctx, "DELETE", item, headers=ha).source = "cleanup"
+        return [], [], 0, 0, [f"tenant A cannot read its own object back ({own.via} answered "
+                              f"{status_text(own.exchange)}), so nothing can be judged by effect"]
     created = made.evidence("tenant A creates an object with its API key")
 
     def judge(kind: str, what: str, leaked: bool, chain: list[Evidence], operation: str) -> None:
@@ -263,18 +268,26 @@ def _walk(ctx: CheckContext, resource: Resource, a: ApiKey, b: ApiKey, ops: KeyO
             change_marker = new_marker(ctx, "tenant-b")
             attempt = send(ctx, resource.update.method, item, headers=hb,
                            json=marked_body(resource.update.request_schema, change_marker, variant=1))
-            back = send(ctx, "GET", item, headers=ha)
-            judge("write", f"changed tenant A's object: {resource.update.method} {item} answered "
-                  f"{status_text(attempt)} and A now reads B's values", change_marker in back.text,
-                  [attempt.evidence(f"tenant B changes A's object ({status_text(attempt)})"),
-                   back.evidence("tenant A reads it back: unchanged?")], resource.update.label)
+            back = read_back(ctx, resource, item_id, ha)
+            if back.state == "unknown":
+                notes.append(f"after B's {resource.update.method}, A's read {back.via} answered "
+                             f"{status_text(back.exchange)}: B's write could not be judged")
+            else:
+                judge("write", f"changed tenant A's object: {resource.update.method} {item} answered "
+                      f"{status_text(attempt)} and A now reads B's values", change_marker in back.exchange.text,
+                      [attempt.evidence(f"tenant B changes A's object ({status_text(attempt)})"),
+                       back.exchange.evidence("tenant A reads it back: unchanged?")], resource.update.label)
         if resource.delete is not None:
             attempt = send(ctx, "DELETE", item, headers=hb)
-            back = send(ctx, "GET", item, headers=ha)
-            judge("delete", f"deleted tenant A's object: after DELETE {item} ({status_text(attempt)}) A's GET answers "
-                  f"{status_text(back)}", back.status in (404, 410),
-                  [attempt.evidence(f"tenant B deletes A's object ({status_text(attempt)})"),
-                   back.evidence("tenant A reads it back: still there?")], resource.delete.label)
+            back = read_back(ctx, resource, item_id, ha)
+            if back.state == "unknown":
+                notes.append(f"after B's DELETE, A's read {back.via} answered {status_text(back.exchange)}: B's "
+                             "delete could not be judged")
+            else:
+                judge("delete", f"deleted tenant A's object: after DELETE {item} ({status_text(attempt)}) A's "
+                      f"{back.via} answers {status_text(back.exchange)} without it", back.state == "absent",
+                      [attempt.evidence(f"tenant B deletes A's object ({status_text(attempt)})"),
+                       back.exchange.evidence("tenant A reads it back: still there?")], resource.delete.label)
     finally:
         if resource.delete is not None:
             send(ctx, "DELETE", item, headers=ha).source = "cleanup"

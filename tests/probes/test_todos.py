@@ -1,0 +1,62 @@
+"""Probe tests on a to-do API with no `GET /todos/{id}` (todo_apps.py): the object the grader created is found
+again in the list — by the id the create answered, its Location header, or the markers it was created with —
+and CRUD and ownership are judged through list + write + delete; a list that cannot show it says so."""
+
+from __future__ import annotations
+
+from ..conftest import kinds, make_context, run
+from .todo_apps import todo_app
+
+
+def test_a_collection_without_an_item_get_is_a_resource_read_through_its_list(serve):
+    ctx = make_context(serve(todo_app()))
+    [resource] = ctx.api.resources
+    assert (resource.collection, resource.item, resource.read) == ("/todos", "/todos/{todo_id}", None)
+    assert (resource.update.label, resource.delete.label, resource.list.label) == (
+        "PATCH /todos/{todo_id}", "DELETE /todos/{todo_id}", "GET /todos")
+
+
+def test_crud_is_judged_through_the_list_and_passes_on_a_working_api(serve):
+    outcome = run("crud.lifecycle", make_context(serve(todo_app())))
+    assert outcome.status == "pass", (outcome.summary, [f.message for f in outcome.findings])
+    assert "6/6 lifecycle steps" in outcome.summary
+    notes = [e.note for e in outcome.evidence]
+    assert "find it in the list (expect it there with the same fields)" in notes  # (the after-delete read: below)
+
+
+def test_a_delete_that_keeps_the_object_fails_by_what_the_list_shows(serve):
+    outcome = run("crud.lifecycle", make_context(serve(todo_app(delete_keeps=True))))
+    assert outcome.status == "fail" and kinds(outcome) == {"crud_lifecycle_broken"}, outcome.summary
+    assert "after DELETE, GET /todos still lists id" in outcome.findings[0].message
+
+
+def test_a_create_that_answers_no_id_is_found_by_its_location_header_or_its_markers(serve):
+    for answer in ("location", "message"):
+        ctx = make_context(serve(todo_app(create_answer=answer)))
+        outcome = run("crud.lifecycle", ctx)
+        assert outcome.status == "pass", (answer, outcome.summary, [f.message for f in outcome.findings])
+        assert "6/6" in outcome.summary
+
+
+def test_a_list_whose_first_page_cannot_show_the_object_is_not_evaluated_rather_than_failed(serve):
+    ctx = make_context(serve(todo_app(page_size=2)))
+    a = ctx.identities(1)[0]
+    for title in ("older one", "older two"):
+        assert ctx.prober.request("POST", "/todos", json={"title": title}, headers=a.headers(ctx.api.auth)).status == 201
+    outcome = run("crud.lifecycle", ctx)
+    assert outcome.status == "not_evaluated", outcome.summary
+    assert "has more pages" in outcome.reason and "GET /todos/{todo_id}" in outcome.reason
+
+
+def test_ownership_through_the_writes_fails_when_b_changes_and_deletes_as_objects(serve):
+    flawed = run("ownership.bola", make_context(serve(todo_app(shared_writes=True))))
+    assert flawed.status == "fail" and kinds(flawed) == {"bola_write", "bola_delete"}, flawed.summary
+    delete = next(f for f in flawed.findings if f.kind == "bola_delete")
+    assert "A's list GET /todos no longer holds it" in delete.message
+
+
+def test_ownership_through_the_writes_passes_when_b_is_refused_and_as_list_still_holds_the_object(serve):
+    correct = run("ownership.bola", make_context(serve(todo_app())))
+    assert correct.status == "pass", (correct.summary, correct.reason)
+    assert "3/3 attempts refused" in correct.summary  # list, write, delete: there is no item GET to try
+    assert "has no GET: B's reads are judged through the list" in correct.summary

@@ -1,0 +1,104 @@
+"""A to-do API of the shape many learner projects have: no `GET /todos/{id}` — the list is the only way to see a
+to-do again — while `PATCH` and `DELETE /todos/{todo_id}` change one. Each user sees only their own to-dos.
+
+- `shared_writes`: any logged-in user may change or delete anyone's to-do (the flaw: BOLA through the writes);
+- `create_answer`: "object" (the to-do with its id), "message" (`{"message": "created"}` only: the grader must
+  find it in the list by what it sent), or "location" (the message and a `Location` header);
+- `page_size`: the list shows at most this many, oldest first, with a `next` link when there are more;
+- `delete_keeps`: DELETE answers 204 but the to-do stays (a broken delete)."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from typing import Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+
+class Signup(BaseModel):
+    username: str = Field(min_length=3, max_length=40)
+    password: str = Field(min_length=8)
+
+
+class TodoIn(BaseModel):
+    title: str = Field(min_length=1, max_length=80)
+    done: bool = False
+
+
+class TodoPatch(BaseModel):
+    title: str | None = Field(default=None, max_length=80)
+    done: bool | None = None
+
+
+def todo_app(shared_writes: bool = False, create_answer: Literal["object", "message", "location"] = "object",
+             page_size: int | None = None, delete_keeps: bool = False) -> FastAPI:
+    users: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    todos: dict[int, dict] = {}
+    ids = itertools.count(1)
+    app = FastAPI(title="todos")
+    bearer = HTTPBearer(auto_error=False)
+
+    def current(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+        name = tokens.get(creds.credentials, "") if creds else ""
+        if name not in users:
+            raise HTTPException(401, "Not authenticated")
+        return name
+
+    def writable(todo_id: int, user: str) -> dict:
+        todo = todos.get(todo_id)
+        if todo is None or (todo["owner"] != user and not shared_writes):
+            raise HTTPException(404, "no such to-do")
+        return todo
+
+    @app.post("/auth/register", status_code=201, responses={409: {}})
+    def register(body: Signup):
+        if body.username in users:
+            raise HTTPException(409, "taken")
+        users[body.username] = body.password
+        return {"username": body.username}
+
+    @app.post("/auth/login", responses={401: {}})
+    def login(body: Signup):
+        if users.get(body.username) != body.password:
+            raise HTTPException(401, "Incorrect username or password")
+        value = secrets.token_urlsafe(16)
+        tokens[value] = body.username
+        return {"access_token": value, "token_type": "bearer"}
+
+    @app.get("/todos", responses={401: {}})
+    def listing(user: str = Depends(current), offset: int = 0):
+        mine = [{k: v for k, v in t.items() if k != "owner"} for t in todos.values() if t["owner"] == user]
+        if page_size is None:
+            return mine
+        page = mine[offset:offset + page_size]
+        more = offset + page_size < len(mine)
+        return {"items": page, "next": f"/todos?offset={offset + page_size}" if more else None}
+
+    @app.post("/todos", status_code=201, responses={401: {}})
+    def create(body: TodoIn, response: Response, user: str = Depends(current)):
+        todo = {"id": next(ids), **body.model_dump(), "owner": user}
+        todos[todo["id"]] = todo
+        if create_answer == "object":
+            return {k: v for k, v in todo.items() if k != "owner"}
+        if create_answer == "location":
+            response.headers["Location"] = f"/todos/{todo['id']}"
+        return {"message": "created"}
+
+    @app.patch("/todos/{todo_id}", responses={401: {}, 404: {}})
+    def update(todo_id: int, body: TodoPatch, user: str = Depends(current)):
+        todo = writable(todo_id, user)
+        todo.update(body.model_dump(exclude_none=True))
+        return {k: v for k, v in todo.items() if k != "owner"}
+
+    @app.delete("/todos/{todo_id}", status_code=204, responses={401: {}, 404: {}})
+    def delete(todo_id: int, user: str = Depends(current)):
+        writable(todo_id, user)
+        if not delete_keeps:
+            todos.pop(todo_id)
+        return Response(status_code=204)
+
+    return app

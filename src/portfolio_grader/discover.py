@@ -27,6 +27,9 @@ SERVED_SPEC_PATHS = (
 MAX_SPEC_BYTES = 5 * 1024 * 1024
 MAX_VALIDATION_ERRORS = 50
 _METHODS = ("get", "post", "put", "patch", "delete")
+# collections that hold the API's plumbing, not the data a user or tenant owns
+PLUMBING = re.compile(r"api[-_]?keys?|/keys\b|/tokens?\b|webhooks?|/hooks\b|/usage\b|/auth\b|log-?in|regist|"
+                      r"sign-?(?:up|in)|/sessions?\b|/users?\b|/me\b|/admin\b|/health|/metrics", re.I)
 
 
 class SpecLoadError(Exception):
@@ -278,9 +281,11 @@ def find_resources(operations: list[Operation], manifest_collections: list[str])
             continue
         items = [(item_path, item_ops, match) for item_path, item_ops in by_path.items()
                  if (match := re.fullmatch(re.escape(path.rstrip("/")) + r"/\{([^}/]+)\}/?", item_path))]
-        # An item GET reads one object; without one, the list finds it again, so writes on the item still count.
+        # An item GET reads one object; without one, the list finds it again, so writes on the item still count
+        # (for the API's data: keys and webhooks that are only listed and revoked have checks of their own).
         item = next((i for i in items if "GET" in i[1]), None) or next(
-            (i for i in items if ops.get("GET") and i[1].keys() & {"PUT", "PATCH", "DELETE"}), None)
+            (i for i in items if ops.get("GET") and i[1].keys() & {"PUT", "PATCH", "DELETE"}
+             and not PLUMBING.search(path)), None)
         if item is not None:
             item_path, item_ops, match = item
             resources.append(Resource(

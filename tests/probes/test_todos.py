@@ -5,6 +5,7 @@ and CRUD and ownership are judged through list + write + delete; a list that can
 from __future__ import annotations
 
 from ..conftest import kinds, make_context, run
+from .project_apps import project_app
 from .todo_apps import todo_app
 
 
@@ -60,3 +61,36 @@ def test_ownership_through_the_writes_passes_when_b_is_refused_and_as_list_still
     assert correct.status == "pass", (correct.summary, correct.reason)
     assert "3/3 attempts refused" in correct.summary  # list, write, delete: there is no item GET to try
     assert "has no GET: B's reads are judged through the list" in correct.summary
+
+
+def test_a_nested_collection_is_walked_inside_a_parent_the_grader_made_first(serve):
+    ctx = make_context(serve(project_app()))
+    assert {r.collection for r in ctx.api.resources} == {"/projects", "/projects/{project_id}/tasks"}
+    outcome = run("crud.lifecycle", ctx)
+    assert outcome.status == "pass", (outcome.summary, [f.message for f in outcome.findings])
+    assert "over 2 resource(s): /projects, /projects/{project_id}/tasks" in outcome.summary
+    a = ctx.identities(1)[0]
+    left = ctx.prober.request("GET", "/projects", headers=a.headers(ctx.api.auth)).json()
+    assert left == [], left  # the parent made for the walk is deleted again
+
+
+def test_user_b_reaching_into_user_as_parent_is_an_ownership_failure(serve):
+    flawed = run("ownership.bola", make_context(serve(project_app(parent_unchecked=True))))
+    assert flawed.status == "fail", flawed.summary
+    nested = [f for f in flawed.findings if "/tasks" in (f.operation or "")]
+    assert {f.kind for f in nested} == {"bola_read", "bola_list_leak", "bola_write", "bola_delete"}, flawed.summary
+    assert any("added an object to user A's /projects/" in f.message for f in nested)
+    correct = run("ownership.bola", make_context(serve(project_app())))
+    assert correct.status == "pass", (correct.summary, correct.reason)
+    assert "objects in /projects, /projects/{project_id}/tasks:" in correct.summary
+
+
+def test_keys_and_webhooks_that_are_only_listed_and_revoked_are_not_data_resources():
+    from portfolio_grader.discover import find_resources
+    from portfolio_grader.models import Operation
+
+    ops = [Operation(method=m, path=p) for m, p in (
+        ("POST", "/api-keys"), ("GET", "/api-keys"), ("DELETE", "/api-keys/{key_id}"),
+        ("POST", "/webhooks"), ("GET", "/webhooks"), ("DELETE", "/webhooks/{webhook_id}"),
+        ("POST", "/notes"), ("GET", "/notes"), ("DELETE", "/notes/{note_id}"))]
+    assert [r.collection for r in find_resources(ops, [])] == ["/notes"]

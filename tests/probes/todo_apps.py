@@ -33,13 +33,10 @@ class TodoPatch(BaseModel):
     done: bool | None = None
 
 
-def todo_app(shared_writes: bool = False, create_answer: Literal["object", "message", "location"] = "object",
-             page_size: int | None = None, delete_keeps: bool = False) -> FastAPI:
+def accounts(app: FastAPI):
+    """Sign-up and bearer login on `app`; returns the dependency that answers the caller's username (or 401)."""
     users: dict[str, str] = {}
     tokens: dict[str, str] = {}
-    todos: dict[int, dict] = {}
-    ids = itertools.count(1)
-    app = FastAPI(title="todos")
     bearer = HTTPBearer(auto_error=False)
 
     def current(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
@@ -47,12 +44,6 @@ def todo_app(shared_writes: bool = False, create_answer: Literal["object", "mess
         if name not in users:
             raise HTTPException(401, "Not authenticated")
         return name
-
-    def writable(todo_id: int, user: str) -> dict:
-        todo = todos.get(todo_id)
-        if todo is None or (todo["owner"] != user and not shared_writes):
-            raise HTTPException(404, "no such to-do")
-        return todo
 
     @app.post("/auth/register", status_code=201, responses={409: {}})
     def register(body: Signup):
@@ -68,6 +59,22 @@ def todo_app(shared_writes: bool = False, create_answer: Literal["object", "mess
         value = secrets.token_urlsafe(16)
         tokens[value] = body.username
         return {"access_token": value, "token_type": "bearer"}
+
+    return current
+
+
+def todo_app(shared_writes: bool = False, create_answer: Literal["object", "message", "location"] = "object",
+             page_size: int | None = None, delete_keeps: bool = False) -> FastAPI:
+    todos: dict[int, dict] = {}
+    ids = itertools.count(1)
+    app = FastAPI(title="todos")
+    current = accounts(app)
+
+    def writable(todo_id: int, user: str) -> dict:
+        todo = todos.get(todo_id)
+        if todo is None or (todo["owner"] != user and not shared_writes):
+            raise HTTPException(404, "no such to-do")
+        return todo
 
     @app.get("/todos", responses={401: {}})
     def listing(user: str = Depends(current), offset: int = 0):

@@ -8,7 +8,8 @@ from ..identities import fresh_object
 from ..models import Finding, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import Sighting, fill_id, locate_created, marked, natural_key, read_back, readable
+from .objects import (NoParent, Sighting, bind_parents, fill_id, locate_created, marked, natural_key, read_back,
+                      readable, release, walkable)
 from .operations import ok, status_text
 from .registry import CheckContext, check
 
@@ -18,10 +19,7 @@ MAX_RESOURCES = 3
 @check("crud.lifecycle", area="crud", title="Each resource supports the full CRUD lifecycle",
        needs=("service", "spec", "resource"))
 def lifecycle(ctx: CheckContext):
-    resources = [r for r in ctx.api.resources if "{" not in r.collection][:MAX_RESOURCES]
-    if not resources:
-        return ctx.skip("only nested collections (/parents/{id}/children) were found; the lifecycle probe needs "
-                        "a top-level collection", "resources: [/api/v1/books]")
+    resources = walkable(ctx.api.resources, MAX_RESOURCES)
     headers = ctx.auth_headers() if any(r.create.security for r in resources) else {}
     if not headers:
         resources = [r for r in resources if not r.create.security]
@@ -34,11 +32,19 @@ def lifecycle(ctx: CheckContext):
     judged: list[Resource] = []
     passed = total = 0
     for resource in resources:
+        own_headers = dict(headers)
         try:
-            steps = _walk(ctx, resource, dict(headers), notes)
+            bound = bind_parents(ctx, resource, own_headers, f"pg-p-{ctx.run_tag}")
+        except NoParent as exc:
+            notes.append(str(exc))
+            continue
+        try:
+            steps = _walk(ctx, bound.resource, own_headers, notes)
         except CannotTell as exc:
             notes.append(str(exc))
             continue
+        finally:
+            release(ctx, bound, own_headers)
         judged.append(resource)
         for right, exchange, note, problem in steps:
             total += 1

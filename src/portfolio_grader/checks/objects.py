@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
+from ..identities import fresh_object
 from ..models import Operation, Resource
 from ..probe import Exchange
 from .operations import ok
 from .registry import CheckContext
 
+MAX_NESTED = 2  # nested collections walked besides the top-level ones: each needs a parent made first
 LIMIT_PARAMETERS = ("limit", "size", "per_page", "page_size", "pageSize", "perPage", "take")
 
 
@@ -131,10 +133,10 @@ def read_back(ctx: CheckContext, resource: Resource, item_id: Any, headers: dict
         if ok(got):
             return Sighting(got, "found", unwrap(got.json()))
         return Sighting(got, "absent" if got.status in (404, 410) else "unknown")
-    if resource.list is None or "{" in resource.list.path:
+    if not readable(resource):
         raise ValueError(f"{resource.collection} has neither an item GET nor a list")
     limit = limit_param(resource.list)
-    got = ctx.prober.request("GET", resource.list.path, headers=headers, params=dict([limit]) if limit else None)
+    got = ctx.prober.request("GET", resource.collection, headers=headers, params=dict([limit]) if limit else None)
     listed = items_of(got.json()) if ok(got) else None
     if listed is None:
         return Sighting(got, "unknown", by_list=True)
@@ -146,7 +148,7 @@ def read_back(ctx: CheckContext, resource: Resource, item_id: Any, headers: dict
 
 def readable(resource: Resource) -> bool:
     """Can the grader read one object back: an item GET, or a list to find it in."""
-    return resource.read is not None or (resource.list is not None and "{" not in resource.list.path)
+    return resource.read is not None or (resource.list is not None and "{" not in resource.collection)
 
 
 def _more_pages(body: Any, listed: list, limit: tuple[str, int] | None) -> bool:
@@ -174,11 +176,68 @@ def locate_created(ctx: CheckContext, resource: Resource, made: Exchange, sent: 
         if match:
             return unquote(match.group(1)), f"the Location header ({location})"
     markers = markers_in(sent)
-    if markers and resource.list is not None and "{" not in resource.list.path:
+    if markers and resource.list is not None and "{" not in resource.collection:
         limit = limit_param(resource.list)
-        listed = ctx.prober.request("GET", resource.list.path, headers=headers, params=dict([limit]) if limit else None)
+        listed = ctx.prober.request("GET", resource.collection, headers=headers, params=dict([limit]) if limit else None)
         hits = [o for o in items_of(listed.json()) if isinstance(o, dict) and all(m in o.values() for m in markers)]
         if len(hits) == 1 and find_id(hits[0], resource.id_field) is not None:
             return find_id(hits[0], resource.id_field), f"the list {resource.list.label}, by the marker it was created with"
     return None, (f"the create response has no `{resource.id_field}` field, no Location header"
                   + (" and the list shows no object with the markers it was created with" if markers else ""))
+
+
+def walkable(resources: list[Resource], top_level: int) -> list[Resource]:
+    """The resources a probe walks: up to `top_level` top-level collections, then up to MAX_NESTED nested ones."""
+    nested = [r for r in resources if "{" in r.collection]
+    return [r for r in resources if "{" not in r.collection][:top_level] + nested[:MAX_NESTED]
+
+
+class NoParent(Exception):
+    """A nested collection whose parent object could not be made (said why)."""
+
+
+@dataclass
+class Bound:
+    """A nested resource with its parents' path parameters filled by parents made for it, and those parents
+    (innermost last) with their filled item paths, to delete after the child."""
+
+    resource: Resource
+    parents: list[tuple[Resource, str]]
+
+
+def bind_parents(ctx: CheckContext, resource: Resource, headers: dict[str, str], marker: str) -> Bound:
+    """`/projects/{project_id}/tasks` as `/projects/7/tasks`: the parent is created first, as the same user (and
+    its own parents before it). A top-level resource is returned as it is."""
+    prefix = resource.collection.rsplit("/", 1)[0]
+    if "{" not in prefix:
+        return Bound(resource, [])
+    shape = re.sub(r"\{[^}]+\}", "{}", prefix.rstrip("/"))
+    parent = next((r for r in ctx.api.resources
+                   if re.sub(r"\{[^}]+\}", "{}", r.item.rstrip("/")) == shape and r is not resource), None)
+    if parent is None:
+        raise NoParent(f"{resource.collection}: no documented create for its parent ({prefix}), so no parent to "
+                       "nest a new object in")
+    outer = bind_parents(ctx, parent, headers, marker)
+    body = marked(fresh_object(parent.create.request_schema, natural_key(parent)), marker)
+    made = ctx.prober.request("POST", outer.resource.collection, json=body, headers=headers)
+    parent_id, why = locate_created(ctx, outer.resource, made, body, headers) if ok(made) else (None, "")
+    if parent_id is None:
+        for bound_parent, item in reversed(outer.parents):
+            _delete(ctx, bound_parent, item, headers)
+        raise NoParent(f"{resource.collection}: creating its parent with POST {outer.resource.collection} answered "
+                       f"{made.status or made.error}" + (f" ({why})" if why else ""))
+    parent_item = fill_id(outer.resource.item, parent_id)
+    filled = parent_item + resource.collection[len(prefix):]
+    bound = resource.model_copy(update={"collection": filled, "item": parent_item + resource.item[len(prefix):]})
+    return Bound(bound, [*outer.parents, (outer.resource, parent_item)])
+
+
+def release(ctx: CheckContext, bound: Bound, headers: dict[str, str]) -> None:
+    """Delete the parents a bound resource was given, innermost first."""
+    for parent, item in reversed(bound.parents):
+        _delete(ctx, parent, item, headers)
+
+
+def _delete(ctx: CheckContext, resource: Resource, item: str, headers: dict[str, str]) -> None:
+    if resource.delete is not None:
+        ctx.prober.request("DELETE", item, headers=headers).source = "cleanup"

@@ -12,14 +12,11 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
+from ..discover import PLUMBING
 from ..models import Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
 from .registry import CheckContext
-
-# collections that hold the API's plumbing, not the data a tenant owns
-PLUMBING = re.compile(r"api[-_]?keys?|/keys\b|/tokens?\b|webhooks?|/hooks\b|/usage\b|/auth\b|log-?in|regist|"
-                      r"sign-?(?:up|in)|/sessions?\b|/users?\b|/me\b|/admin\b|/health|/metrics", re.I)
 
 
 def named_operation(ctx: CheckContext, label: str | None) -> Operation | None:

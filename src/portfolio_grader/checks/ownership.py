@@ -23,8 +23,8 @@ from ..identities import Identity, IdentityError, create_identity, fresh_object
 from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import (Sighting, created_id, fill_id, find_id, items_of, limit_param, locate_created, marked,
-                      markers_in, natural_key, read_back, same, unwrap)
+from .objects import (NoParent, Sighting, bind_parents, created_id, fill_id, find_id, items_of, limit_param,
+                      locate_created, marked, markers_in, natural_key, read_back, release, same, unwrap, walkable)
 from .operations import PLUMBING, ok, status_text
 from .registry import CheckContext, check
 
@@ -251,21 +251,27 @@ def _documented_public(ctx: CheckContext, op: Operation | None) -> bool:
        needs=("service", "spec", "resource", "two_users"), judges_refusals=True)
 def bola(ctx: CheckContext):
     a, b = ctx.identities(2)
-    candidates = _top_level(ctx)
-    if not candidates:
-        return ctx.skip("only nested collections (/parents/{id}/children) were found; the ownership probe needs a "
-                        "top-level collection each user creates objects in", _MANIFEST_RESOURCES)
+    candidates = walkable(ctx.api.resources, MAX_RESOURCES)
     resources = [r for r in candidates if _is_owned(ctx, r)]
     if not resources:
         return ctx.skip("no resource looks user-owned: none of " + ", ".join(r.collection for r in candidates)
                         + " requires credentials in the spec or has an owner field", _MANIFEST_RESOURCES)
     cleanup = _Cleanup(ctx)
     probes: list[_Probe] = []
-    try:
-        for resource in resources:
-            probes.append(_bola_walk(ctx, resource, a, b, cleanup))
-    finally:
-        cleanup.run()
+    ha = a.headers(ctx.api.auth)
+    for resource in resources:
+        try:  # a nested collection: A's own parent first, so that B's reach into it can be tried
+            bound = bind_parents(ctx, resource, ha, f"pg-a-{ctx.run_tag}")
+        except NoParent as exc:
+            probes.append(_Probe(resource, notes=[str(exc)]))
+            continue
+        try:
+            probe = _bola_walk(ctx, bound.resource, a, b, cleanup, nested=bool(bound.parents))
+            probe.resource = resource  # named by its template, not by the parent made for it
+            probes.append(probe)
+        finally:
+            cleanup.run()  # the children before their parents
+            release(ctx, bound, ha)
     findings = [f for p in probes for f in p.findings]
     judged = sum(p.judged for p in probes)
     if not judged:
@@ -281,7 +287,8 @@ def bola(ctx: CheckContext):
     return ctx.verdict(summary, findings, evidence=evidence, score=held / judged)
 
 
-def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, cleanup: _Cleanup) -> _Probe:
+def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, cleanup: _Cleanup,
+               nested: bool = False) -> _Probe:
     probe = _Probe(resource)
     flow = ctx.api.auth
     ha, hb = a.headers(flow), b.headers(flow)
@@ -371,6 +378,9 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
             if listed.status is not None and listed.status >= 500:
                 probe.notes.append(f"B's GET {resource.collection} answered {listed.status} (a crash, not a leak)")
 
+    if nested:
+        _attach(ctx, probe, resource, a, b, cleanup, created_ev)
+
     # -- write: B changes A's object; A reads it back
     if resource.update is not None:
         update = resource.update
@@ -442,6 +452,42 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
                 probe.notes.append(f"B's DELETE {item} answered {attempt.status} (a crash, not a BOLA: the object "
                                    "is still there)")
     return probe
+
+
+def _attach(ctx: CheckContext, probe: _Probe, resource: Resource, a: Identity, b: Identity, cleanup: _Cleanup,
+            created_ev: Evidence) -> None:
+    """B adds a child to A's parent (`POST /projects/{A's}/tasks`): refused, or A's list shows B's object."""
+    body = marked(fresh_object(resource.create.request_schema, natural_key(resource)),
+                  f"pg-b-{ctx.run_tag}{secrets.token_hex(2)}")
+    attempt = ctx.prober.request("POST", resource.collection, json=body, headers=b.headers(ctx.api.auth))
+    if not ok(attempt):
+        probe.count(True)
+        probe.evidence.append(attempt.evidence(f"user B adds an object to user A's {resource.collection}: refused "
+                                               f"({status_text(attempt)})"))
+        return
+    item_id, _ = locate_created(ctx, resource, attempt, body, b.headers(ctx.api.auth))
+    if item_id is not None:
+        cleanup.add(resource, fill_id(resource.item, item_id), b, a)
+    markers = markers_in(body)
+    seen = (ctx.prober.request("GET", resource.collection, headers=a.headers(ctx.api.auth))
+            if resource.list is not None else None)
+    if seen is None or not ok(seen) or not markers:
+        probe.notes.append(f"user B's POST {resource.collection} into user A's parent answered {attempt.status}, and "
+                           "A's list cannot show whether it landed there")
+        return
+    landed = any(m in seen.text for m in markers)
+    probe.count(not landed)
+    chain = [created_ev, attempt.evidence(f"user B adds an object to user A's {resource.collection} "
+                                          f"(answered {attempt.status})"),
+             seen.evidence("user A lists its collection: B's object must not be there")]
+    if landed:
+        probe.findings.append(ctx.fail(
+            "bola_write", "critical",
+            f"User B added an object to user A's {resource.collection} (POST answered {attempt.status}) and A's list "
+            "now shows it (OWASP API1:2023 Broken Object Level Authorization).",
+            operation=resource.create.label, hint=HINTS["bola_write"], evidence=chain))
+    else:
+        probe.evidence.extend(chain[1:])
 
 
 def _list_leak(listed: Exchange, markers: list[str], resource: Resource, item_id: Any, owner_field: str | None,

@@ -318,16 +318,11 @@ def _grade_exit(scorecard, *, fail_under: float | None, exit_zero: bool) -> int:
 def _score_line(scorecard, fail_under: float | None) -> str:
     """The one line `grade -q` prints: name, score, the bar it was held to, and the verdict."""
     from .report.html import format_points
+    from .report.verdict import verdict_of
 
-    bar = scorecard.pass_mark if fail_under is None else fail_under
-    if not scorecard.gates_met:
-        verdict = "not passed: a gate is not met"
-    elif scorecard.score < bar:
-        verdict = "not passed: below " + ("the pass mark" if fail_under is None else "--fail-under")
-    else:
-        verdict = "passed"
+    judged = verdict_of(scorecard, threshold=fail_under, bar_label="--fail-under" if fail_under is not None else None)
     label = "pass mark" if fail_under is None else "fail-under"
-    return f"{scorecard.name}: {format_points(scorecard.score)}/100 ({label} {format_points(bar)}) {verdict}"
+    return f"{scorecard.name}: {format_points(scorecard.score)}/100 ({label} {format_points(judged.bar)}) {judged.headline}"
 
 
 def _report(args: argparse.Namespace) -> int:

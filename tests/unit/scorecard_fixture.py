@@ -350,3 +350,21 @@ def hostile_scorecard() -> Scorecard:
         top_fixes=[Fix(criterion=IMG, title="fix " + HOSTILE, points=12, hint="[link=https://evil.example]x[/link] "
                        + HOSTILE), *base.top_fixes[1:]],
     )
+
+
+def gate_missed_scorecard(**overrides: Any) -> Scorecard:
+    """The sample grade with JSON errors, rate limiting and conformance fixed: 77/100, above the pass mark 70,
+    but the ownership gate still fails. Points add up (77 of 100), the verdict is "not passed: a gate is not met"."""
+    base = sample_scorecard()
+    fixed = {"errors.json", "auth.rate_limit", "contract.conformance"}
+    criteria = [c.model_copy(update={"status": "pass", "points": c.max_points, "finding_ids": []})
+                if c.id in fixed else c for c in base.criteria]
+    kept = {f for c in criteria for f in c.finding_ids}
+    fields: dict[str, Any] = dict(
+        criteria=criteria,
+        findings=[f for f in base.findings if f.id in kept],
+        score=sum(c.points for c in criteria),
+        top_fixes=[f for f in base.top_fixes if f.criterion not in fixed],
+    )
+    fields.update(overrides)
+    return sample_scorecard(**fields)

@@ -334,7 +334,7 @@ def test_gradescope_results_json_has_a_test_per_criterion_in_rubric_points(grade
         assert test["status"] == ("passed" if c.status == "pass" else "failed")
         assert isinstance(test["output"], str) and test["output"]
     assert results["score"] == round(sum(t["score"] for t in results["tests"]), 2)
-    assert "below the pass mark" in results["output"] and results["extra_data"]["percent"] == sc.score
+    assert "not passed: below the pass mark" in results["output"] and results["extra_data"]["percent"] == sc.score
     hostile = json.loads(render_gradescope(hostile_scorecard()))
     assert any("Reflected: " + HOSTILE in t["output"] for t in hostile["tests"])  # data, in text format
 
@@ -346,7 +346,7 @@ def test_markdown_summary_has_score_ladder_fixes_and_collapsible_details(graded)
     sc = load_scorecard(graded.flawed)
     text = render_markdown(sc)
     doc = markdown_html(text)
-    assert text.startswith(f"## ❌ recipes: {format_points(sc.score)}/100, below the pass mark")
+    assert text.startswith(f"## ❌ recipes: {format_points(sc.score)}/100, not passed: below the pass mark")
     first, second = sc.ladder[0], sc.ladder[1]
     assert (first.tier, first.status, second.status) == ("beginner", "missed", "not_graded") and first.missing_gates
     missing = "; ".join(md(title) for title in first.missing_gates)

@@ -142,21 +142,21 @@ def test_write_reports_keeps_json_when_html_fails(tmp_path, sample, monkeypatch)
 def test_html_shows_score_verdict_and_header(page, doc, sample):
     text = doc.text
     assert "60/100" in text
-    assert "BELOW PASS MARK" in text and "PASSED" not in text
-    assert "Pass mark 70" in text
+    assert "NOT PASSED: BELOW THE PASS MARK AND A GATE IS NOT MET" in text and "✓ PASSED" not in text
+    assert "Pass mark 70 · score 10 below" in text
     assert "Gates not met" in text
     assert sample.rubric.name in text and f"version {sample.rubric.version}" in text
     assert "3f9c2e1" in text and sample.source.repo in text and sample.source.ref in text
     assert "2025-03-14 10:23:05" in text
     assert "portfolio-grader 0.1.0" in text
     title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
-    assert "alice-dev/task-api" in title and "60/100" in title and "BELOW PASS MARK" in title
+    assert "alice-dev/task-api" in title and "60/100" in title and "not passed: below the pass mark" in title
 
 
 def test_html_passed_verdict():
     sc = sample_scorecard(score=93, passed=True, gates_met=True)
     text = Document(render_html(sc)).text
-    assert "PASSED" in text and "BELOW PASS MARK" not in text
+    assert "✓ PASSED" in text and "NOT PASSED" not in text
     assert "93" in text and "Gates met" in text
 
 
@@ -337,7 +337,7 @@ def test_print_summary_shows_score_verdict_and_top_three_fixes(sample):
     print_summary(sample, console=console, paths=paths)
     out = console.export_text()
     assert "alice-dev/task-api" in out
-    assert "60/100" in out and "pass mark 70" in out and "BELOW PASS MARK" in out
+    assert "60/100" in out and "pass mark 70" in out and "NOT PASSED: BELOW THE PASS MARK AND A GATE IS NOT MET" in out
     assert "not met" in out
     assert "intermediate 2025.1" in out
     for fix in sample.top_fixes[:3]:
@@ -353,7 +353,7 @@ def test_print_summary_passed():
     console = Console(record=True, width=100)
     print_summary(sample_scorecard(score=93, passed=True, gates_met=True, top_fixes=[]), console=console)
     out = console.export_text()
-    assert "93/100" in out and "PASSED" in out and "BELOW" not in out and "Nothing to fix" in out
+    assert "93/100" in out and "PASSED" in out and "NOT PASSED" not in out and "Nothing to fix" in out
 
 
 def test_print_summary_escapes_markup_and_control_characters():

@@ -332,7 +332,8 @@ def _outcome_line(sub: Submission) -> str:
     result = sub.result_path
     if result is not None:
         data = read_result(result) or {}
-        verdict = "passed" if data.get("passed") else "below pass mark"
-        return f"{data.get('score', 0):g}/100 {verdict}"
+        from ..report.verdict import verdict_of_result
+
+        return f"{data.get('score', 0):g}/100 {verdict_of_result(data).headline}"
     error = sub.error or {}
     return f"could not grade: {error.get('message', 'unknown reason')}"

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..fetch import is_git_url
 from ..report.html import area_label
+from ..report.verdict import verdict_of_result
 from .store import BATCH_JSON, read_json, submission
 
 SUMMARY_VERSION = "1.0"
@@ -147,6 +148,7 @@ def _graded_fields(out: Path, result: Path) -> dict:
         "status": "graded",
         "score": float(data.get("score", 0)),
         "passed": bool(data.get("passed")),
+        "verdict": verdict_of_result(data).headline,  # the scorecard's own wording (report/verdict.py)
         "pass_mark": data.get("pass_mark"),
         "graded_tier": data.get("tier"),
         "tier_reached": tier_reached(data),

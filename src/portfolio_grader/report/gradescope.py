@@ -14,6 +14,7 @@ from typing import Any, Literal
 from ..models import CriterionResult, Finding, Scorecard
 from .html import format_points
 from .learner import hidden_summary, visible_fixes
+from .verdict import verdict_of
 
 MAX_OUTPUT = 8_000
 STATUS_WORDS = {"pass": "passed", "partial": "partially met", "fail": "failed", "not_evaluated": "not evaluated",
@@ -56,10 +57,12 @@ def render_gradescope(scorecard: Scorecard,
             "visibility": hidden_visibility if c.visibility == "hidden" else "visible",
         })
     hidden = hidden_summary(sc)
+    judged = verdict_of(sc, learner=True)
     summary = [f"{sc.name}: {format_points(sc.score)}/100 on the {sc.rubric.name} rubric {sc.rubric.version} "
-               f"(pass mark {format_points(sc.pass_mark)}): {'passed' if sc.passed else 'below the pass mark'}."]
-    if not sc.gates_met:
-        summary.append("Gates not met: a tier is reached only when every gate criterion passes.")
+               f"(pass mark {format_points(sc.pass_mark)}, {judged.distance}"
+               f"{' it' if judged.distance == 'at' else ''}): {judged.sentence}."]
+    if not judged.gates_met:
+        summary.append("A tier is reached only when every gate criterion passes.")
     if hidden.count:
         summary.append(f"{hidden.text()}.")
     fixes = visible_fixes(sc)
@@ -75,7 +78,7 @@ def render_gradescope(scorecard: Scorecard,
         "stdout_visibility": "hidden",
         "execution_time": round(sum(s.seconds for s in sc.stages)),
         "tests": tests,
-        "extra_data": {"percent": sc.score, "passed": sc.passed, "gates_met": sc.gates_met, "tier": sc.tier,
+        "extra_data": {"percent": sc.score, "passed": sc.passed, "verdict": judged.headline, "gates_met": sc.gates_met, "tier": sc.tier,
                        "rubric": f"{sc.rubric.name} {sc.rubric.version}", "grader_version": sc.grader_version,
                        "commit": sc.source.commit, "hidden_checks": hidden.count},
     }

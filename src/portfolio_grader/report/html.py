@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ..models import CheckOutcome, CriterionResult, Finding, Scorecard
 from .baseline import baseline_of
+from .verdict import verdict_of
 
 TEMPLATE = "scorecard.html.j2"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -149,7 +150,7 @@ def build_context(scorecard: Scorecard) -> dict[str, Any]:
     runtime.pop("logs", None)  # shown from scorecard.logs
     return {
         "sc": scorecard,
-        "verdict": "PASSED" if scorecard.passed else "BELOW PASS MARK",
+        "verdict": verdict_of(scorecard),  # the one wording every format uses (report/verdict.py)
         "score_pct": _percent(scorecard.score),
         "pass_pct": _percent(scorecard.pass_mark),
         "max_total": max_total,

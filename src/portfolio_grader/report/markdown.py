@@ -17,6 +17,7 @@ from ..models import CriterionResult, Finding, Scorecard
 from .baseline import BaselineDiff, CriterionChange, baseline_of
 from .html import area_label, format_points, format_time, short_commit
 from .learner import hidden_ids, hidden_summary, visible_criteria, visible_findings, visible_fixes
+from .verdict import verdict_of
 from .terminal import clean  # one printable line: control and bidi characters dropped, bounded
 
 MAX_CHARS = 60_000  # under GitHub's 65,536 for a comment, with room for the marker
@@ -65,23 +66,18 @@ def code(identifier: str) -> str:
 
 
 def _header(sc: Scorecard, threshold: float | None) -> list[str]:
-    icon = "✅" if sc.passed else "❌"
-    verdict = "passed" if sc.passed else "below the pass mark"
-    lines = [f"## {icon} {md(sc.name, 120)}: {format_points(sc.score)}/100, {verdict}", ""]
-    facts = [f"**Score** {format_points(sc.score)}/100 (pass mark {format_points(sc.pass_mark)})"]
+    judged = verdict_of(sc, learner=True)
+    icon = "✅" if judged.passed else "❌"
+    lines = [f"## {icon} {md(sc.name, 120)}: {format_points(sc.score)}/100, {judged.headline}", ""]
+    facts = [f"**Score** {format_points(sc.score)}/100 (pass mark {format_points(sc.pass_mark)}, "
+             f"{judged.distance}{' it' if judged.distance == 'at' else ''})"]
     if threshold is not None:
-        met = sc.score >= threshold and sc.gates_met
-        facts.append(f"**threshold** {format_points(threshold)}: {'met' if met else 'not met'}")
-    if sc.gates_met:
+        held = verdict_of(sc, learner=True, threshold=threshold)
+        facts.append(f"**threshold** {format_points(threshold)}: {'met' if held.passed else 'not met'}")
+    if judged.gates_met:
         facts.append("**gates** met")
     else:
-        hidden = hidden_ids(sc)
-        failing = [c for c in sc.criteria if c.gate_failed]
-        named = [md(c.title, 100) for c in failing if c.id not in hidden]
-        unnamed = len(failing) - len(named)
-        if unnamed:
-            named.append(f"{unnamed} hidden check{'s' if unnamed != 1 else ''}")
-        facts.append("**gates** not met: " + "; ".join(named))
+        facts.append("**gates** not met: " + "; ".join(md(name, 100) for name in judged.gate_names))
     facts.append(f"**rubric** {md(sc.rubric.name, 60)} {md(sc.rubric.version, 40)}")
     if sc.source.commit:
         facts.append(f"**commit** {md(short_commit(sc.source.commit), 40)}")

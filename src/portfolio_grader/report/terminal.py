@@ -19,6 +19,7 @@ from rich.text import Text
 
 from ..models import Scorecard
 from .html import format_points, short_commit
+from .verdict import verdict_of
 
 _STATUS_STYLE = {
     "pass": ("passed", "green"),
@@ -66,8 +67,9 @@ def print_summary(
     console = console or default_console()
     sc = scorecard
 
-    verdict = "[bold green]PASSED[/]" if sc.passed else "[bold red]BELOW PASS MARK[/]"
-    score_style = "bold green" if sc.passed else "bold red"
+    judged = verdict_of(sc)
+    verdict = f"[bold green]{judged.headline.upper()}[/]" if judged.passed else f"[bold red]{judged.headline.upper()}[/]"
+    score_style = "bold green" if judged.passed else "bold red"
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -75,11 +77,10 @@ def print_summary(
 
     grid.add_row("Score", _m(f"[{score_style}]{format_points(sc.score)}/100[/]  "
                              f"pass mark {format_points(sc.pass_mark)}  {verdict}"))
-    if sc.gates_met:
+    if judged.gates_met:
         gates = "[green]met[/]"
     else:
-        failing = [c.title for c in sc.criteria if c.gate_failed]
-        gates = "[red]not met[/]" + (f": {_e('; '.join(failing), 160)}" if failing else "")
+        gates = "[red]not met[/]" + (f": {_e('; '.join(judged.gate_names), 160)}" if judged.gate_names else "")
     grid.add_row("Gates", _m(gates))
     if sc.ladder:
         steps = []

@@ -224,6 +224,7 @@ class Resource(_Frozen):
     update: Operation | None = None  # PUT preferred, else PATCH
     delete: Operation | None = None
     list: Operation | None = None
+    parents: dict[str, str] = {}  # path parameters of a nested collection, filled with parents the grader made
 
 
 class AuthFlow(_Frozen):

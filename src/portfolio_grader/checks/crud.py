@@ -8,7 +8,7 @@ from ..identities import fresh_object
 from ..models import Finding, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import (NoParent, Sighting, bind_parents, fill_id, locate_created, marked, natural_key, read_back,
+from .objects import (NoParent, Sighting, at, bind_parents, fill_id, locate_created, marked, natural_key, read_back,
                       readable, release, walkable)
 from .operations import ok, status_text
 from .registry import CheckContext, check
@@ -121,13 +121,14 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
                   else "read it back (expect 200 and the same fields)",
                   _read_problem(read, item_id, "") + (f"; {mismatch}" if mismatch else "")))
     if read.state == "unknown" and by_list and ok(read.exchange):
-        send("DELETE", item).source = "cleanup"
+        if resource.delete is not None:
+            send("DELETE", at(resource, resource.delete, item_id)).source = "cleanup"
         raise CannotTell(f"{resource.collection}: {_read_problem(read, item_id, '')}, and there is no GET "
                          f"{resource.item} to read it by id")
 
     if resource.update is not None:
         update_body = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
-        updated = send(resource.update.method, item, json=update_body)
+        updated = send(resource.update.method, at(resource, resource.update, item_id), json=update_body)
         steps.append((updated.status in (200, 204), updated, f"{resource.update.method} with changed values (expect 200)",
                       f"{resource.update.method} {item} returned {status_text(updated)}"))
         reread = read_back(ctx, resource, item_id, headers)
@@ -139,7 +140,7 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
         steps.append((False, None, "update", f"no PUT or PATCH is documented for {resource.item}"))
 
     if resource.delete is not None:
-        deleted = send("DELETE", item)
+        deleted = send("DELETE", at(resource, resource.delete, item_id))
         steps.append((deleted.status in (200, 202, 204), deleted, "delete it (expect 204 or 200)",
                       f"DELETE {item} returned {status_text(deleted)}"))
         gone = read_back(ctx, resource, item_id, headers)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 
 from ..models import Operation
-from .objects import find_id
-from .operations import (data_resources, documented_header, fill, marked_body, named_operation, new_marker, ok, send,
+from .objects import at, find_id
+from .operations import (data_resources, documented_header, marked_body, named_operation, new_marker, ok, send,
                          status_text, unwrap)
 from .registry import CheckContext, check
 
@@ -71,4 +71,4 @@ def _clean_up(ctx: CheckContext, op: Operation, headers: dict[str, str], ids: se
     if resource is None:
         return
     for item_id in ids:
-        send(ctx, "DELETE", fill(resource.item, item_id), headers=headers).source = "cleanup"
+        send(ctx, "DELETE", at(resource, resource.delete, item_id), headers=headers).source = "cleanup"

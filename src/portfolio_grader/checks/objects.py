@@ -80,6 +80,18 @@ def fill_id(template: str, value: Any) -> str:
     return re.sub(r"\{[^}]+\}", quote(str(value), safe=""), template)
 
 
+def at(resource: Resource, op: Operation, item_id: Any = None) -> str:
+    """The path to send `op` of the resource to: its parents' parameters from the walk, the rest the object's id
+    (left as they are without one). Each operation has its own path (`PUT /tasks/{id}`, `POST /tarefa/alterar/{id}`)."""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name in resource.parents:
+            return quote(str(resource.parents[name]), safe="")
+        return match.group(0) if item_id is None else quote(str(item_id), safe="")
+
+    return re.sub(r"\{([^}/]+)\}", value, op.path)
+
+
 def marked(body: Any, marker: str) -> Any:
     """The body with the sample strings payloads made up replaced by a marker, so the object is unmistakable in a
     list or a leak. Values from the spec's examples, enums or formats are left alone (the API may validate them)."""
@@ -129,14 +141,14 @@ def read_back(ctx: CheckContext, resource: Resource, item_id: Any, headers: dict
     GET. Absence from a list counts only when the list is complete (no further page), so a paginated list that
     does not show the object says `unknown`, never `absent`."""
     if resource.read is not None:
-        got = ctx.prober.request("GET", fill_id(resource.item, item_id), headers=headers)
+        got = ctx.prober.request("GET", at(resource, resource.read, item_id), headers=headers)
         if ok(got):
             return Sighting(got, "found", unwrap(got.json()))
         return Sighting(got, "absent" if got.status in (404, 410) else "unknown")
     if not readable(resource):
         raise ValueError(f"{resource.collection} has neither an item GET nor a list")
     limit = limit_param(resource.list)
-    got = ctx.prober.request("GET", resource.collection, headers=headers, params=dict([limit]) if limit else None)
+    got = ctx.prober.request("GET", at(resource, resource.list), headers=headers, params=dict([limit]) if limit else None)
     listed = items_of(got.json()) if ok(got) else None
     if listed is None:
         return Sighting(got, "unknown", by_list=True)
@@ -148,7 +160,7 @@ def read_back(ctx: CheckContext, resource: Resource, item_id: Any, headers: dict
 
 def readable(resource: Resource) -> bool:
     """Can the grader read one object back: an item GET, or a list to find it in."""
-    return resource.read is not None or (resource.list is not None and "{" not in resource.collection)
+    return resource.read is not None or resource.list is not None
 
 
 def _more_pages(body: Any, listed: list, limit: tuple[str, int] | None) -> bool:
@@ -176,9 +188,10 @@ def locate_created(ctx: CheckContext, resource: Resource, made: Exchange, sent: 
         if match:
             return unquote(match.group(1)), f"the Location header ({location})"
     markers = markers_in(sent)
-    if markers and resource.list is not None and "{" not in resource.collection:
+    if markers and resource.list is not None:
         limit = limit_param(resource.list)
-        listed = ctx.prober.request("GET", resource.collection, headers=headers, params=dict([limit]) if limit else None)
+        listed = ctx.prober.request("GET", at(resource, resource.list), headers=headers,
+                                    params=dict([limit]) if limit else None)
         hits = [o for o in items_of(listed.json()) if isinstance(o, dict) and all(m in o.values() for m in markers)]
         if len(hits) == 1 and find_id(hits[0], resource.id_field) is not None:
             return find_id(hits[0], resource.id_field), f"the list {resource.list.label}, by the marker it was created with"
@@ -199,10 +212,10 @@ class NoParent(Exception):
 @dataclass
 class Bound:
     """A nested resource with its parents' path parameters filled by parents made for it, and those parents
-    (innermost last) with their filled item paths, to delete after the child."""
+    (outermost first) with their ids, to delete after the child."""
 
     resource: Resource
-    parents: list[tuple[Resource, str]]
+    parents: list[tuple[Resource, Any]]
 
 
 def bind_parents(ctx: CheckContext, resource: Resource, headers: dict[str, str], marker: str) -> Bound:
@@ -222,22 +235,20 @@ def bind_parents(ctx: CheckContext, resource: Resource, headers: dict[str, str],
     made = ctx.prober.request("POST", outer.resource.collection, json=body, headers=headers)
     parent_id, why = locate_created(ctx, outer.resource, made, body, headers) if ok(made) else (None, "")
     if parent_id is None:
-        for bound_parent, item in reversed(outer.parents):
-            _delete(ctx, bound_parent, item, headers)
+        release(ctx, outer, headers)
         raise NoParent(f"{resource.collection}: creating its parent with POST {outer.resource.collection} answered "
                        f"{made.status or made.error}" + (f" ({why})" if why else ""))
-    parent_item = fill_id(outer.resource.item, parent_id)
-    filled = parent_item + resource.collection[len(prefix):]
-    bound = resource.model_copy(update={"collection": filled, "item": parent_item + resource.item[len(prefix):]})
-    return Bound(bound, [*outer.parents, (outer.resource, parent_item)])
+    # the child names the parents' parameters in its own words (`/projects/{id}` and `/projects/{project_id}/tasks`)
+    values = [*outer.resource.parents.values(), parent_id]
+    parents = dict(zip(re.findall(r"\{([^}/]+)\}", prefix), values))
+    bound = resource.model_copy(update={"parents": parents})
+    bound = bound.model_copy(update={"collection": at(bound, Operation(method="POST", path=resource.collection)),
+                                     "item": at(bound, Operation(method="GET", path=resource.item))})
+    return Bound(bound, [*outer.parents, (outer.resource, parent_id)])
 
 
 def release(ctx: CheckContext, bound: Bound, headers: dict[str, str]) -> None:
     """Delete the parents a bound resource was given, innermost first."""
-    for parent, item in reversed(bound.parents):
-        _delete(ctx, parent, item, headers)
-
-
-def _delete(ctx: CheckContext, resource: Resource, item: str, headers: dict[str, str]) -> None:
-    if resource.delete is not None:
-        ctx.prober.request("DELETE", item, headers=headers).source = "cleanup"
+    for parent, parent_id in reversed(bound.parents):
+        if parent.delete is not None:
+            ctx.prober.request("DELETE", at(parent, parent.delete, parent_id), headers=headers).source = "cleanup"

@@ -23,7 +23,7 @@ from ..identities import Identity, IdentityError, create_identity, fresh_object
 from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import (NoParent, Sighting, bind_parents, created_id, fill_id, find_id, items_of, limit_param,
+from .objects import (NoParent, Sighting, at, bind_parents, created_id, fill_id, find_id, items_of, limit_param,
                       locate_created, marked, markers_in, natural_key, read_back, release, same, unwrap, walkable)
 from .operations import PLUMBING, ok, status_text
 from .registry import CheckContext, check
@@ -195,16 +195,17 @@ class _Cleanup:
         self.items: list[tuple[Resource, str, list[Identity]]] = []
         self.left: list[str] = []
 
-    def add(self, resource: Resource, item: str, *owners: Identity) -> None:
-        self.items.append((resource, item, list(owners)))
+    def add(self, resource: Resource, item_id: Any, *owners: Identity) -> None:
+        self.items.append((resource, item_id, list(owners)))
 
     def run(self) -> None:
-        for resource, item, owners in self.items:
+        for resource, item_id, owners in self.items:
             if resource.delete is None:
-                self.left.append(item)
+                self.left.append(fill_id(resource.item, item_id))
                 continue
             for owner in owners:  # the creator first; the other user when the object changed hands
-                answer = self.ctx.prober.request("DELETE", item, headers=owner.headers(self.ctx.api.auth))
+                answer = self.ctx.prober.request("DELETE", at(resource, resource.delete, item_id),
+                                                 headers=owner.headers(self.ctx.api.auth))
                 answer.source = "cleanup"
                 if ok(answer) or answer.status not in (401, 403, 404, 410):
                     break
@@ -306,7 +307,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         item_id, why = locate_created(ctx, resource, made, body, ha) if ok(made) else (None, "")
         item = fill_id(resource.item, item_id) if item_id is not None else None
         if item:
-            cleanup.add(resource, item, a, b)
+            cleanup.add(resource, item_id, a, b)
         elif ok(made):
             probe.notes.append(f"{resource.collection}: {why}")
         return made, item_id, item, body
@@ -332,7 +333,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         probe.notes.append(f"{resource.item} has no GET: B's reads are judged through the list")
     else:
         read_public = _documented_public(ctx, resource.read)
-        seen = ctx.prober.request("GET", item, headers=hb)
+        seen = ctx.prober.request("GET", at(resource, resource.read, item_id), headers=hb)
         seen_obj = unwrap(seen.json())
         leaked = any(m in seen.text for m in a_markers) or (
             ok(seen) and isinstance(seen_obj, dict) and same(find_id(seen_obj, resource.id_field), item_id))
@@ -386,11 +387,11 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         update = resource.update
         changed = valid_example(update.request_schema, variant=1) if update.request_schema else {}
         changed = marked(changed, f"pg-b-{ctx.run_tag}{secrets.token_hex(2)}")
-        attempt = ctx.prober.request(update.method, item, json=changed, headers=hb)
+        attempt = ctx.prober.request(update.method, at(resource, update, item_id), json=changed, headers=hb)
         after = read_back(ctx, resource, item_id, ha)
         effect = _write_effect(changed, original, after, owner_field, a_owner)
         if effect is None and attempt.status in (400, 422):
-            control = ctx.prober.request(update.method, item, json=changed, headers=ha)
+            control = ctx.prober.request(update.method, at(resource, update, item_id), json=changed, headers=ha)
             if not ok(control):  # the body itself is refused: B's refusal proves nothing
                 probe.notes.append(f"{update.method} {item} refused the probe's body for its owner too "
                                    f"({status_text(control)}), so B's write could not be judged")
@@ -428,7 +429,7 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
 
     # -- delete: B deletes A's object; A reads it back
     if resource.delete is not None:
-        attempt = ctx.prober.request("DELETE", item, headers=hb)
+        attempt = ctx.prober.request("DELETE", at(resource, resource.delete, item_id), headers=hb)
         after = read_back(ctx, resource, item_id, ha)
         gone = after.state == "absent"
         chain = [created_ev, attempt.evidence(f"user B sends DELETE to user A's object (answered {status_text(attempt)})"),
@@ -467,7 +468,7 @@ def _attach(ctx: CheckContext, probe: _Probe, resource: Resource, a: Identity, b
         return
     item_id, _ = locate_created(ctx, resource, attempt, body, b.headers(ctx.api.auth))
     if item_id is not None:
-        cleanup.add(resource, fill_id(resource.item, item_id), b, a)
+        cleanup.add(resource, item_id, b, a)
     markers = markers_in(body)
     seen = (ctx.prober.request("GET", resource.collection, headers=a.headers(ctx.api.auth))
             if resource.list is not None else None)
@@ -715,7 +716,7 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
     item_id = locate_created(ctx, resource, made, body, ha)[0] if ok(made) else None
     if ok(made) and item_id is not None:
         item = fill_id(resource.item, item_id)
-        cleanup.add(resource, item, a, b)
+        cleanup.add(resource, item_id, a, b)
         moved, reads = owner_now(item_id, obj)
         if moved is None:
             pass  # neither user's read shows whose it is
@@ -742,10 +743,11 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
         item_id = locate_created(ctx, resource, made, plain, ha)[0] if ok(made) else None
         if item_id is not None:
             item = fill_id(resource.item, item_id)
-            cleanup.add(resource, item, a, b)
+            cleanup.add(resource, item_id, a, b)
             changed = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
             changed = {**(changed if isinstance(changed, dict) else {}), owner_field: value}
-            sent = ctx.prober.request(resource.update.method, item, json=changed, headers=ha)
+            sent = ctx.prober.request(resource.update.method, at(resource, resource.update, item_id), json=changed,
+                                      headers=ha)
             if ok(sent) or sent.status in (400, 403, 422):
                 moved, reads = owner_now(item_id, unwrap(sent.json()) if ok(sent) else None)
                 if moved is None:
@@ -1059,7 +1061,7 @@ def _existing_target(ctx: CheckContext, op: Operation, user_id: Any, creators: l
         made = ctx.prober.request("POST", resource.collection, json=body, headers=creator.headers(flow))
         item_id = created_id(unwrap(made.json()), body, resource) if ok(made) else None
         if item_id is not None:
-            cleanup.add(resource, fill_id(resource.item, item_id), creator, *creators)
+            cleanup.add(resource, item_id, creator, *creators)
             return item_id
     if resource.list is not None and "{" not in resource.list.path:
         listed = ctx.prober.request("GET", resource.list.path, headers=creators[0].headers(flow))

@@ -20,7 +20,7 @@ from ..identities import IdentityError
 from ..models import Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import find_id, items_of
+from .objects import at, find_id, items_of
 from .registry import CheckContext
 
 SEED_COUNT = 25  # objects created per collection: more than two pages of PAGE_SIZE
@@ -539,7 +539,7 @@ def _seed_extra(ctx: CheckContext, target: Target, count: int) -> list[Any] | No
 
 def _delete(ctx: CheckContext, target: Target, ids: list[Any]) -> None:
     for item_id in ids:
-        answer = ctx.prober.request("DELETE", re.sub(r"\{[^}]+\}", str(item_id), target.resource.item),
+        answer = ctx.prober.request("DELETE", at(target.resource, target.resource.delete, item_id),
                                     headers=target.headers)
         answer.source = "cleanup"
         if not (answer.status and answer.status < 300):

@@ -19,7 +19,7 @@ from typing import Any
 from ..identities import Identity, IdentityError
 from ..models import Evidence, Finding, Operation, Resource
 from ..probe import Exchange
-from .objects import find_id, read_back
+from .objects import at, find_id, read_back
 from .operations import (data_resources, dig, fill, first_field, marked_body, named_operation, new_marker, ok,
                          path_params, send, status_text, unwrap)
 from .registry import CheckContext, check
@@ -238,7 +238,8 @@ def _walk(ctx: CheckContext, resource: Resource, a: ApiKey, b: ApiKey, ops: KeyO
     item = fill(resource.item, item_id)
     own = read_back(ctx, resource, item_id, ha)
     if own.state != "found":  # the control: without it, B's refusals prove nothing
-        send(ctx, "DELETE", item, headers=ha).source = "cleanup"
+        if resource.delete is not None:
+            send(ctx, "DELETE", at(resource, resource.delete, item_id), headers=ha).source = "cleanup"
         return [], [], 0, 0, [f"tenant A cannot read its own object back ({own.via} answered "
                               f"{status_text(own.exchange)}), so nothing can be judged by effect"]
     created = made.evidence("tenant A creates an object with its API key")
@@ -255,7 +256,7 @@ def _walk(ctx: CheckContext, resource: Resource, a: ApiKey, b: ApiKey, ops: KeyO
 
     try:
         if resource.read is not None:
-            seen = send(ctx, "GET", item, headers=hb)
+            seen = send(ctx, "GET", at(resource, resource.read, item_id), headers=hb)
             judge("read", f"read tenant A's object: GET {item} answered {status_text(seen)} with A's data",
                   _leaks(seen, marker, item_id), [seen.evidence("tenant B reads A's object: expected 404")],
                   resource.read.label)
@@ -266,7 +267,7 @@ def _walk(ctx: CheckContext, resource: Resource, a: ApiKey, b: ApiKey, ops: KeyO
                   resource.list.label)
         if resource.update is not None:
             change_marker = new_marker(ctx, "tenant-b")
-            attempt = send(ctx, resource.update.method, item, headers=hb,
+            attempt = send(ctx, resource.update.method, at(resource, resource.update, item_id), headers=hb,
                            json=marked_body(resource.update.request_schema, change_marker, variant=1))
             back = read_back(ctx, resource, item_id, ha)
             if back.state == "unknown":
@@ -278,7 +279,7 @@ def _walk(ctx: CheckContext, resource: Resource, a: ApiKey, b: ApiKey, ops: KeyO
                       [attempt.evidence(f"tenant B changes A's object ({status_text(attempt)})"),
                        back.exchange.evidence("tenant A reads it back: unchanged?")], resource.update.label)
         if resource.delete is not None:
-            attempt = send(ctx, "DELETE", item, headers=hb)
+            attempt = send(ctx, "DELETE", at(resource, resource.delete, item_id), headers=hb)
             back = read_back(ctx, resource, item_id, ha)
             if back.state == "unknown":
                 notes.append(f"after B's DELETE, A's read {back.via} answered {status_text(back.exchange)}: B's "
@@ -290,7 +291,7 @@ def _walk(ctx: CheckContext, resource: Resource, a: ApiKey, b: ApiKey, ops: KeyO
                        back.exchange.evidence("tenant A reads it back: still there?")], resource.delete.label)
     finally:
         if resource.delete is not None:
-            send(ctx, "DELETE", item, headers=ha).source = "cleanup"
+            send(ctx, "DELETE", at(resource, resource.delete, item_id), headers=ha).source = "cleanup"
     return findings, evidence, judged, held, notes
 
 

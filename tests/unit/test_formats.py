@@ -357,7 +357,8 @@ def test_markdown_summary_has_score_ladder_fixes_and_collapsible_details(graded)
     counts = {w: sum(c.status == s for c in sc.criteria) for s, w in
               (("pass", "pass"), ("partial", "partial"), ("fail", "fail"), ("not_evaluated", "not evaluated"))}
     expected = " · ".join(f"{n} {w}" for w, n in counts.items() if n)
-    assert summaries == [f"All criteria: {expected}", f"Findings: {len(sc.findings)}"]
+    worth = f"{format_points(sum(c.points for c in sc.criteria))} of {format_points(sum(c.max_points for c in sc.criteria))} points"
+    assert summaries == [f"All criteria: {expected} · {worth}", f"Findings: {len(sc.findings)}"]
     assert len(doc.tags("details")) == 2 and not any("open" in d for d in doc.tags("details"))
     assert len(doc.tags("tr")) == len(sc.criteria) + 1
     assert all(f.kind in doc.text for f in sc.findings)

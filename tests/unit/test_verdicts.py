@@ -97,3 +97,30 @@ def test_a_passed_grade_says_passed_everywhere():
     stream = io.StringIO()
     print_summary(sc, console=Console(file=stream, width=100))
     assert "not passed" not in stream.getvalue().lower()
+
+
+# ---------------------------------------------------------------- the points shown add up
+
+
+def _all_earned_of_115():
+    base = sample_scorecard()
+    criteria = [c.model_copy(update={"status": "pass", "points": c.max_points, "finding_ids": []})
+                for c in base.criteria]
+    criteria.append(criteria[0].model_copy(update={"id": "extra", "title": "Extra credit", "points": 15,
+                                                   "max_points": 15}))
+    assert sum(c.max_points for c in criteria) == 115
+    return sample_scorecard(criteria=criteria, findings=[], score=100, passed=True, gates_met=True, top_fixes=[])
+
+
+def test_the_criteria_header_says_earned_of_possible_in_every_format():
+    sc = _all_earned_of_115()
+    html = Document(render_html(sc)).text
+    assert "115 of 115 points" in html and "100 of 115" not in html
+    assert "115 of 115 points" in terminal_text(sc)
+    assert "All criteria: 15 pass · 115 of 115 points" in render_markdown(sc)
+    assert "Criteria: 115 of 115 points." in json.loads(render_gradescope(sc))["output"]
+
+    partial = gate_missed_scorecard()  # 77 of 100, and the areas add up to it
+    page = Document(render_html(partial)).text
+    assert "77 of 100 points" in page
+    assert "77 of 100 points" in terminal_text(partial) and "77 of 100 points" in render_markdown(partial)

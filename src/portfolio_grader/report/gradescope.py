@@ -12,7 +12,7 @@ import json
 from typing import Any, Literal
 
 from ..models import CriterionResult, Finding, Scorecard
-from .html import format_points
+from .html import format_points, points_text
 from .learner import hidden_summary, visible_fixes
 from .verdict import verdict_of
 
@@ -63,6 +63,7 @@ def render_gradescope(scorecard: Scorecard,
                f"{' it' if judged.distance == 'at' else ''}): {judged.sentence}."]
     if not judged.gates_met:
         summary.append("A tier is reached only when every gate criterion passes.")
+    summary.append(f"Criteria: {points_text(sc.criteria)}.")
     if hidden.count:
         summary.append(f"{hidden.text()}.")
     fixes = visible_fixes(sc)

@@ -154,6 +154,7 @@ def build_context(scorecard: Scorecard) -> dict[str, Any]:
         "score_pct": _percent(scorecard.score),
         "pass_pct": _percent(scorecard.pass_mark),
         "max_total": max_total,
+        "points_text": points_text(scorecard.criteria),
         "counts": counts,
         "failed_gates": [c for c in scorecard.criteria if c.gate_failed],
         "commit_short": short_commit(scorecard.source.commit),
@@ -184,6 +185,14 @@ def format_points(value: float | int | None) -> str:
         return str(value)
     rounded = round(float(value), 1)
     return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
+
+
+def points_text(criteria: Iterable[CriterionResult]) -> str:
+    """What the criteria earned of what they could: "77 of 100 points" (every view's criteria header)."""
+    criteria = list(criteria)
+    earned = sum(c.points for c in criteria)
+    possible = sum(c.max_points for c in criteria)
+    return f"{format_points(earned)} of {format_points(possible)} point{'' if possible == 1 else 's'}"
 
 
 def format_seconds(value: float) -> str:

@@ -15,7 +15,7 @@ import unicodedata
 
 from ..models import CriterionResult, Finding, Scorecard
 from .baseline import BaselineDiff, CriterionChange, baseline_of
-from .html import area_label, format_points, format_time, short_commit
+from .html import area_label, format_points, format_time, points_text, short_commit
 from .learner import hidden_ids, hidden_summary, visible_criteria, visible_findings, visible_fixes
 from .verdict import verdict_of
 from .terminal import clean  # one printable line: control and bidi characters dropped, bounded
@@ -159,12 +159,13 @@ def _criteria(sc: Scorecard) -> list[str]:
     shown = visible_criteria(sc)
     counts = {s: sum(c.status == s for c in shown) for s in STATUS_EMOJI}
     summary = " · ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items() if n) or "none"
-    lines = [f"<details><summary>All criteria: {html.escape(summary)}</summary>", "",
+    hidden = hidden_summary(sc)
+    worth = points_text(shown) + (" shown" if hidden.count else "")
+    lines = [f"<details><summary>All criteria: {html.escape(summary)} · {worth}</summary>", "",
              "| | Criterion | Area | Points | |", "| --- | --- | --- | ---: | --- |"]
     for c in shown:
         lines.append(f"| {STATUS_EMOJI.get(c.status, '')} | {md(c.title, 140)} | {md(area_label(c.area), 60)} "
                      f"| {format_points(c.points)}/{format_points(c.max_points)} | {_criterion_note(c)} |")
-    hidden = hidden_summary(sc)
     if hidden.count:
         lines += ["", f"_{hidden.text()} (graded; instructors see the details)._"]
     return lines + ["", "</details>", ""]

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..models import Scorecard
-from .html import format_points, short_commit
+from .html import format_points, points_text, short_commit
 from .verdict import verdict_of
 
 _STATUS_STYLE = {
@@ -99,7 +99,7 @@ def print_summary(
         counts[criterion.status] = counts.get(criterion.status, 0) + 1
     parts = [f"[{style}]{counts[status]} {label}[/]" for status, (label, style) in _STATUS_STYLE.items()
              if counts[status] or status != "not_applicable"]  # most grades have none: not worth a "0" every time
-    grid.add_row("Criteria", _m(" · ".join(parts) + f"  [dim]of {len(sc.criteria)}[/]"))
+    grid.add_row("Criteria", _m(" · ".join(parts) + f"  [dim]of {len(sc.criteria)}[/]  {points_text(sc.criteria)}"))
 
     source_bits = [_e(sc.source.repo or sc.source.url or "", 120)]
     if sc.source.ref:

@@ -16,11 +16,16 @@ from urllib.parse import urlsplit
 
 from .models import AuthFlow, Manifest, Operation
 
-PASSWORD_FIELDS = ("password", "pass", "pwd", "passwd", "password1", "plainPassword")
-IDENTITY_FIELDS = ("email", "username", "user_name", "userName", "login", "handle", "phone", "name")
+# English first, then the words learner projects in other languages use (pt, es, fr, de, id, it, nl)
+PASSWORD_FIELDS = ("password", "pass", "pwd", "passwd", "password1", "plainPassword", "pass_word", "senha",
+                   "contrasena", "contraseña", "clave", "mot_de_passe", "motdepasse", "passwort", "kennwort", "sandi",
+                   "parola", "wachtwoord")
+IDENTITY_FIELDS = ("email", "username", "user_name", "userName", "login", "handle", "phone", "correo", "usuario",
+                   "nome_usuario", "nomeUsuario", "utilisateur", "benutzer", "benutzername", "telefone", "name")
 TOKEN_FIELDS = ("access_token", "accessToken", "token", "jwt", "id_token", "idToken", "auth_token", "authToken")
-_LOGIN_WORDS = re.compile(r"log-?in|sign-?in|token|sessions?$|authenticate|/auth/?$", re.I)
-_REGISTER_WORDS = re.compile(r"regist|sign-?up|join|/accounts?/?$|/users?/?$", re.I)
+_LOGIN_WORDS = re.compile(r"log-?in|sign-?in|token|sessions?$|authenticate|/auth/?$|entrar|autenticar|iniciar|"
+                          r"connexion|anmelden", re.I)
+_REGISTER_WORDS = re.compile(r"regist|sign-?up|join|/accounts?/?$|/users?/?$|cadastr|inscri|/usuarios?/?$", re.I)
 _ME_PATH = re.compile(r"/(users?/)?(me|self|current)/?$|/(profile|whoami|account)/?$", re.I)
 _ADMIN = re.compile(r"\badmin", re.I)
 
@@ -79,13 +84,13 @@ def _named(by_label: dict[str, Operation], label: str | None, notes: list[str], 
     return op
 
 
-def _has_password(op: Operation) -> bool:
+def has_password(op: Operation) -> bool:
     return any(_field(schema, PASSWORD_FIELDS) for schema in (op.request_schema, op.request_form_schema) if schema)
 
 
 def _find_login(operations: list[Operation], spec: dict, notes: list[str]) -> Operation | None:
     token_url = _oauth2_token_url(spec)
-    candidates = [op for op in operations if op.method == "POST" and _has_password(op)]
+    candidates = [op for op in operations if op.method == "POST" and has_password(op)]
     if token_url:
         match = next((op for op in candidates if op.path.rstrip("/").endswith(token_url.rstrip("/"))), None)
         if match:
@@ -96,7 +101,7 @@ def _find_login(operations: list[Operation], spec: dict, notes: list[str]) -> Op
 
 
 def _find_signup(operations: list[Operation], login: Operation | None, notes: list[str]) -> Operation | None:
-    candidates = [op for op in operations if op.method == "POST" and op is not login and _has_password(op)]
+    candidates = [op for op in operations if op.method == "POST" and op is not login and has_password(op)]
     ranked = sorted(candidates, key=lambda op: (not re.search(r"regist|sign-?up", op.path + (op.operation_id or ""), re.I),
                                                 not _REGISTER_WORDS.search(op.path), len(op.path)))
     if ranked:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .authflow import infer_auth
+from .authflow import has_password, infer_auth
 from .models import ApiModel, Operation, RepoFacts, Resource, SpecIssue
 from .probe import Prober
 
@@ -299,6 +299,88 @@ def find_resources(operations: list[Operation], manifest_collections: list[str])
                 delete=item_ops.get("DELETE"),
                 list=ops.get("GET"),
             ))
+    taken = {op.path for r in resources for op in (r.create, r.read, r.update, r.delete, r.list) if op}
+    for resource in find_verb_resources(operations, taken):
+        if (not manifest_collections or resource.collection in manifest_collections) and not (
+                PLUMBING.search(resource.collection) or has_password(resource.create)):  # a sign-up is no data
+            resources.append(resource)
+    return resources
+
+
+# Verb-style routes (`/tarefa/criar`, `/getTask/{id}`, `/items/create`) in the languages learner projects use.
+_VERBS = {
+    "create": "create criar crear creer créer erstellen add adicionar agregar anadir new novo nuevo nouveau "
+              "cadastrar insert inserir insertar save salvar guardar",
+    "list": "list listar lister all getall findall listall buscartodos buscartodas obtenertodos index lista",
+    "read": "get buscar obtener obter find findone findbyid read show ver view detail details detalhe detalle "
+            "consultar fetch retrieve getbyid one",
+    "update": "update alterar actualizar atualizar modifier modificar edit editar change aendern ändern "
+              "aktualisieren mettreajour",
+    "delete": "delete deletar eliminar borrar supprimer löschen loeschen remove remover excluir apagar destroy",
+}
+_VERB_OF = {word: verb for verb, words in _VERBS.items() for word in words.split()}
+# the verb glued to its noun: `getTask`, `buscarTarefa`, `create_item` (a capital or a separator must follow it,
+# so `address` and `news` are no verbs)
+_CAMEL_VERB = re.compile(r"^((?i:" + "|".join(sorted((w for w in _VERB_OF if w.isascii()), key=len, reverse=True))
+                         + r"))(?:[-_]+|(?=[A-Z]))(\w[\w-]*)$")
+
+
+def _verb_route(path: str) -> tuple[str, str, int] | None:
+    """(verb, the noun the route is about, how many path parameters) of a verb-style route, else None:
+    `/tarefa/buscarTarefa/{id}` -> ("read", "tarefa", 1), `/items/create` -> ("create", "item", 0)."""
+    literals = [seg for seg in path.strip("/").split("/") if seg and not seg.startswith("{")]
+    params = len(re.findall(r"\{[^}/]+\}", path))
+    for index, seg in enumerate(literals):
+        flat = re.sub(r"[-_]", "", seg).lower()
+        verb, noun = _VERB_OF.get(flat), ""
+        if verb is None and (match := _CAMEL_VERB.match(seg)):
+            verb = _VERB_OF[match.group(1).lower()]
+            noun = re.sub(r"(?i)^(all|one|by_?id)|(by_?id|all)$", "", match.group(2))
+        if verb is not None:
+            rest = literals[:index] + literals[index + 1:]
+            key = "/".join(rest) if rest else noun
+            if key:
+                return verb, re.sub(r"s$", "", key.lower().replace("-", "").replace("_", "")), params
+    return None
+
+
+def find_verb_resources(operations: list[Operation], taken: set[str]) -> list[Resource]:
+    """Resources whose routes name their verb (`POST /tarefa/criar`, `GET /tarefa/buscar/{id}`, `PUT
+    /tarefa/alterar/{id}`, `DELETE /tarefa/deletar/{id}`, `GET /tarefa/listar`): a create plus a way to read it."""
+    groups: dict[str, dict[str, Operation]] = {}
+    plain: list[tuple[str, str, int, Operation]] = []  # REST-style routes may complete a verb-style group
+    for op in operations:
+        if op.path in taken:
+            continue
+        parsed = _verb_route(op.path)
+        if parsed is None:
+            literals = [seg for seg in op.path.strip("/").split("/") if seg and not seg.startswith("{")]
+            verb = {"GET": "read", "PUT": "update", "PATCH": "update", "DELETE": "delete"}.get(op.method)
+            if verb and literals:
+                key = re.sub(r"s$", "", "/".join(literals).lower().replace("-", "").replace("_", ""))
+                plain.append((verb, key, len(re.findall(r"\{[^}/]+\}", op.path)), op))
+            continue
+        verb, key, params = parsed
+        role = {("create", 0): "create", ("list", 0): "list", ("read", 0): "list", ("read", 1): "read",
+                ("update", 1): "update", ("delete", 1): "delete"}.get((verb, min(params, 2)))
+        fits = {"create": op.method == "POST", "list": op.method == "GET", "read": op.method == "GET",
+                "update": op.method in ("PUT", "PATCH", "POST"), "delete": op.method in ("DELETE", "POST", "GET")}
+        if role and fits[role]:
+            groups.setdefault(key, {}).setdefault(role, op)
+    for verb, key, params, op in plain:
+        role = {("read", 0): "list", ("read", 1): "read", ("update", 1): "update", ("delete", 1): "delete"}.get(
+            (verb, params))
+        if role and key in groups:
+            groups[key].setdefault(role, op)
+    resources = []
+    for ops in groups.values():
+        create, by_id = ops.get("create"), ops.get("read") or ops.get("update") or ops.get("delete")
+        if create is None or by_id is None or not (ops.get("read") or ops.get("list")):
+            continue
+        param = re.findall(r"\{([^}/]+)\}", by_id.path)[0]
+        resources.append(Resource(collection=create.path, item=by_id.path, id_param=param,
+                                  id_field=_id_field(create, param), create=create, read=ops.get("read"),
+                                  update=ops.get("update"), delete=ops.get("delete"), list=ops.get("list")))
     return resources
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..conftest import kinds, make_context, run
 from .project_apps import project_app
+from .tarefa_apps import tarefa_app
 from .todo_apps import todo_app
 
 
@@ -94,3 +95,24 @@ def test_keys_and_webhooks_that_are_only_listed_and_revoked_are_not_data_resourc
         ("POST", "/webhooks"), ("GET", "/webhooks"), ("DELETE", "/webhooks/{webhook_id}"),
         ("POST", "/notes"), ("GET", "/notes"), ("DELETE", "/notes/{note_id}"))]
     assert [r.collection for r in find_resources(ops, [])] == ["/notes"]
+
+
+def test_verb_style_routes_in_portuguese_are_one_resource_with_a_login_by_usuario_and_senha(serve):
+    ctx = make_context(serve(tarefa_app()))
+    [resource] = ctx.api.resources
+    assert (resource.collection, resource.item) == ("/tarefa/criar", "/tarefa/buscarTarefa/{id}")
+    assert [op.label for op in (resource.update, resource.delete, resource.list)] == [
+        "PUT /tarefa/alterar/{id}", "DELETE /tarefa/deletar/{id}", "GET /tarefa/listar"]
+    assert (ctx.api.auth.identity_field, ctx.api.auth.password_field) == ("usuario", "senha")
+    outcome = run("crud.lifecycle", ctx)
+    assert outcome.status == "pass" and "6/6" in outcome.summary, (outcome.summary,
+                                                                   [f.message for f in outcome.findings])
+
+
+def test_ownership_on_verb_style_routes_is_judged_on_each_routes_own_path(serve):
+    flawed = run("ownership.bola", make_context(serve(tarefa_app(sem_dono=True))))
+    assert flawed.status == "fail" and kinds(flawed) == {"bola_read", "bola_write", "bola_delete"}, flawed.summary
+    write = next(f for f in flawed.findings if f.kind == "bola_write")
+    assert write.operation == "PUT /tarefa/alterar/{id}" and "PUT /tarefa/alterar/" in write.message
+    correct = run("ownership.bola", make_context(serve(tarefa_app())))
+    assert correct.status == "pass" and "4/4 attempts refused" in correct.summary, (correct.summary, correct.reason)

@@ -8,7 +8,7 @@ from ..identities import fresh_object
 from ..models import Finding, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import (NoParent, Sighting, at, bind_parents, fill_id, locate_created, marked, natural_key, read_back,
+from .objects import (NoParent, Sighting, at, bind_parents, locate_created, marked, natural_key, read_back,
                       readable, release, walkable)
 from .operations import ok, status_text
 from .registry import CheckContext, check
@@ -111,7 +111,6 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
     if item_id is None:
         steps.append((False, None, "find the created object", found_by))
         return steps
-    item = fill_id(resource.item, item_id)
     by_list = resource.read is None  # no item GET: every read is the object's entry in the list
 
     read = read_back(ctx, resource, item_id, headers)
@@ -128,9 +127,10 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
 
     if resource.update is not None:
         update_body = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
-        updated = send(resource.update.method, at(resource, resource.update, item_id), json=update_body)
+        target = at(resource, resource.update, item_id)
+        updated = send(resource.update.method, target, json=update_body)
         steps.append((updated.status in (200, 204), updated, f"{resource.update.method} with changed values (expect 200)",
-                      f"{resource.update.method} {item} returned {status_text(updated)}"))
+                      f"{resource.update.method} {target} returned {status_text(updated)}"))
         reread = read_back(ctx, resource, item_id, headers)
         mismatch = _mismatch(update_body, reread.obj) if reread.state == "found" else None
         steps.append((reread.state == "found" and not mismatch, reread.exchange, "read it back (expect the new values)",
@@ -140,9 +140,10 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
         steps.append((False, None, "update", f"no PUT or PATCH is documented for {resource.item}"))
 
     if resource.delete is not None:
-        deleted = send("DELETE", at(resource, resource.delete, item_id))
+        target = at(resource, resource.delete, item_id)
+        deleted = send("DELETE", target)
         steps.append((deleted.status in (200, 202, 204), deleted, "delete it (expect 204 or 200)",
-                      f"DELETE {item} returned {status_text(deleted)}"))
+                      f"DELETE {target} returned {status_text(deleted)}"))
         gone = read_back(ctx, resource, item_id, headers)
         steps.append((gone.state == "absent", gone.exchange,
                       "the list no longer holds it" if by_list else "read after delete (expect 404)",

@@ -387,13 +387,14 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
         update = resource.update
         changed = valid_example(update.request_schema, variant=1) if update.request_schema else {}
         changed = marked(changed, f"pg-b-{ctx.run_tag}{secrets.token_hex(2)}")
-        attempt = ctx.prober.request(update.method, at(resource, update, item_id), json=changed, headers=hb)
+        target = at(resource, update, item_id)
+        attempt = ctx.prober.request(update.method, target, json=changed, headers=hb)
         after = read_back(ctx, resource, item_id, ha)
         effect = _write_effect(changed, original, after, owner_field, a_owner)
         if effect is None and attempt.status in (400, 422):
-            control = ctx.prober.request(update.method, at(resource, update, item_id), json=changed, headers=ha)
+            control = ctx.prober.request(update.method, target, json=changed, headers=ha)
             if not ok(control):  # the body itself is refused: B's refusal proves nothing
-                probe.notes.append(f"{update.method} {item} refused the probe's body for its owner too "
+                probe.notes.append(f"{update.method} {target} refused the probe's body for its owner too "
                                    f"({status_text(control)}), so B's write could not be judged")
                 effect = "skip"
             else:
@@ -411,14 +412,14 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
                 refused = attempt.status is not None and attempt.status >= 400
                 probe.findings.append(ctx.fail(
                     "bola_write", "critical",
-                    f"User B changed user A's object with {update.method} {item}: {effect}"
+                    f"User B changed user A's object with {update.method} {target}: {effect}"
                     + (f", although B's request was answered {attempt.status}" if refused else "")
                     + " (OWASP API1:2023 Broken Object Level Authorization).",
                     operation=update.label, hint=HINTS["bola_write"], evidence=chain))
             else:
                 probe.evidence.extend(chain[1:])
                 if attempt.status is not None and attempt.status >= 500:
-                    probe.notes.append(f"B's {update.method} {item} answered {attempt.status} (a crash, not a "
+                    probe.notes.append(f"B's {update.method} {target} answered {attempt.status} (a crash, not a "
                                        "BOLA: the object was unchanged)")
         if after.state != "found":  # A lost its object: use a fresh one for the delete step
             made, item_id, item, body = create()
@@ -429,13 +430,14 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
 
     # -- delete: B deletes A's object; A reads it back
     if resource.delete is not None:
-        attempt = ctx.prober.request("DELETE", at(resource, resource.delete, item_id), headers=hb)
+        target = at(resource, resource.delete, item_id)
+        attempt = ctx.prober.request("DELETE", target, headers=hb)
         after = read_back(ctx, resource, item_id, ha)
         gone = after.state == "absent"
         chain = [created_ev, attempt.evidence(f"user B sends DELETE to user A's object (answered {status_text(attempt)})"),
                  after.exchange.evidence("user A reads its object back: it must still be there")]
         if after.state == "unknown":
-            probe.notes.append(f"after B's DELETE {item}, A's read {after.via} answered {status_text(after.exchange)} "
+            probe.notes.append(f"after B's DELETE {target}, A's read {after.via} answered {status_text(after.exchange)} "
                                "and showed nothing either way, so B's delete could not be judged")
         elif gone:
             probe.count(False)
@@ -443,14 +445,14 @@ def _bola_walk(ctx: CheckContext, resource: Resource, a: Identity, b: Identity, 
                        else f"A's GET answers {after.exchange.status}")
             probe.findings.append(ctx.fail(
                 "bola_delete", "critical",
-                f"User B deleted user A's object: after B's DELETE {item} (answered {status_text(attempt)}), "
+                f"User B deleted user A's object: after B's DELETE {target} (answered {status_text(attempt)}), "
                 f"{seen_as} (OWASP API1:2023 Broken Object Level Authorization).",
                 operation=resource.delete.label, hint=HINTS["bola_delete"], evidence=chain))
         else:
             probe.count(True)
             probe.evidence.extend(chain[1:])
             if attempt.status is not None and attempt.status >= 500:
-                probe.notes.append(f"B's DELETE {item} answered {attempt.status} (a crash, not a BOLA: the object "
+                probe.notes.append(f"B's DELETE {target} answered {attempt.status} (a crash, not a BOLA: the object "
                                    "is still there)")
     return probe
 
@@ -715,7 +717,6 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
     obj = unwrap(made.json()) if ok(made) else None
     item_id = locate_created(ctx, resource, made, body, ha)[0] if ok(made) else None
     if ok(made) and item_id is not None:
-        item = fill_id(resource.item, item_id)
         cleanup.add(resource, item_id, a, b)
         moved, reads = owner_now(item_id, obj)
         if moved is None:
@@ -742,12 +743,11 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
         made = ctx.prober.request("POST", resource.collection, json=plain, headers=ha)
         item_id = locate_created(ctx, resource, made, plain, ha)[0] if ok(made) else None
         if item_id is not None:
-            item = fill_id(resource.item, item_id)
             cleanup.add(resource, item_id, a, b)
             changed = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
             changed = {**(changed if isinstance(changed, dict) else {}), owner_field: value}
-            sent = ctx.prober.request(resource.update.method, at(resource, resource.update, item_id), json=changed,
-                                      headers=ha)
+            target = at(resource, resource.update, item_id)
+            sent = ctx.prober.request(resource.update.method, target, json=changed, headers=ha)
             if ok(sent) or sent.status in (400, 403, 422):
                 moved, reads = owner_now(item_id, unwrap(sent.json()) if ok(sent) else None)
                 if moved is None:
@@ -755,7 +755,7 @@ def _owner_probes(ctx: CheckContext, resource: Resource, owner_field: str, a: Id
                 elif moved:
                     results.append(ctx.fail(
                         "mass_assignment", "high",
-                        f"User A's {resource.update.method} {item} with {owner_field}={value!r} handed the object to "
+                        f"User A's {resource.update.method} {target} with {owner_field}={value!r} handed the object to "
                         f"user B: the owner is client-writable (OWASP API3:2023).",
                         operation=resource.update.label, hint=HINTS["mass_assignment"],
                         evidence=[sent.evidence(f"user A updates its object with {owner_field} = user B's id"),

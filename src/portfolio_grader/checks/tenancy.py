@@ -267,25 +267,27 @@ def _walk(ctx: CheckContext, resource: Resource, a: ApiKey, b: ApiKey, ops: KeyO
                   resource.list.label)
         if resource.update is not None:
             change_marker = new_marker(ctx, "tenant-b")
-            attempt = send(ctx, resource.update.method, at(resource, resource.update, item_id), headers=hb,
+            target = at(resource, resource.update, item_id)
+            attempt = send(ctx, resource.update.method, target, headers=hb,
                            json=marked_body(resource.update.request_schema, change_marker, variant=1))
             back = read_back(ctx, resource, item_id, ha)
             if back.state == "unknown":
                 notes.append(f"after B's {resource.update.method}, A's read {back.via} answered "
                              f"{status_text(back.exchange)}: B's write could not be judged")
             else:
-                judge("write", f"changed tenant A's object: {resource.update.method} {item} answered "
+                judge("write", f"changed tenant A's object: {resource.update.method} {target} answered "
                       f"{status_text(attempt)} and A now reads B's values", change_marker in back.exchange.text,
                       [attempt.evidence(f"tenant B changes A's object ({status_text(attempt)})"),
                        back.exchange.evidence("tenant A reads it back: unchanged?")], resource.update.label)
         if resource.delete is not None:
-            attempt = send(ctx, "DELETE", at(resource, resource.delete, item_id), headers=hb)
+            target = at(resource, resource.delete, item_id)
+            attempt = send(ctx, "DELETE", target, headers=hb)
             back = read_back(ctx, resource, item_id, ha)
             if back.state == "unknown":
                 notes.append(f"after B's DELETE, A's read {back.via} answered {status_text(back.exchange)}: B's "
                              "delete could not be judged")
             else:
-                judge("delete", f"deleted tenant A's object: after DELETE {item} ({status_text(attempt)}) A's "
+                judge("delete", f"deleted tenant A's object: after DELETE {target} ({status_text(attempt)}) A's "
                       f"{back.via} answers {status_text(back.exchange)} without it", back.state == "absent",
                       [attempt.evidence(f"tenant B deletes A's object ({status_text(attempt)})"),
                        back.exchange.evidence("tenant A reads it back: still there?")], resource.delete.label)

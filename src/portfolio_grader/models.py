@@ -369,10 +369,18 @@ class LadderStep(_Frozen):
 
 
 class Fix(_Frozen):
+    """One item of "Fix these first": what broke on this API, then the rubric's hint. One cause that costs
+    several criteria (a failed build leaves every probe not evaluated) is one item covering them all."""
+
     criterion: str
     title: str
     points: float  # how many points fixing it is worth
     hint: str
+    problem: str = ""  # what broke on this API: the leading finding's message, else the failing check's summary
+    operation: str | None = None  # the operation it broke on ("POST /books"), when it belongs to one
+    gate: bool = False  # one of the criteria it covers is a gate of the tier
+    finding_ids: list[str] = []
+    criteria: list[str] = []  # every criterion this cause costs, `criterion` first
 
 
 class Scorecard(BaseModel):

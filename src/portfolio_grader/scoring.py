@@ -43,7 +43,7 @@ def score(rubric: Rubric, outcomes: list[CheckOutcome]) -> Score:
         score=value,
         passed=value >= rubric.pass_mark and gates_met,
         gates_met=gates_met,
-        top_fixes=_top_fixes(results, total),
+        top_fixes=_top_fixes(results, outcomes, total),
     )
 
 
@@ -67,12 +67,66 @@ def _criterion(criterion: Criterion, outcomes: list[CheckOutcome]) -> CriterionR
     return CriterionResult(status="partial" if points > 0 else "fail", points=points, finding_ids=findings, **common)
 
 
-def _top_fixes(results: list[CriterionResult], total: float) -> list[Fix]:
-    """The criteria that lose the most points, gates first on ties, each with its hint."""
-    lost = [r for r in results if r.status not in ("pass", "not_applicable")]
-    lost.sort(key=lambda r: (-(r.max_points - r.points), not r.gate))
-    return [Fix(criterion=r.id, title=r.title, points=round(100 * (r.max_points - r.points) / total, 1),
-                hint=r.reason if r.status == "not_evaluated" and r.reason else r.hint) for r in lost[:5]]
+_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+# a check skipped for one of these reasons could not run because the API itself did not: the cause is the
+# build or the start, a fix for the learner, not something the grader could be told in the manifest
+_SERVICE_DOWN = ("the API is not running", "the container was never started")
+_SERVICE_KINDS = {"build_failed", "start_failed", "container_crashed"}
+MAX_FIXES = 5
+
+
+def blocked_by_the_service(criterion: CriterionResult, outcomes: dict[str, CheckOutcome]) -> bool:
+    """A criterion not evaluated only because the API did not build or start."""
+    skipped = [outcomes[c] for c in criterion.checks if c in outcomes and outcomes[c].status == "not_evaluated"]
+    return (criterion.status == "not_evaluated" and bool(skipped)
+            and all((o.reason or "").startswith(_SERVICE_DOWN) for o in skipped))
+
+
+def _top_fixes(results: list[CriterionResult], outcomes: list[CheckOutcome], total: float) -> list[Fix]:
+    """"Fix these first": the causes that cost points, gates first, then by the points fixing them is worth.
+
+    Each item leads with what broke on this API (the most severe finding of the criterion, else the failing
+    check's summary). Criteria that share a finding are one item, and so is a failed build or start with every
+    criterion it left not evaluated. Criteria the grader could not evaluate for other reasons are not fixes:
+    the report lists them apart ("Help the grader see more", report/fixes.py)."""
+    by_check = {o.check: o for o in outcomes}
+    findings = {f.id: f for o in outcomes for f in o.findings}
+    failing = [r for r in results if r.status in ("fail", "partial")]
+    groups: list[list[CriterionResult]] = []
+    for r in failing:  # criteria resting on a common finding are one cause
+        ids = set(r.finding_ids)
+        joined = [g for g in groups if ids & {i for c in g for i in c.finding_ids}]
+        merged = [c for g in joined for c in g] + [r]
+        groups = [g for g in groups if g not in joined] + [merged]
+    groups.sort(key=lambda g: results.index(g[0]))
+    blocked = [r for r in results if blocked_by_the_service(r, by_check)]
+    if blocked:
+        home = next((g for g in groups if any(findings[i].kind in _SERVICE_KINDS for c in g for i in c.finding_ids
+                                              if i in findings)), None)
+        if home is None:
+            groups.append(blocked)
+        else:
+            home.extend(blocked)
+    fixes = [_fix(g, by_check, findings, total) for g in groups]
+    fixes.sort(key=lambda f: (not f.gate, -f.points))
+    return fixes[:MAX_FIXES]
+
+
+def _fix(group: list[CriterionResult], by_check: dict[str, CheckOutcome], findings: dict, total: float) -> Fix:
+    lead = group[0]
+    own = sorted((findings[i] for c in group for i in c.finding_ids if i in findings),
+                 key=lambda f: _SEVERITY_ORDER.get(f.severity, 9))
+    if own:
+        problem, operation = own[0].message, own[0].operation
+    else:  # no finding: the checks that did not hold say what they saw (a skip reason when nothing ran)
+        seen = [by_check[c] for c in lead.checks if c in by_check]
+        held_back = [o.summary for o in seen if o.status in ("fail", "warn")]
+        problem = "; ".join(dict.fromkeys(held_back)) or lead.reason or ""
+        operation = None
+    lost = sum(c.max_points - c.points for c in group)
+    return Fix(criterion=lead.id, title=lead.title, points=round(100 * lost / total, 1), hint=lead.hint,
+               problem=problem, operation=operation, gate=any(c.gate for c in group),
+               finding_ids=list(dict.fromkeys(f.id for f in own)), criteria=[c.id for c in group])
 
 
 def ladder(rubrics: list[Rubric], outcomes: list[CheckOutcome]) -> list[LadderStep]:

@@ -285,17 +285,25 @@ def sample_scorecard(**overrides: Any) -> Scorecard:
             StageResult(name="checks", status="ok", seconds=21.4),
             StageResult(name="scoring", status="ok", seconds=0.004),
         ],
-        top_fixes=[
+        top_fixes=[  # as scoring makes them: gates first, then points; each leads with what broke
             Fix(criterion="ownership.bola", title="Users cannot read or change each other's tasks", points=12,
-                hint="Scope every read, update and delete to the current user and answer 404 for other users' rows."),
-            Fix(criterion="pagination.limits", title="List endpoints paginate and cap the page size", points=8,
-                hint="Add `resources: [/api/v1/tasks]` to portfolio-grader.yaml so pagination can be checked."),
-            Fix(criterion="auth.rate_limit", title="Login is rate limited", points=6,
-                hint="Throttle failed logins and answer 429 with Retry-After."),
+                hint="Scope every read, update and delete to the current user and answer 404 for other users' rows.",
+                gate=True, problem=_findings()[0].message, operation="GET /api/v1/tasks/{task_id}",
+                finding_ids=["F001", "F002"], criteria=["ownership.bola"]),
             Fix(criterion="errors.json", title="Errors are JSON with a consistent shape", points=6,
-                hint="Register exception handlers so 4xx and 5xx responses are application/json."),
+                hint="Register exception handlers so 4xx and 5xx responses are application/json with a detail field.",
+                problem=_findings()[2].message, operation="POST /api/v1/tasks", finding_ids=["F003"],
+                criteria=["errors.json"]),
+            Fix(criterion="auth.rate_limit", title="Login is rate limited", points=6,
+                hint="Throttle failed logins and answer 429 with Retry-After.", problem=_findings()[3].message,
+                operation="POST /api/v1/auth/login", finding_ids=["F004"], criteria=["auth.rate_limit"]),
             Fix(criterion="contract.conformance", title="Responses match the documented schemas", points=5,
-                hint="Make the response models and the handlers agree."),
+                hint="Make the response models and the handlers agree: run schemathesis locally against "
+                     "/openapi.json.", problem=_findings()[4].message, operation="GET /api/v1/tasks/{task_id}",
+                finding_ids=["F005"], criteria=["contract.conformance"]),
+            Fix(criterion="repo.tests", title="Automated tests run in CI", points=3,
+                hint="Add a GitHub Actions workflow that runs pytest on every push.",
+                problem="Tests exist (tests/, 14 files) but no CI workflow runs them", criteria=["repo.tests"]),
         ],
         runtime={"kind": "compose", "builder": "docker buildx 0.17.1 (BuildKit)", "status": "running",
                  "detail": "service api healthy on /healthz after 6.2 s", "base_url": BASE},
@@ -348,7 +356,8 @@ def hostile_scorecard() -> Scorecard:
         notes=["note " + HOSTILE],
         stages=[*base.stages, StageResult(name="report " + IMG, status="ok", seconds=0.1, detail=HOSTILE)],
         top_fixes=[Fix(criterion=IMG, title="fix " + HOSTILE, points=12, hint="[link=https://evil.example]x[/link] "
-                       + HOSTILE), *base.top_fixes[1:]],
+                       + HOSTILE, problem="problem " + HOSTILE, operation="GET /" + HOSTILE),
+                   *base.top_fixes[1:]],
     )
 
 

@@ -124,3 +124,156 @@ def test_the_criteria_header_says_earned_of_possible_in_every_format():
     page = Document(render_html(partial)).text
     assert "77 of 100 points" in page
     assert "77 of 100 points" in terminal_text(partial) and "77 of 100 points" in render_markdown(partial)
+
+
+# ---------------------------------------------------------------- "Fix these first", from real scoring
+
+
+def _outcome(check, status, score_=1.0, findings=(), reason=None, hint=None, summary=None):
+    from portfolio_grader.models import CheckOutcome
+
+    return CheckOutcome(check=check, area="x", status=status, summary=summary or f"{check} summary", score=score_,
+                        findings=list(findings), manifest_hint=hint,
+                        reason=reason or ("why" if status in ("not_evaluated", "not_applicable") else None))
+
+
+def _finding(fid, check, kind, message, severity="high", operation=None):
+    from portfolio_grader.models import Finding
+
+    return Finding(id=fid, check=check, kind=kind, severity=severity, message=message, operation=operation)
+
+
+def test_fixes_lead_with_what_broke_gates_first_then_points():
+    from portfolio_grader.rubric import load_rubric
+    from portfolio_grader.scoring import score
+
+    rubric = load_rubric("beginner")
+    crud = _finding("F001", "crud.lifecycle", "wrong_status", "POST /books answered 200, not 201",
+                    operation="POST /books")
+    errors = _finding("F002", "contract.no_server_errors", "server_error", "POST /books with a 10 000 character "
+                      "title answered 500", severity="medium", operation="POST /books")
+    outcomes = []
+    for c in rubric.check_ids:
+        if c == "crud.lifecycle":
+            outcomes.append(_outcome(c, "fail", 0.8, [crud]))
+        elif c == "contract.no_server_errors":
+            outcomes.append(_outcome(c, "fail", 0.0, [errors]))
+        elif c == "repo.readme":
+            outcomes.append(_outcome(c, "not_evaluated", 0.0, reason="there is no repository to read"))
+        else:
+            outcomes.append(_outcome(c, "pass"))
+    result = score(rubric, outcomes)
+    fixes = result.top_fixes
+    # the gate (crud, 3 points lost) comes before the bigger non-gate loss (no server errors, 10)
+    assert [f.criterion for f in fixes] == ["crud-lifecycle", "no-server-errors"]
+    assert fixes[0].gate and fixes[0].problem == "POST /books answered 200, not 201"
+    assert fixes[0].operation == "POST /books" and fixes[0].finding_ids == ["F001"]
+    assert fixes[0].hint == next(c.hint for c in rubric.criteria if c.id == "crud-lifecycle")
+    assert fixes[1].points == round(100 * 10 / rubric.max_points, 1) and fixes[1].problem.startswith("POST /books with a 10 000")
+    assert "readme" not in {f.criterion for f in fixes}  # not evaluated: not a fix worth points
+
+
+def test_a_failed_build_is_one_fix_covering_every_criterion_it_left_unevaluated():
+    result = _failed_build_card()
+    assert len(result.top_fixes) == 1
+    fix = result.top_fixes[0]
+    blocked = [c.id for c in result.criteria if c.status != "pass" and c.id != "readme"]
+    assert fix.criterion == "runs-in-docker" and fix.gate and fix.problem.startswith("The image did not build")
+    assert set(fix.criteria) == set(blocked) and fix.criteria[0] == "runs-in-docker"
+    # the README the grader could not read is not part of the build's cost: it is a "see more"
+    lost = sum(c.max_points - c.points for c in result.criteria if c.id in blocked)
+    assert fix.points == round(100 * lost / sum(c.max_points for c in result.criteria), 1)
+
+
+def test_criteria_sharing_a_finding_are_one_fix():
+    from portfolio_grader.models import CriterionResult
+    from portfolio_grader.scoring import _top_fixes
+
+    shared = _finding("F007", "contract.response_schema", "schema_violation", "GET /books/1 lacks 'isbn'")
+    a = CriterionResult(id="a", title="A", area="x", status="fail", points=0, max_points=10, finding_ids=["F007"],
+                        checks=["contract.response_schema"])
+    b = CriterionResult(id="b", title="B", area="x", status="partial", points=2, max_points=5, finding_ids=["F007"],
+                        checks=["contract.response_schema"])
+    fixes = _top_fixes([a, b], [_outcome("contract.response_schema", "fail", 0.0, [shared])], 100)
+    assert [(f.criteria, f.points, f.problem) for f in fixes] == [(["a", "b"], 13, "GET /books/1 lacks 'isbn'")]
+
+
+def _section(html: str, section_id: str) -> str:
+    match = re.search(rf'<section class="card" id="{section_id}">(.*?)</section>', html, re.S)
+    return Document(match.group(1)).text if match else ""
+
+
+def _failed_build_card():
+    """A real scoring of the beginner rubric for a submission whose image did not build."""
+    from portfolio_grader.rubric import load_rubric
+    from portfolio_grader.scoring import score
+
+    rubric = load_rubric("beginner")
+    build = _finding("F001", "runtime.builds", "build_failed", "The image did not build: COPY failed: "
+                     "requirements.txt not found", severity="critical")
+    outcomes = []
+    for c in rubric.check_ids:
+        if c == "runtime.builds":
+            outcomes.append(_outcome(c, "fail", 0.0, [build]))
+        elif c == "runtime.starts":
+            outcomes.append(_outcome(c, "not_evaluated", 0.0,
+                                     reason="the container was never started: the image did not build"))
+        elif c.startswith("repo.") and c != "repo.readme":
+            outcomes.append(_outcome(c, "pass"))
+        elif c == "repo.readme":
+            outcomes.append(_outcome(c, "not_evaluated", 0.0, reason="no README was found to read",
+                                     hint="readme: docs/README.md   # where your README is"))
+        else:
+            outcomes.append(_outcome(c, "not_evaluated", 0.0, reason="the API is not running (build failed: COPY "
+                                     "failed)", hint="port: 8000"))
+    result = score(rubric, outcomes)
+    return sample_scorecard(score=result.score, passed=result.passed, gates_met=result.gates_met,
+                            criteria=result.criteria, findings=result.findings, checks=outcomes,
+                            top_fixes=result.top_fixes, ladder=[])
+
+
+def test_every_format_shows_fixes_with_what_broke_and_not_evaluated_apart():
+    sc = sample_scorecard()
+    html = render_html(sc)
+    fixes = _section(html, "fixes")
+    first = sc.top_fixes[0]
+    assert first.problem in fixes and first.hint in fixes and "Gate" in fixes
+    assert fixes.index(first.problem) < fixes.index(first.hint) < fixes.index(sc.top_fixes[1].title)
+    pagination = "List endpoints paginate and cap the page size"
+    assert pagination not in fixes  # not evaluated: no fix worth +8 points
+    more = _section(html, "see-more")
+    assert pagination in more and "resources: [/api/v1/tasks]" in more and "8 points not graded" in more
+    assert "does not share a path" in more
+
+    term = terminal_text(sc)
+    fixes_part = term.split("Fix these first")[1].split("Help the grader see more")[0]
+    assert "on GET /api/v1/tasks/{task_id}: User B read a task" in " ".join(fixes_part.split())
+    assert pagination not in fixes_part and pagination in term.split("Help the grader see more")[1]
+
+    md = render_markdown(sc)
+    md_fixes = md.split("### Fix these first")[1].split("### Help the grader see more")[0]
+    assert "1. **Users cannot read or change each other's tasks** (gate, +12 pts): on `GET /api/v1/tasks/{task_id}`" in md_fixes
+    assert pagination not in md_fixes
+    md_more = md.split("### Help the grader see more")[1].split("<details>")[0]
+    assert pagination in md_more and "resources: [/api/v1/tasks]" in md_more and "```yaml" in md_more
+
+    gs = json.loads(render_gradescope(sc))["output"]
+    assert "1. Users cannot read or change each other's tasks (gate) (+12): GET /api/v1/tasks/{task_id}: User B" in gs
+    assert f"Help the grader see more" in gs and pagination in gs.split("Help the grader see more")[1]
+
+
+def test_a_failed_build_is_one_item_in_every_format():
+    sc = _failed_build_card()
+    assert len(sc.top_fixes) == 1 and len(sc.top_fixes[0].criteria) > 5
+    html = render_html(sc)
+    fixes = _section(html, "fixes")
+    assert fixes.count("+") == 1 and "The image did not build" in fixes and "One cause: it also costs" in fixes
+    assert "Publishes a valid OpenAPI document" in fixes  # named among what the cause costs
+    more = _section(html, "see-more")
+    assert "README" in more and "readme: docs/README.md" in more and "OpenAPI" not in more
+
+    md = render_markdown(sc)
+    md_fixes = md.split("### Fix these first")[1].split("### Help the grader see more")[0]
+    assert md_fixes.count("pts)") == 1 and "One cause: it also costs" in md_fixes
+    term = terminal_text(sc)
+    assert term.count(" pts ") == 1 and "One cause" in term

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from ..models import CriterionResult, Finding, Scorecard
 from .html import format_points, points_text
-from .learner import hidden_summary, visible_fixes
+from .fixes import fixes, see_more
+from .learner import hidden_summary
 from .verdict import verdict_of
 
 MAX_OUTPUT = 8_000
@@ -66,9 +67,19 @@ def render_gradescope(scorecard: Scorecard,
     summary.append(f"Criteria: {points_text(sc.criteria)}.")
     if hidden.count:
         summary.append(f"{hidden.text()}.")
-    fixes = visible_fixes(sc)
-    if fixes:
-        summary.append("Fix these first: " + "; ".join(f"{fix.title} (+{format_points(fix.points)})" for fix in fixes[:3]))
+    items = fixes(sc, learner=True)
+    if items:
+        summary.append("Fix these first:")
+        for number, item in enumerate(items[:3], 1):
+            fix = item.fix
+            where = f"{fix.operation}: " if fix.operation else ""
+            summary.append(f"{number}. {fix.title}{' (gate)' if fix.gate else ''} (+{format_points(fix.points)}): "
+                           f"{where}{fix.problem}" if fix.problem else
+                           f"{number}. {fix.title} (+{format_points(fix.points)})")
+    unseen = see_more(sc, learner=True)
+    if unseen:
+        summary.append("Help the grader see more (not evaluated, no points either way; the scorecard has the "
+                       "portfolio-grader.yaml lines): " + "; ".join(i.criterion.title for i in unseen))
     results = {
         "score": round(sum(c.points for c in sc.criteria), 2),  # the same units as tests[].score
         "output": _bounded("\n".join(summary)),

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ..models import CheckOutcome, CriterionResult, Finding, Scorecard
 from .baseline import baseline_of
+from .fixes import fixes, see_more
 from .verdict import verdict_of
 
 TEMPLATE = "scorecard.html.j2"
@@ -155,6 +156,8 @@ def build_context(scorecard: Scorecard) -> dict[str, Any]:
         "pass_pct": _percent(scorecard.pass_mark),
         "max_total": max_total,
         "points_text": points_text(scorecard.criteria),
+        "fixes": fixes(scorecard),  # "Fix these first" (report/fixes.py)
+        "see_more": see_more(scorecard),  # "Help the grader see more": not evaluated, with the manifest lines
         "counts": counts,
         "failed_gates": [c for c in scorecard.criteria if c.gate_failed],
         "commit_short": short_commit(scorecard.source.commit),

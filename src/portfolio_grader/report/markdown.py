@@ -16,7 +16,8 @@ import unicodedata
 from ..models import CriterionResult, Finding, Scorecard
 from .baseline import BaselineDiff, CriterionChange, baseline_of
 from .html import area_label, format_points, format_time, points_text, short_commit
-from .learner import hidden_ids, hidden_summary, visible_criteria, visible_findings, visible_fixes
+from .learner import hidden_summary, visible_criteria, visible_findings
+from .fixes import fixes, see_more
 from .verdict import verdict_of
 from .terminal import clean  # one printable line: control and bidi characters dropped, bounded
 
@@ -141,18 +142,41 @@ def _change(ch: CriterionChange) -> str:
 
 
 def _fixes(sc: Scorecard) -> list[str]:
-    fixes = visible_fixes(sc)[:3]
-    if not fixes:
-        if any(c.status != "pass" for c in sc.criteria):
-            return ["### Fix these first", "", "Only hidden checks lost points.", ""]
-        return ["Every criterion earned its full points.", ""]
-    lines = ["### Fix these first", ""]
-    for number, fix in enumerate(fixes, 1):
-        line = f"{number}. **{md(fix.title, 140)}** (+{format_points(fix.points)} pts)"
-        if fix.hint:
-            line += f": {md(fix.hint, 400)}"
-        lines.append(line)
-    return lines + [""]
+    items = fixes(sc, learner=True)[:3]
+    unseen = see_more(sc, learner=True)
+    lines: list[str] = []
+    if items:
+        lines += ["### Fix these first", ""]
+        for number, item in enumerate(items, 1):
+            fix = item.fix
+            line = f"{number}. **{md(fix.title, 140)}** ({'gate, ' if fix.gate else ''}+{format_points(fix.points)} pts)"
+            if fix.problem:
+                where = f"on {code(fix.operation)}: " if fix.operation else ""
+                line += f": {where}{md(fix.problem, 400)}"
+            if item.also:
+                line += f" _One cause: it {md(item.also_text, 300)}._"
+            if fix.hint:
+                line += f"<br>How to fix: {md(fix.hint, 400)}"
+            lines.append(line)
+        lines.append("")
+    elif any(c.status in ("fail", "partial") for c in sc.criteria):
+        lines += ["### Fix these first", "", "Only hidden checks lost points.", ""]
+    elif not unseen:
+        lines += ["Every criterion earned its full points.", ""]
+    else:
+        lines += ["Nothing to fix in what the grader saw.", ""]
+    if unseen:
+        lines += ["### Help the grader see more", "",
+                  "Not faults of the API: the grader could not check these, so they earn nothing yet. "
+                  "The lines shown go in `portfolio-grader.yaml` in your repository.", ""]
+        for item in unseen:
+            reason = f": {md('; '.join(item.reasons), 400)}" if item.reasons else ""
+            lines.append(f"- **{md(item.criterion.title, 140)}** ({format_points(item.criterion.max_points)} "
+                         f"points not graded){reason}")
+            for hint in item.manifest_hints:
+                lines += ["", "  " + fenced(hint, limit=1000, lang="yaml").replace("\n", "\n  ")]
+        lines.append("")
+    return lines
 
 
 def _criteria(sc: Scorecard) -> list[str]:

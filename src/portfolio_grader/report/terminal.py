@@ -19,6 +19,7 @@ from rich.text import Text
 
 from ..models import Scorecard
 from .html import format_points, points_text, short_commit
+from .fixes import fixes, see_more
 from .verdict import verdict_of
 
 _STATUS_STYLE = {
@@ -122,22 +123,40 @@ def print_summary(
     console.print(grid)
     _print_since(sc, console)
 
-    fixes = sc.top_fixes[:3]
+    items = fixes(sc)[:3]
+    unseen = see_more(sc)
     console.print()
-    if fixes:
+    if items:
         console.print(_m("[bold]Fix these first[/]"))
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True, justify="right")
         table.add_column(no_wrap=True, justify="right", style="green")
         table.add_column(overflow="fold")
-        for number, fix in enumerate(fixes, 1):
-            body = f"[bold]{_e(fix.title, 120)}[/]"
+        for number, item in enumerate(items, 1):
+            fix = item.fix
+            body = f"[bold]{_e(fix.title, 120)}[/]" + (" [red](gate)[/]" if fix.gate else "")
+            if fix.problem:
+                where = f"on {_e(fix.operation, 100)}: " if fix.operation else ""
+                body += f"\n{where}{_e(fix.problem, 240)}"
+            if item.also:
+                body += f"\n[dim]One cause: it {_e(item.also_text, 200)}.[/]"
             if fix.hint:
                 body += f"\n[dim]{_e(fix.hint, 240)}[/]"
             table.add_row(f"{number}.", f"+{format_points(fix.points)} pts", _m(body))
         console.print(table)
-    else:
+    elif not unseen:
         console.print(_m("[green]Nothing to fix: every criterion earned its full points.[/]"))
+    else:
+        console.print(_m("[green]Nothing to fix in what the grader saw.[/]"))
+    if unseen:
+        one = len(unseen) == 1
+        console.print()
+        console.print(_m(f"[bold]Help the grader see more[/]  [dim]{len(unseen)} criteri{'on' if one else 'a'} not "
+                         f"evaluated (no points either way); the scorecard lists the portfolio-grader.yaml lines "
+                         f"that would let {'it' if one else 'them'} run[/]"))
+        for item in unseen[:3]:
+            reason = f" [dim]({_e(item.reasons[0], 160)})[/]" if item.reasons else ""
+            console.print(_m(f"  ○ {_e(item.criterion.title, 120)}{reason}"))
 
     if sc.notes:
         console.print(_m(f"[dim]{len(sc.notes)} grader note{'s' if len(sc.notes) != 1 else ''} in the scorecard "

@@ -277,3 +277,87 @@ def test_a_failed_build_is_one_item_in_every_format():
     assert md_fixes.count("pts)") == 1 and "One cause: it also costs" in md_fixes
     term = terminal_text(sc)
     assert term.count(" pts ") == 1 and "One cause" in term
+
+
+# ---------------------------------------------------------------- inline code, whole words, JSON excerpts, stopped
+
+
+def _card_with_code_hints():
+    from portfolio_grader.models import CheckOutcome, Evidence
+
+    long_hint = ("Run `docker build .` on a clean checkout and fix the first failing step; " + "then keep " * 40
+                 + "going until the image builds.")
+    base = gate_missed_scorecard()
+    criteria = [c.model_copy(update={"hint": long_hint}) if c.id == "ownership.bola" else c for c in base.criteria]
+    fixes = [f.model_copy(update={"hint": long_hint}) if f.criterion == "ownership.bola" else f for f in base.top_fixes]
+    spec = {"openapi": "3.1.0", "info": {"title": "Task API", "x-flag": True, "x-none": None},
+            "paths": {"/tasks": {"get": {"summary": "It's a list " * 30}}}}
+    checks = [*base.checks,
+              CheckOutcome(check="contract.spec_present", area="contract", status="pass", summary="a spec",
+                           evidence=[Evidence(curl="cat openapi.yaml", file="openapi.yaml", excerpt=str(spec)[:400]),
+                                     Evidence(curl="cat small.yaml", file="small.yaml",
+                                              excerpt=str({"openapi": "3.0.3", "ok": True}))])]
+    criteria = [c.model_copy(update={"checks": [*c.checks, "contract.spec_present"]}) if c.id == "contract.spec"
+                else c for c in criteria]
+    return sample_scorecard(criteria=criteria, top_fixes=fixes, checks=checks, findings=base.findings,
+                            score=base.score), long_hint
+
+
+def test_inline_code_is_code_in_html_markdown_and_terminal_never_literal_backticks():
+    from .test_formats import markdown_html
+
+    sc, hint = _card_with_code_hints()
+    html = render_html(sc)
+    assert "<code>docker build .</code>" in _section_html(html, "fixes")
+    assert "`" not in Document(_section_html(html, "fixes")).text
+    assert "`" not in Document(_section_html(html, "criteria")).text.split("Checks behind")[0]
+    assert "<code>resources</code>" in html  # a not-evaluated reason's code span
+
+    md = render_markdown(sc)
+    rendered = markdown_html(md)
+    assert "docker build ." in [t for t in rendered.texts]  # a code span GitHub shows as code
+    assert "\\`" not in md.split("### Fix these first")[1].split("<details>")[0]
+
+    console = Console(record=True, width=200, force_terminal=True)
+    print_summary(sc, console=console)
+    plain = console.export_text()
+    assert "docker build ." in plain and "`" not in plain.split("Fix these first")[1]
+
+
+def _section_html(html: str, section_id: str) -> str:
+    return re.search(rf'<section class="card" id="{section_id}">(.*?)</section>', html, re.S).group(1)
+
+
+def test_hints_are_cut_at_a_word_never_mid_word():
+    from portfolio_grader.report.terminal import clean
+
+    sc, hint = _card_with_code_hints()
+    term = " ".join(terminal_text(sc).split())
+    shown = term.split("Run docker build . on a clean checkout")[1].split("…")[0]
+    assert shown.rstrip().endswith("keep") or shown.rstrip().endswith("then")
+    words = set(hint.replace("`", "").split())
+    assert all(w in words for w in shown.split())
+    md = render_markdown(sc)
+    cut = md.split("How to fix: Run")[1].split("…")[0]
+    assert cut.split()[-1] in ("then", "keep")
+    assert clean("alpha beta gamma", 12) == "alpha beta…" and clean("x" * 30, 10) == "x" * 9 + "…"
+
+
+def test_spec_excerpts_are_json_not_python_reprs():
+    sc, _ = _card_with_code_hints()
+    text = Document(render_html(sc)).text
+    assert '"openapi": "3.1.0"' in text and "'openapi'" not in text
+    assert '"x-flag": true' in text and '"x-none": null' in text  # cut short, still in JSON spelling
+    assert '"openapi": "3.0.3",\n  "ok": true' in text  # a whole document is indented JSON
+
+
+def test_the_runtime_block_says_stopped_once_the_container_is_gone():
+    sc = sample_scorecard()
+    html = render_html(sc)
+    runtime = Document(_section_html(html, "runtime")).text
+    assert "stopped: it ran during the grade and was removed when the grade ended" in runtime
+    assert "no longer served" in runtime
+    assert "The API did not run" not in Document(html).text
+    assert "ran, stopped when the grade ended" in terminal_text(sc)
+    live = sample_scorecard(runtime={**sc.runtime, "kind": "external"})  # a deployment is not the grader's to stop
+    assert "stopped" not in Document(_section_html(render_html(live), "runtime")).text

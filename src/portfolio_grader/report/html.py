@@ -7,14 +7,18 @@ whatever a hostile submission put in a body, a header or a log can neither run n
 
 from __future__ import annotations
 
+import ast
 import functools
+import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from ..models import CheckOutcome, CriterionResult, Finding, Scorecard
 from .baseline import baseline_of
@@ -147,8 +151,7 @@ def build_context(scorecard: Scorecard) -> dict[str, Any]:
         counts[criterion.status] = counts.get(criterion.status, 0) + 1
 
     max_total = sum(c.max_points for c in scorecard.criteria)
-    runtime = dict(scorecard.runtime)
-    runtime.pop("logs", None)  # shown from scorecard.logs
+    runtime = runtime_view(scorecard)
     return {
         "sc": scorecard,
         "verdict": verdict_of(scorecard),  # the one wording every format uses (report/verdict.py)
@@ -164,9 +167,9 @@ def build_context(scorecard: Scorecard) -> dict[str, Any]:
         "graded_at": format_time(scorecard.graded_at),
         "areas": area_views,
         "runtime_fields": mapping_fields(runtime, RUNTIME_ORDER, always=("builder",)),
-        "runtime_status": str(runtime.get("status") or ""),
+        "runtime_status": str(scorecard.runtime.get("status") or ""),
         "builder": str(runtime.get("builder") or ""),
-        "base_url": str(runtime.get("base_url") or ""),
+        "base_url": str(scorecard.runtime.get("base_url") or ""),
         "api_fields": mapping_fields(scorecard.api, API_ORDER),
         "facts_fields": mapping_fields(scorecard.facts, FACTS_ORDER),
         "total_seconds": sum(s.seconds for s in scorecard.stages),
@@ -237,6 +240,75 @@ def message_text(headers: Mapping[str, str], body: str | None) -> str:
     if body:
         text = f"{text}\n\n{body}" if text else body
     return text
+
+
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def inline_code(text: object) -> Markup:
+    """Rubric or check prose with its `code` spans as <code>: every piece is escaped first, so text from a
+    submission stays text; only the grader's own <code> tags are markup."""
+    text = "" if text is None else str(text)
+    out, last = [], 0
+    for match in INLINE_CODE.finditer(text):
+        out.append(escape(text[last:match.start()]))
+        out.append(Markup("<code>%s</code>") % match.group(1))
+        last = match.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+def excerpt_text(text: str | None) -> str:
+    """A file excerpt as shown: a Python repr of a parsed document (the spec as a dict) becomes JSON, also when
+    the excerpt was cut short; anything else unchanged. Response bodies never go through this: they are what
+    the server said."""
+    if not text or text[0] not in "{[" or "'" not in text:
+        return text or ""
+    try:
+        json.loads(text)
+        return text  # already JSON
+    except ValueError:
+        pass
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return _repr_to_json(text)
+    if isinstance(value, (dict, list)):
+        try:
+            return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            return text
+    return text
+
+
+_REPR_TOKEN = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\b(?:True|False|None)\b""")
+_REPR_WORDS = {"True": "true", "False": "false", "None": "null"}
+
+
+def _repr_to_json(text: str) -> str:
+    """A repr cut short (no closing brackets): its strings and constants in JSON spelling, token by token."""
+    def token(match: re.Match) -> str:
+        word = match.group(0)
+        if word in _REPR_WORDS:
+            return _REPR_WORDS[word]
+        try:
+            return json.dumps(ast.literal_eval(word), ensure_ascii=False)
+        except (ValueError, SyntaxError):
+            return word
+
+    return _REPR_TOKEN.sub(token, text)
+
+
+def runtime_view(scorecard: Scorecard) -> dict[str, Any]:
+    """The runtime block as it stands when the report is read: a container the grade started was removed at
+    its end, so "running" reads "stopped" (with what it was); a live deployment is not the grader's to stop."""
+    runtime = dict(scorecard.runtime)
+    runtime.pop("logs", None)  # shown from scorecard.logs
+    if runtime.get("kind") in ("docker", "compose") and runtime.get("status") == "running":
+        runtime["status"] = "stopped: it ran during the grade and was removed when the grade ended"
+        if runtime.get("base_url"):
+            runtime["base_url"] = f"{runtime['base_url']} (during the grade; no longer served)"
+    return runtime
 
 
 def _percent(value: float) -> str:
@@ -317,6 +389,8 @@ def environment() -> Environment:
     env.filters["pts"] = format_points
     env.filters["secs"] = format_seconds
     env.filters["area_label"] = area_label
+    env.filters["prose"] = inline_code  # `code` spans of rubric and check text as <code>, the rest escaped
+    env.filters["excerpt"] = excerpt_text
     env.globals["message_text"] = message_text
     env.globals["status_labels"] = STATUS_LABELS
     env.globals["status_icons"] = STATUS_ICONS

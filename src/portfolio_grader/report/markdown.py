@@ -38,10 +38,23 @@ _ORDERED = re.compile(r"^(\d+)([.)])")
 
 def md(text: object, limit: int = 300) -> str:
     """Submission or rubric text as inert Markdown: no HTML, no links or images, no table breaks, no pings."""
-    line = html.escape(clean(text, limit), quote=False)  # & < > as entities: no raw HTML
+    return _ORDERED.sub(r"\1\\\2", _inert(clean(text, limit)))  # "1. x" would start a list
+
+
+def _inert(line: str) -> str:
+    line = html.escape(line, quote=False)  # & < > as entities: no raw HTML
     line = _MD_PUNCT.sub(r"\\\1", line)  # emphasis, code, links, images, headings, lists, table pipes
-    line = _ORDERED.sub(r"\1\\\2", line)  # "1. x" would start a list
     return line.replace("@", "@\u200b")  # no @mention notifications from a hostile string
+
+
+def prose(text: object, limit: int = 300) -> str:
+    """Rubric or check prose as inert Markdown whose `code` spans stay code spans (no literal backticks)."""
+    parts = clean(text, limit).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: the last one is literal
+        parts[-2:] = ["`".join(parts[-2:])]
+    text = "".join((code(part) if part.strip() else _inert(part)) if i % 2 else _inert(part)
+                   for i, part in enumerate(parts))
+    return _ORDERED.sub(r"\1\\\2", text)
 
 
 def fenced(text: str, limit: int = 2000, lang: str = "") -> str:
@@ -152,11 +165,11 @@ def _fixes(sc: Scorecard) -> list[str]:
             line = f"{number}. **{md(fix.title, 140)}** ({'gate, ' if fix.gate else ''}+{format_points(fix.points)} pts)"
             if fix.problem:
                 where = f"on {code(fix.operation)}: " if fix.operation else ""
-                line += f": {where}{md(fix.problem, 400)}"
+                line += f": {where}{prose(fix.problem, 400)}"
             if item.also:
                 line += f" _One cause: it {md(item.also_text, 300)}._"
             if fix.hint:
-                line += f"<br>How to fix: {md(fix.hint, 400)}"
+                line += f"<br>How to fix: {prose(fix.hint, 400)}"
             lines.append(line)
         lines.append("")
     elif any(c.status in ("fail", "partial") for c in sc.criteria):
@@ -170,7 +183,7 @@ def _fixes(sc: Scorecard) -> list[str]:
                   "Not faults of the API: the grader could not check these, so they earn nothing yet. "
                   "The lines shown go in `portfolio-grader.yaml` in your repository.", ""]
         for item in unseen:
-            reason = f": {md('; '.join(item.reasons), 400)}" if item.reasons else ""
+            reason = f": {prose('; '.join(item.reasons), 400)}" if item.reasons else ""
             lines.append(f"- **{md(item.criterion.title, 140)}** ({format_points(item.criterion.max_points)} "
                          f"points not graded){reason}")
             for hint in item.manifest_hints:
@@ -202,7 +215,7 @@ def _criterion_note(c: CriterionResult) -> str:
     if c.owasp:
         tags.append(f"OWASP {md(c.owasp, 20)}")
     if c.status in ("not_evaluated", "not_applicable") and c.reason:
-        tags.append(f"{STATUS_WORDS[c.status]}: {md(c.reason, 200)}")
+        tags.append(f"{STATUS_WORDS[c.status]}: {prose(c.reason, 200)}")
     return " · ".join(tags)
 
 
@@ -215,9 +228,9 @@ def _findings(findings: list[Finding], total: int) -> list[str]:
         head = f"**{f.severity.upper()}** {code(f.kind)}"
         if f.operation:
             head += f" · {md(f.operation, 120)}"
-        lines += [head, "", md(f.message, 500), ""]
+        lines += [head, "", prose(f.message, 500), ""]
         if f.hint:
-            lines += [f"_How to fix:_ {md(f.hint, 400)}", ""]
+            lines += [f"_How to fix:_ {prose(f.hint, 400)}", ""]
         if f.evidence:  # the exchanges in order are the reproduction: setup requests, then the one that shows it
             steps = [(f"# {clean(e.note, 200)}\n" if e.note else "") + e.curl for e in f.evidence[:MAX_STEPS]]
             lines += ["Reproduce:", "", fenced("\n".join(steps), limit=4000, lang="sh"), ""]

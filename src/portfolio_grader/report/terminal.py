@@ -43,12 +43,27 @@ def clean(text: object, limit: int = 200) -> str:
         else:
             chars.append(ch)
     line = " ".join("".join(chars).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:  # at a word boundary, never mid-word (a single giant word is still cut)
+        cut = cut[:space].rstrip(" ,;:")
+    return cut + "…"
 
 
 def _e(text: object, limit: int = 200) -> str:
     """Submission or rubric text, safe inside rich markup."""
     return escape(clean(text, limit))
+
+
+def _p(text: object, limit: int = 200) -> str:
+    """Rubric or check prose, safe inside rich markup, its `code` spans shown styled without the backticks."""
+    line = clean(text, limit)
+    parts = line.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick (or one cut off): the last one is literal
+        parts[-2:] = ["`".join(parts[-2:])]
+    return "".join(f"[cyan]{escape(part)}[/]" if i % 2 else escape(part) for i, part in enumerate(parts))
 
 
 def _m(markup: str) -> Text:
@@ -116,6 +131,8 @@ def print_summary(
         runtime = _e(status or "unknown", 40)
         if status and status != "running":
             runtime = f"[red]{runtime}[/]"
+        elif sc.runtime.get("kind") in ("docker", "compose"):  # the grade removed its container on the way out
+            runtime = "ran, stopped when the grade ended"
         grid.add_row("Runtime", _m(runtime + (f"  [dim]built with[/] {_e(builder, 80)}" if builder else "")))
 
     console.print()
@@ -137,11 +154,11 @@ def print_summary(
             body = f"[bold]{_e(fix.title, 120)}[/]" + (" [red](gate)[/]" if fix.gate else "")
             if fix.problem:
                 where = f"on {_e(fix.operation, 100)}: " if fix.operation else ""
-                body += f"\n{where}{_e(fix.problem, 240)}"
+                body += f"\n{where}{_p(fix.problem, 240)}"
             if item.also:
                 body += f"\n[dim]One cause: it {_e(item.also_text, 200)}.[/]"
             if fix.hint:
-                body += f"\n[dim]{_e(fix.hint, 240)}[/]"
+                body += f"\n[dim]{_p(fix.hint, 240)}[/]"
             table.add_row(f"{number}.", f"+{format_points(fix.points)} pts", _m(body))
         console.print(table)
     elif not unseen:
@@ -155,7 +172,7 @@ def print_summary(
                          f"evaluated (no points either way); the scorecard lists the portfolio-grader.yaml lines "
                          f"that would let {'it' if one else 'them'} run[/]"))
         for item in unseen[:3]:
-            reason = f" [dim]({_e(item.reasons[0], 160)})[/]" if item.reasons else ""
+            reason = f" [dim]({_p(item.reasons[0], 160)})[/]" if item.reasons else ""
             console.print(_m(f"  ○ {_e(item.criterion.title, 120)}{reason}"))
 
     if sc.notes:

@@ -130,6 +130,7 @@ def grade(request: GradeRequest) -> Scorecard:
                         _make_test_users(ctx)
                         outcomes = run_checks(rubric.check_ids, ctx) if not not_fetched else _unjudged(
                             rubric.check_ids, f"the repository was not fetched: {not_fetched}")
+                        stages.notes.extend(ctx.identity_notes())
                         removal = ctx.remove_test_users()
                         if removal:
                             stages.notes.append(removal)

@@ -158,7 +158,11 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
             raise HTTPException(404, "Task not found")
         return task
 
+    closed: list[bool] = []
+
     def sign_up(body: RegisterIn) -> dict:
+        if closed:
+            raise HTTPException(403, "registration is closed")
         if not flaws.weak_password_ok and (len(body.password) < 8 or body.password.isdigit()
                                            or body.password.lower() == "password"):
             raise HTTPException(422, "password too weak: use 8+ characters with letters and digits")
@@ -257,10 +261,13 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
             return Response(status_code=204)
 
     @app.post("/testing/reset", include_in_schema=False)
-    def reset():
-        """Drops every user but the seeded admin, as a learner's undocumented "reset the database" route does."""
+    def reset(close_registration: bool = False):
+        """Drops every user but the seeded admin, as a learner's undocumented "reset the database" route does
+        (and, asked to, closes registration: no user can be made again)."""
         for user_id in [u for u in users if u != 0]:
             del users[user_id]
+        if close_registration:
+            closed.append(True)
         return {"reset": True}
 
     async def claimed_owner(request: Request, user: dict, current: int | None = None) -> int:

@@ -40,15 +40,18 @@ class BookIn(BaseModel):
     secret: str = Field(examples=["pass1secret"])
 
 
-def shelf_app(bola_read: bool = False, open_accounts: bool = False) -> FastAPI:
+def shelf_app(bola_read: bool = False, open_accounts: bool = False, closed_after_reset: bool = False) -> FastAPI:
     """`bola_read`: any logged-in user reads any book and its secret (the flaw); `open_accounts`: any logged-in
-    user changes any user's password and deletes any account (the flaw)."""
+    user changes any user's password and deletes any account (the flaw); `closed_after_reset`: after a reset,
+    registration is closed. `app.state.tokens` lets a test expire every token at once."""
     users: dict[str, dict] = {}
     books: dict[str, dict] = {}
     tokens: dict[str, str] = {}
     calls: Counter[str] = Counter()
     app = FastAPI(title="shelf")
     app.state.calls = calls
+    app.state.tokens = tokens
+    resets: list[int] = []
     bearer = HTTPBearer(auto_error=False)
 
     def seed() -> None:
@@ -67,11 +70,14 @@ def shelf_app(bola_read: bool = False, open_accounts: bool = False) -> FastAPI:
     @app.get("/createdb", summary="Creates and populates the database with dummy data")
     def createdb():
         calls["GET /createdb"] += 1
+        resets.append(1)
         seed()
         return {"message": "Database populated."}
 
     @app.post("/users/register", responses={400: {}})
     def register(body: Account):
+        if closed_after_reset and resets:
+            return JSONResponse({"status": "fail", "message": "Registration is closed."}, status_code=403)
         if body.username in users:
             return JSONResponse({"status": "fail", "message": "User already exists."}, status_code=400)
         users[body.username] = body.model_dump()

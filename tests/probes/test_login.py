@@ -24,6 +24,11 @@ def context(serve):
     return lambda **flags: make_context(serve(tasks_app(**flags)))
 
 
+def _probed(ctx, since: int) -> list[Exchange]:
+    """The requests the check sent (the grader's check that its test user still works is not one of them)."""
+    return [e for e in ctx.prober.exchanges[since:] if e.source != "control"]
+
+
 def _logins(ctx, since: int) -> list[Exchange]:
     path = ctx.api.auth.login.path
     return [e for e in ctx.prober.exchanges[since:] if e.method == "POST" and e.url.endswith(path)]
@@ -101,7 +106,7 @@ def test_unlimited_login_is_reported_within_the_bound(context, json_login):
     elapsed = time.monotonic() - started
     assert outcome.status == "fail" and kinds(outcome) == {"login_not_rate_limited"}
     sent = _logins(ctx, before)
-    assert len(sent) == len(ctx.prober.exchanges) - before == MAX_ATTEMPTS <= 30
+    assert len(sent) == len(_probed(ctx, before)) == MAX_ATTEMPTS <= 30
     assert elapsed < 10
     (finding,) = outcome.findings
     assert finding.severity == "medium" and "API4" in finding.message
@@ -127,7 +132,7 @@ def test_user_enumeration_is_a_warning_that_costs_no_points(context, json_login)
     ctx.identities(1)
     before = len(ctx.prober.exchanges)
     outcome = run("auth.user_enumeration", ctx)
-    assert len(ctx.prober.exchanges) - before == 2
+    assert len(_probed(ctx, before)) == 2
     assert outcome.status == "warn" and outcome.score == 1.0
     assert kinds(outcome) == {"user_enumeration"}
     (finding,) = outcome.findings

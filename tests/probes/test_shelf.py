@@ -60,9 +60,10 @@ def test_reset_words_are_told_from_ordinary_operations():
 
 
 def test_refusals_after_the_api_lost_the_test_users_are_not_a_pass(serve):
-    """The API wiped its users (a reset reached by someone else): every protected operation answers 401 to
-    everyone, user A's genuine token included. That proves nothing about authentication."""
-    ctx = make_context(serve(shelf_app()))
+    """The API wiped its users (a reset reached by someone else) and closed registration, so no test user can
+    be made again: every protected operation answers 401 to everyone, user A's genuine token included. That
+    proves nothing about authentication."""
+    ctx = make_context(serve(shelf_app(closed_after_reset=True)))
     ctx.identities(1)
     assert ctx.prober.request("GET", "/createdb").status == 200
     outcome = run("auth.required", ctx)
@@ -109,3 +110,25 @@ def test_the_fuzzer_runs_as_a_disposable_user_of_its_own(serve):
     assert headers and headers != a.headers(ctx.api.auth) and headers != b.headers(ctx.api.auth)
     assert ctx.prober.request("GET", "/me", headers=headers).json()["username"].startswith("pg")
     assert [u.label for u in ctx._memo["disposable_identities"]] == ["F"]  # removed with the test users
+
+
+def test_test_users_the_api_lost_mid_grade_are_made_again_and_the_grade_says_so(serve):
+    ctx = make_context(serve(shelf_app()))
+    a, b = ctx.identities(2)
+    assert ctx.prober.request("GET", "/createdb").status == 200  # every user and token gone
+    outcome = run("ownership.bola", ctx)
+    assert outcome.status == "pass", (outcome.summary, outcome.reason)
+    notes = ctx.identity_notes()
+    assert len(notes) == 2 and all("made a new one" in n and "GET /me answered 401" in n for n in notes), notes
+    assert ctx.identities(1)[0].login_value != a.login_value
+
+
+def test_expired_tokens_of_test_users_are_renewed_by_logging_in_again(serve):
+    app = shelf_app()
+    ctx = make_context(serve(app))
+    a = ctx.identities(1)[0]
+    app.state.tokens.clear()  # as if every token had expired
+    outcome = run("auth.required", ctx)
+    assert outcome.status == "pass", (outcome.summary, outcome.reason)
+    assert ctx.identities(1)[0].login_value == a.login_value
+    assert ["logged it in again" in n for n in ctx.identity_notes()] == [True]

@@ -36,6 +36,10 @@ class Settings:
     load_max_requests: int = 5000  # the load probe stops at this many requests, whatever the time
 
 
+def ok_status(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
+
+
 @dataclass
 class CheckContext:
     workspace: Workspace
@@ -80,7 +84,55 @@ class CheckContext:
                                          users[0].token)
                 if flow is not self.api.auth:
                     self.api = self.api.model_copy(update={"auth": flow})
+        self._revive_lost(users, count)
         return users[:count]
+
+    def _control(self, user: Identity) -> int | None:
+        """The status of the user's own profile (`GET /users/me`) read with its credentials; None when the API
+        has no profile operation to read."""
+        me = self.api.auth.me if self.api.auth else None
+        if me is None or "{" in me.path or self.prober is None:
+            return None
+        answer = self.prober.request("GET", me.path, headers=user.headers(self.api.auth))
+        answer.source = "control"
+        return answer.status
+
+    def _revive_lost(self, users: list[Identity], count: int) -> None:
+        """A test user the API lost mid-grade (a reset wiped it, a token expired or was revoked) is logged in again
+        or made anew before the next check uses it, so that check judges the API rather than a dead user. Checked
+        once per check and user, and only where the user's own profile read worked when the user was made."""
+        check = self.current.id if self.current else None
+        checked: set = self._memo.setdefault("identities_checked", set())
+        baseline: dict = self._memo.setdefault("identities_baseline", {})
+        for index, user in enumerate(users[:count]):
+            if user.label not in baseline:
+                baseline[user.label] = self._control(user)
+                checked.add((check, user.label))
+            if check is None or (check, user.label) in checked or not (200 <= (baseline[user.label] or 0) < 300):
+                continue
+            checked.add((check, user.label))
+            status = self._control(user)
+            if status is None or 200 <= status < 300:
+                continue
+            answer = login(self.prober, self.api.auth, user.login_value, user.password)
+            token, cookie = token_from(answer, self.api.auth) if ok_status(answer.status) else (None, None)
+            if token is not None or cookie is not None:
+                users[index] = replace(user, token=token, cookie=cookie)
+                how = "logged it in again (its token had stopped working)"
+            else:
+                try:
+                    users[index] = create_identity(self.prober, self.api.auth, user.label,
+                                                   self.run_tag + secrets.token_hex(1))
+                except IdentityError:
+                    continue  # the checks' own controls then say why nothing could be judged
+                how = f"made a new one ({users[index].login_value}): the API no longer knew the old one"
+            self._memo.setdefault("identity_notes", []).append(
+                f"test user {user.label} stopped working before {check} (its profile {self.api.auth.me.label} "
+                f"answered {status}); the grader {how}")
+
+    def identity_notes(self) -> list[str]:
+        """What happened to the test users during the grade (lost and revived), for the scorecard's notes."""
+        return list(self._memo.get("identity_notes", []))
 
     def admin_identity(self) -> Identity | None:
         """The manifest's seeded admin, logged in once per grade (None when not named or the login fails)."""

@@ -361,3 +361,45 @@ def test_the_runtime_block_says_stopped_once_the_container_is_gone():
     assert "ran, stopped when the grade ended" in terminal_text(sc)
     live = sample_scorecard(runtime={**sc.runtime, "kind": "external"})  # a deployment is not the grader's to stop
     assert "stopped" not in Document(_section_html(render_html(live), "runtime")).text
+
+
+# ---------------------------------------------------------------- hints that fit the detected stack
+
+OWNERSHIP_HINT = ("Scope every query by the current user: Task.owner_id == current_user.id (SQLAlchemy), "
+                  "{ _id, owner: req.user.id } (Mongoose), and answer 404 for other users' objects.")
+RATE_HINT = "Limit failed logins per account (slowapi for FastAPI, express-rate-limit, flask-limiter) and answer 429."
+
+
+def _stack_card(stack, frameworks):
+    base = sample_scorecard()
+    hints = {"ownership.bola": OWNERSHIP_HINT, "auth.rate_limit": RATE_HINT}
+    criteria = [c.model_copy(update={"hint": hints.get(c.id, c.hint)}) for c in base.criteria]
+    fixes = [f.model_copy(update={"hint": hints.get(f.criterion, f.hint)}) for f in base.top_fixes]
+    return sample_scorecard(criteria=criteria, top_fixes=fixes,
+                            facts={**base.facts, "stack": stack, "frameworks": frameworks})
+
+
+def test_hints_fit_the_detected_stack_in_every_format():
+    from portfolio_grader.report.stack import fit_hint
+
+    assert fit_hint(RATE_HINT, "python", ["flask"]) == ("Limit failed logins per account (flask-limiter) and "
+                                                        "answer 429.")
+    assert fit_hint(RATE_HINT, "node", ["express"]) == "Limit failed logins per account (express-rate-limit) and answer 429."
+    assert fit_hint(OWNERSHIP_HINT, "node", []) == ("Scope every query by the current user: { _id, owner: "
+                                                   "req.user.id } (Mongoose), and answer 404 for other users' objects.")
+    assert fit_hint(RATE_HINT, "other", []) == RATE_HINT and fit_hint(RATE_HINT, "unknown", []) == RATE_HINT
+    # a list none of whose items fits is left whole: every stack's advice rather than none
+    both = "In FastAPI add a dependency; in Express add a middleware."
+    assert fit_hint(both, "python", ["django"]) == both
+    assert fit_hint("Use a router (in FastAPI a dependency).", "python", ["django"]) == "Use a router."  # an aside
+
+    flask = _stack_card("python", ["flask"])
+    views = {"html": Document(render_html(flask)).text, "terminal": terminal_text(flask),
+             "markdown": render_markdown(flask), "gradescope": json.loads(render_gradescope(flask))["tests"][12]["output"]}
+    for name, text in views.items():
+        assert "Mongoose" not in text and "req.user" not in text, name
+    assert "SQLAlchemy" in views["html"] and "flask-limiter" in views["html"] and "slowapi" not in views["html"]
+    assert flask.criteria[12].hint == OWNERSHIP_HINT  # result.json keeps the rubric's words
+
+    unknown = _stack_card("other", [])
+    assert "Mongoose" in Document(render_html(unknown)).text

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from ..models import CriterionResult, Finding, Scorecard
 from .html import format_points, points_text
 from .fixes import fixes, see_more
+from .stack import for_stack
 from .learner import hidden_summary
 from .verdict import verdict_of
 
@@ -41,7 +42,7 @@ def _test_output(c: CriterionResult, findings: list[Finding]) -> str:
 
 def render_gradescope(scorecard: Scorecard,
                       hidden_visibility: Literal["hidden", "after_published"] = "hidden") -> str:
-    sc = scorecard
+    sc = for_stack(scorecard)  # hints fitted to the detected stack
     findings = {f.id: f for f in sc.findings}
     tests: list[dict[str, Any]] = []
     for number, c in enumerate(sc.criteria, 1):

@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 from ..models import CheckOutcome, CriterionResult, Finding, Scorecard
 from .baseline import baseline_of
 from .fixes import fixes, see_more
+from .stack import for_stack
 from .verdict import verdict_of
 
 TEMPLATE = "scorecard.html.j2"
@@ -127,6 +128,7 @@ class AreaView:
 
 def build_context(scorecard: Scorecard) -> dict[str, Any]:
     """Everything the template shows, computed here so the template only lays it out."""
+    scorecard = for_stack(scorecard)  # hints fitted to the detected stack (report/stack.py)
     findings = {f.id: f for f in scorecard.findings}
     checks = {c.check: c for c in scorecard.checks}
 

@@ -18,6 +18,7 @@ from .baseline import BaselineDiff, CriterionChange, baseline_of
 from .html import area_label, format_points, format_time, points_text, short_commit
 from .learner import hidden_summary, visible_criteria, visible_findings
 from .fixes import fixes, see_more
+from .stack import for_stack
 from .verdict import verdict_of
 from .terminal import clean  # one printable line: control and bidi characters dropped, bounded
 
@@ -251,7 +252,7 @@ def render_markdown(scorecard: Scorecard, max_chars: int = MAX_CHARS, threshold:
 
     `threshold` is a CI gate's own score threshold (the GitHub Action's input), shown beside the pass mark.
     """
-    sc = scorecard
+    sc = for_stack(scorecard)  # hints fitted to the detected stack
     head = _header(sc, threshold)
     diff = baseline_of(sc)
     if diff is not None:

@@ -20,6 +20,7 @@ from rich.text import Text
 from ..models import Scorecard
 from .html import format_points, points_text, short_commit
 from .fixes import fixes, see_more
+from .stack import for_stack
 from .verdict import verdict_of
 
 _STATUS_STYLE = {
@@ -81,7 +82,7 @@ def print_summary(
 ) -> None:
     """Print the verdict, score, gates, rubric, top three fixes, criteria counts and where reports went."""
     console = console or default_console()
-    sc = scorecard
+    sc = for_stack(scorecard)  # hints fitted to the detected stack
 
     judged = verdict_of(sc)
     verdict = f"[bold green]{judged.headline.upper()}[/]" if judged.passed else f"[bold red]{judged.headline.upper()}[/]"

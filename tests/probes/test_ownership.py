@@ -250,9 +250,19 @@ def test_another_users_email_in_a_response_to_user_a_is_sensitive_data_exposure(
     outcome = run("ownership.data_exposure", ctx)
     assert kinds(outcome) == {"sensitive_data_exposure"}
     (finding,) = outcome.findings
-    assert finding.operation == "GET /users" and "user B's email" in finding.message
-    b_email = ctx.identities(2)[1].login_value
-    assert b_email in finding.evidence[0].response.body
+    assert finding.operation == "GET /users" and "user O's email" in finding.message and "to user V" in finding.message
+    other = next(u for u in ctx._memo["disposable_identities"] if u.label == "O")
+    assert other.login_value in finding.evidence[0].response.body
+
+
+def test_the_email_exposure_probe_does_not_depend_on_user_b_still_existing(serve):
+    """Earlier checks may rename or delete user B; the probe makes the pair it reads with right then."""
+    ctx = grade(serve, user_directory=True, delete_me=True)
+    a, b = ctx.identities(2)
+    assert ctx.prober.request("DELETE", "/users/me", headers=b.headers(ctx.api.auth)).status == 204
+    outcome = run("ownership.data_exposure", ctx)
+    assert kinds(outcome) == {"sensitive_data_exposure"}, outcome.summary
+    assert "GET /users returns user O's email" in outcome.findings[0].message
 
 
 def _with_admin_manifest(ctx):

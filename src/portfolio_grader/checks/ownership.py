@@ -836,13 +836,20 @@ def data_exposure(ctx: CheckContext):
     if flow.me is not None and "{" not in flow.me.path:
         targeted += [_me(ctx, a)] + ([_me(ctx, b)] if b else [])
     admin_paths = [op.path for op in flow.admin_operations]
+    # A pair made right now: the other user surely exists while the viewer reads the user lists and profiles
+    # (user B may be long renamed or deleted by the time this check runs).
+    viewer, other = _fresh_pair(ctx)
+    pairs = [(x, y) for x, y in ((a, b), (b, a), (viewer, other)) if x is not None and y is not None]
+    looker = viewer if other is not None else a
     for op in [op for op in ctx.api.operations if op.method == "GET" and _USER_LIST.search(op.path)
                and "{" not in op.path and op.path not in admin_paths and op is not flow.me][:3]:
-        targeted.append(ctx.prober.request("GET", op.path, headers=a.headers(flow)))
+        targeted.append(ctx.prober.request("GET", op.path, headers=looker.headers(flow)))
+    if other is not None:
+        targeted += _profiles_of(ctx, other, looker, admin_paths)
 
     admin = [_template_regex(p) for p in admin_paths]
     emails = {ident.label: {v.lower() for v in [ident.login_value, *map(str, ident.signup_body.values())] if "@" in v}
-              for ident in (a, b) if ident is not None}
+              for ident in (a, b, viewer, other) if ident is not None}
     found: dict[tuple[str, str], tuple[Exchange, str]] = {}
     scanned = 0
     for exchange in list(ctx.prober.exchanges):
@@ -857,16 +864,16 @@ def data_exposure(ctx: CheckContext):
         about_users = exchange.method == "GET" or bool(_AUTHISH.search(route))
         for fld, why in _sensitive(body, sent if (exchange.status or 0) >= 400 else "", about_users):
             found.setdefault((route, fld), (exchange, why))
-        if b is None or any(p.fullmatch(_api_path(ctx, exchange.url)) for p in admin):
+        if not pairs or any(p.fullmatch(_api_path(ctx, exchange.url)) for p in admin):
             continue
-        for viewer, other in ((a, b), (b, a)):
-            if _by(viewer, exchange, ctx):
+        for seer, seen in pairs:
+            if _by(seer, exchange, ctx):
                 text = exchange.text.lower()
-                leaked = [e for e in emails.get(other.label, ()) if e in text and e not in sent.lower()]
+                leaked = [e for e in emails.get(seen.label, ()) if e in text and e not in sent.lower()]
                 if leaked:
-                    found.setdefault((route, f"email of user {other.label}"),
-                                     (exchange, f"user {other.label}'s email ({leaked[0]}) in a response to user "
-                                                f"{viewer.label}"))
+                    found.setdefault((route, "email of another user"),
+                                     (exchange, f"user {seen.label}'s email ({leaked[0]}) in a response to user "
+                                                f"{seer.label}"))
     findings = [
         ctx.fail("sensitive_data_exposure", "high",
                  f"{route} returns {why} (OWASP API3:2023 Broken Object Property Level "
@@ -882,6 +889,30 @@ def data_exposure(ctx: CheckContext):
     evidence = [e.evidence("scanned" if id(e) in leaking else "scanned: no sensitive field")
                 for e in targeted if e.status is not None][:5]
     return ctx.verdict(summary, findings, evidence=evidence)
+
+
+def _fresh_pair(ctx: CheckContext) -> tuple[Identity | None, Identity | None]:
+    """Two users made for the exposure probe (viewer V, other O), or (None, None) when none can be made."""
+    try:
+        return ctx.disposable_identity("V"), ctx.disposable_identity("O")
+    except IdentityError:
+        return None, None
+
+
+def _profiles_of(ctx: CheckContext, other: Identity, viewer: Identity, admin_paths: list[str]) -> list[Exchange]:
+    """The viewer reads the other user's profile wherever one is addressed by username, email or id
+    (`GET /users/{username}`, `/user/{id}`)."""
+    reads = []
+    other_id = _user_id(ctx, other)
+    for op in ctx.api.operations:
+        params = re.findall(r"\{([^}/]+)\}", op.path)
+        if (op.method != "GET" or len(params) != 1 or op.path in admin_paths
+                or not _USER_LIST.search(op.path.rsplit("/{", 1)[0])):
+            continue
+        value = other.login_value if re.search(r"name|mail|login|user$", params[0], re.I) else other_id
+        if value is not None:
+            reads.append(ctx.prober.request("GET", fill_id(op.path, value), headers=viewer.headers(ctx.api.auth)))
+    return reads[:3]
 
 
 # ---------------------------------------------------------------- 4. BFLA

@@ -120,11 +120,18 @@ def host_ports_from_attrs(attrs: dict[str, Any]) -> dict[int, int]:
     return out
 
 
-def http_answers(url: str, client: httpx.Client | None = None, total: float = 5.0) -> bool:
-    """Did anything answer HTTP at `url` (any status counts)?
+# A debugger's HTTP port is no API: Node's inspector (`--inspect=0.0.0.0:9229`, often published beside the app's
+# port in compose files) answers every plain GET with this, and it starts before the app listens.
+_DEBUGGER_ANSWER = b"WebSockets request was expected"
+_HEAD_BYTES = 512
 
-    Only the status line is read, within `total` seconds all told: a 50 MB body or one that drips a byte a
-    second must not stall (or bloat) the wait for readiness. `client` is accepted for compatibility.
+
+def http_answers(url: str, client: httpx.Client | None = None, total: float = 5.0) -> bool:
+    """Did anything but a debugger answer HTTP at `url` (any status counts)?
+
+    At most the first 512 bytes are read, within `total` seconds all told (and a moment once the status line is
+    in): a 50 MB body or one that drips a byte a second must not stall (or bloat) the wait for readiness.
+    `client` is accepted for compatibility.
     """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -135,15 +142,22 @@ def http_answers(url: str, client: httpx.Client | None = None, total: float = 5.
             sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: portfolio-grader\r\n"
                          "Accept: */*\r\nConnection: close\r\n\r\n".encode("ascii", "replace"))
             head = b""
-            while len(head) < 12 and time.monotonic() < deadline:
+            while len(head) < _HEAD_BYTES and time.monotonic() < deadline:
                 sock.settimeout(max(0.05, deadline - time.monotonic()))
-                chunk = sock.recv(64)
+                try:
+                    chunk = sock.recv(_HEAD_BYTES)
+                except OSError:
+                    if len(head) >= 12:
+                        break  # the status line is in; the rest is not worth waiting for
+                    raise
                 if not chunk:
                     break
                 head += chunk
+                if len(head) >= 12:
+                    deadline = min(deadline, time.monotonic() + 0.3)
     except OSError:
         return False
-    return re.match(rb"HTTP/\d(?:\.\d)? [1-5]\d\d", head) is not None
+    return re.match(rb"HTTP/\d(?:\.\d)? [1-5]\d\d", head) is not None and _DEBUGGER_ANSWER not in head
 
 
 def wait_for_http(

@@ -295,8 +295,8 @@ def find_resources(operations: list[Operation], manifest_collections: list[str])
                 id_field=_id_field(create, match.group(1)),
                 create=create,
                 read=item_ops.get("GET"),
-                update=item_ops.get("PUT") or item_ops.get("PATCH"),
-                delete=item_ops.get("DELETE"),
+                update=item_ops.get("PUT") or item_ops.get("PATCH") or _query_addressed(ops, "PUT", "PATCH"),
+                delete=item_ops.get("DELETE") or _query_addressed(ops, "DELETE"),
                 list=ops.get("GET"),
             ))
     taken = {op.path for r in resources for op in (r.create, r.read, r.update, r.delete, r.list) if op}
@@ -382,6 +382,16 @@ def find_verb_resources(operations: list[Operation], taken: set[str]) -> list[Re
                                   id_field=_id_field(create, param), create=create, read=ops.get("read"),
                                   update=ops.get("update"), delete=ops.get("delete"), list=ops.get("list")))
     return resources
+
+
+def query_id(op: Operation) -> str | None:
+    """The query parameter that names the object a collection-level write acts on (`PUT /todos?id=5`)."""
+    return next((p["name"] for p in op.parameters if p.get("in") == "query"
+                 and re.fullmatch(r"id|_id|uuid|\w+_id|\w+Id", str(p.get("name", ""))) and p.get("required")), None)
+
+
+def _query_addressed(ops: dict[str, Operation], *methods: str) -> Operation | None:
+    return next((ops[m] for m in methods if m in ops and query_id(ops[m])), None)
 
 
 def _id_field(create: Operation, param: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..conftest import kinds, make_context, run
 from .project_apps import project_app
 from .tarefa_apps import tarefa_app
-from .todo_apps import todo_app
+from .todo_apps import keyed_notes_app, todo_app
 
 
 def test_a_collection_without_an_item_get_is_a_resource_read_through_its_list(serve):
@@ -116,3 +116,21 @@ def test_ownership_on_verb_style_routes_is_judged_on_each_routes_own_path(serve)
     assert write.operation == "PUT /tarefa/alterar/{id}" and "PUT /tarefa/alterar/" in write.message
     correct = run("ownership.bola", make_context(serve(tarefa_app())))
     assert correct.status == "pass" and "4/4 attempts refused" in correct.summary, (correct.summary, correct.reason)
+
+
+def test_an_update_that_takes_the_id_in_its_query_is_the_resources_update(serve):
+    ctx = make_context(serve(todo_app(query_update=True)))
+    [resource] = ctx.api.resources
+    assert resource.update.label == "PUT /todos"
+    outcome = run("crud.lifecycle", ctx)
+    assert outcome.status == "pass" and "6/6" in outcome.summary, (outcome.summary, [f.message for f in outcome.findings])
+    assert any(e.request.method == "PUT" and "/todos?todo_id=" in e.request.url for e in outcome.evidence)
+    flawed = run("ownership.bola", make_context(serve(todo_app(query_update=True, shared_writes=True))))
+    assert kinds(flawed) == {"bola_write", "bola_delete"} and "PUT /todos?todo_id=" in next(
+        f.message for f in flawed.findings if f.kind == "bola_write"), flawed.summary
+
+
+def test_a_create_refused_for_want_of_credentials_the_grader_cannot_get_is_not_a_crud_failure(serve):
+    outcome = run("crud.lifecycle", make_context(serve(keyed_notes_app())))
+    assert outcome.status == "not_evaluated", outcome.summary
+    assert "POST /notes answered 403 without credentials and no test user could log in" in outcome.reason

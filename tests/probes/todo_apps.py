@@ -5,7 +5,8 @@ to-do again — while `PATCH` and `DELETE /todos/{todo_id}` change one. Each use
 - `create_answer`: "object" (the to-do with its id), "message" (`{"message": "created"}` only: the grader must
   find it in the list by what it sent), or "location" (the message and a `Location` header);
 - `page_size`: the list shows at most this many, oldest first, with a `next` link when there are more;
-- `delete_keeps`: DELETE answers 204 but the to-do stays (a broken delete)."""
+- `delete_keeps`: DELETE answers 204 but the to-do stays (a broken delete);
+- `query_update`: the update is `PUT /todos?todo_id=5` (the id in the query) instead of `PATCH /todos/{todo_id}`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import itertools
 import secrets
 from typing import Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -64,7 +65,7 @@ def accounts(app: FastAPI):
 
 
 def todo_app(shared_writes: bool = False, create_answer: Literal["object", "message", "location"] = "object",
-             page_size: int | None = None, delete_keeps: bool = False) -> FastAPI:
+             page_size: int | None = None, delete_keeps: bool = False, query_update: bool = False) -> FastAPI:
     todos: dict[int, dict] = {}
     ids = itertools.count(1)
     app = FastAPI(title="todos")
@@ -95,11 +96,15 @@ def todo_app(shared_writes: bool = False, create_answer: Literal["object", "mess
             response.headers["Location"] = f"/todos/{todo['id']}"
         return {"message": "created"}
 
-    @app.patch("/todos/{todo_id}", responses={401: {}, 404: {}})
     def update(todo_id: int, body: TodoPatch, user: str = Depends(current)):
         todo = writable(todo_id, user)
         todo.update(body.model_dump(exclude_none=True))
         return {k: v for k, v in todo.items() if k != "owner"}
+
+    if query_update:
+        app.put("/todos", responses={401: {}, 404: {}})(update)
+    else:
+        app.patch("/todos/{todo_id}", responses={401: {}, 404: {}})(update)
 
     @app.delete("/todos/{todo_id}", status_code=204, responses={401: {}, 404: {}})
     def delete(todo_id: int, user: str = Depends(current)):
@@ -107,5 +112,24 @@ def todo_app(shared_writes: bool = False, create_answer: Literal["object", "mess
         if not delete_keeps:
             todos.pop(todo_id)
         return Response(status_code=204)
+
+    return app
+
+
+class Note(BaseModel):
+    text: str = Field(min_length=1, max_length=80)
+
+
+def keyed_notes_app() -> FastAPI:
+    """Notes that only an API key may create, and nothing in the spec says how to get one."""
+    app = FastAPI(title="keyed notes")
+
+    @app.post("/notes", status_code=201, responses={403: {}})
+    def create(note: Note, x_api_key: str | None = Header(default=None)):
+        raise HTTPException(403, "an API key is required")
+
+    @app.get("/notes/{note_id}", responses={404: {}})
+    def read(note_id: int):
+        raise HTTPException(404, "no such note")
 
     return app

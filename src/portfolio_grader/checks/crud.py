@@ -99,6 +99,9 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
         headers.clear()
         headers.update(admin.headers(ctx.api.auth))
         created = send("POST", resource.collection, json=body)
+    if created.status in (401, 403) and not headers:
+        raise CannotTell(f"POST {resource.collection} answered {created.status} without credentials and no test user "
+                         f"could log in ({ctx.api.auth_problem or ctx._memo.get('identities_error') or 'no login'})")
     if created.status in (401, 403) and headers:
         raise CannotTell(f"POST {resource.collection} refuses user A's credentials ({created.status}): it may be for "
                          "another role (give the manifest an `auth: admin:` user who may create there)")

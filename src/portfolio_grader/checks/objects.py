@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
+from ..discover import query_id
 from ..identities import fresh_object
 from ..models import Operation, Resource
 from ..probe import Exchange
@@ -82,14 +83,17 @@ def fill_id(template: str, value: Any) -> str:
 
 def at(resource: Resource, op: Operation, item_id: Any = None) -> str:
     """The path to send `op` of the resource to: its parents' parameters from the walk, the rest the object's id
-    (left as they are without one). Each operation has its own path (`PUT /tasks/{id}`, `POST /tarefa/alterar/{id}`)."""
+    (left as they are without one). Each operation has its own path (`PUT /tasks/{id}`, `POST /tarefa/alterar/{id}`,
+    or `PUT /todos?id=5` for a write that takes the id in its query)."""
     def value(match: re.Match) -> str:
         name = match.group(1)
         if name in resource.parents:
             return quote(str(resource.parents[name]), safe="")
         return match.group(0) if item_id is None else quote(str(item_id), safe="")
 
-    return re.sub(r"\{([^}/]+)\}", value, op.path)
+    path = re.sub(r"\{([^}/]+)\}", value, op.path)
+    by_query = query_id(op) if item_id is not None and "{" not in op.path else None
+    return f"{path}?{urlencode({by_query: item_id})}" if by_query else path
 
 
 def marked(body: Any, marker: str) -> Any:

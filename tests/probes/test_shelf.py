@@ -132,3 +132,16 @@ def test_expired_tokens_of_test_users_are_renewed_by_logging_in_again(serve):
     assert outcome.status == "pass", (outcome.summary, outcome.reason)
     assert ctx.identities(1)[0].login_value == a.login_value
     assert ["logged it in again" in n for n in ctx.identity_notes()] == [True]
+
+
+def test_jwt_checks_do_not_apply_to_opaque_tokens_and_their_criteria_leave_the_grade(serve):
+    from portfolio_grader.rubric import load_rubric
+    from portfolio_grader.scoring import score
+
+    ctx = make_context(serve(shelf_app()))  # its login answers a random session token, not a JWT
+    outcomes = [run(check_id, ctx) for check_id in ("auth.jwt_forgery", "auth.jwt_secret", "auth.jwt_lifetime")]
+    assert {o.status for o in outcomes} == {"not_applicable"}, [(o.check, o.status, o.reason) for o in outcomes]
+    assert all("is not a JWT" in o.reason for o in outcomes)
+    criteria = {c.id: c for c in score(load_rubric("intermediate"), outcomes).criteria}
+    assert {criteria[i].status for i in ("jwt-integrity", "jwt-secret", "token-lifetime")} == {"not_applicable"}
+    assert criteria["jwt-integrity"].max_points == 0 and not criteria["jwt-integrity"].gate_failed

@@ -417,6 +417,12 @@ def _attacked_token(ctx: CheckContext) -> tuple[Identity | None, Carrier | None,
     return users[0], carrier, token, None
 
 
+def _no_jwt(ctx: CheckContext, carrier: Carrier | None, problem: str):
+    """An opaque token or session cookie has no claims or signature to attack: the JWT checks do not apply
+    (not failed, not passed). No credentials at all: they could not be evaluated."""
+    return ctx.not_applicable(problem) if carrier is not None else ctx.skip(problem)
+
+
 def token_evidence(user: Identity | None, token: Jwt, note: str) -> list[Evidence]:
     """The login that issued the token, and a command that prints the token's header and claims (no secret
     needed): what a learner runs to see what the verdict saw."""
@@ -698,7 +704,7 @@ def _tampered_claims(token: Jwt, other: Jwt | None) -> tuple[dict[str, Any], lis
 def jwt_forgery(ctx: CheckContext):
     user_a, carrier, token, problem = _attacked_token(ctx)
     if token is None:
-        return ctx.skip(problem)
+        return _no_jwt(ctx, carrier, problem)
     target = find_target(ctx, carrier)
     if target.path is None:
         return _skip_with(ctx, target.problem, target.evidence())
@@ -819,7 +825,7 @@ def _forge_fresh(token: Jwt, key: bytes, **times: int) -> str:
 def jwt_secret(ctx: CheckContext):
     user, carrier, token, problem = _attacked_token(ctx)
     if token is None:
-        return ctx.skip(problem)
+        return _no_jwt(ctx, carrier, problem)
     if token.alg.upper() not in _HMAC:
         if token.alg.lower() == "none":
             return ctx.skip("the token is unsigned (`alg: none`): there is no secret to guess (see auth.jwt_forgery)")
@@ -877,7 +883,7 @@ def _duration(seconds: float) -> str:
 def jwt_lifetime(ctx: CheckContext):
     user, carrier, token, problem = _attacked_token(ctx)
     if token is None:
-        return ctx.skip(problem)
+        return _no_jwt(ctx, carrier, problem)
     findings: list[Finding] = []
     evidence: list[Evidence] = []
     claims = token.claims

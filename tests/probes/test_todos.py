@@ -134,3 +134,11 @@ def test_a_create_refused_for_want_of_credentials_the_grader_cannot_get_is_not_a
     outcome = run("crud.lifecycle", make_context(serve(keyed_notes_app())))
     assert outcome.status == "not_evaluated", outcome.summary
     assert "POST /notes answered 403 without credentials and no test user could log in" in outcome.reason
+
+
+def test_manifest_hints_name_the_apis_own_collections(serve):
+    ctx = make_context(serve(tarefa_app()))
+    ctx.api = ctx.api.model_copy(update={"resources": []})
+    outcome = run("crud.lifecycle", ctx)
+    assert outcome.status == "not_evaluated"
+    assert outcome.manifest_hint.startswith("resources: [/tarefa/criar]"), outcome.manifest_hint

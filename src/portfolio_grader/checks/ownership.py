@@ -34,7 +34,6 @@ MAX_EXPOSURE_FINDINGS = 10
 OWNER_FIELDS = ("owner_id", "ownerId", "user_id", "userId", "owner", "created_by", "createdBy", "author_id",
                 "authorId")
 ID_FIELDS = ("id", "_id", "user_id", "userId", "uuid")
-_MANIFEST_RESOURCES = "resources: [/api/v1/tasks]   # collections each user owns: the grader checks users stay apart"
 _ADMIN_HINT = ("auth:\n"
                "  admin_operations: [GET /api/v1/stats]   # admin-only operations the spec does not tag admin\n"
                "  admin: {login: admin@example.com, password: seeded-admin-password}   # the control: must be allowed\n"
@@ -88,6 +87,10 @@ HINTS = {
             "is meant for everyone, drop the admin tag or path.",
 }
 
+
+
+def _owned_hint(ctx: CheckContext) -> str:
+    return ctx.resources_hint("collections each user owns: the grader checks users stay apart")
 
 # ---------------------------------------------------------------- shared helpers
 
@@ -256,7 +259,7 @@ def bola(ctx: CheckContext):
     resources = [r for r in candidates if _is_owned(ctx, r)]
     if not resources:
         return ctx.skip("no resource looks user-owned: none of " + ", ".join(r.collection for r in candidates)
-                        + " requires credentials in the spec or has an owner field", _MANIFEST_RESOURCES)
+                        + " requires credentials in the spec or has an owner field", _owned_hint(ctx))
     cleanup = _Cleanup(ctx)
     probes: list[_Probe] = []
     ha = a.headers(ctx.api.auth)
@@ -277,7 +280,7 @@ def bola(ctx: CheckContext):
     judged = sum(p.judged for p in probes)
     if not judged:
         notes = "; ".join(n for p in probes for n in p.notes)
-        return ctx.skip(f"no object could be created and read back as user A ({notes})", _MANIFEST_RESOURCES)
+        return ctx.skip(f"no object could be created and read back as user A ({notes})", _owned_hint(ctx))
     evidence = [e for p in probes for e in p.evidence]
     notes = [n for p in probes for n in p.notes]
     held = sum(p.held for p in probes)

@@ -26,7 +26,6 @@ from .pagination_survey import (HUGE, MAX_PAGES, PAGE_SIZE, PAGES_KEYS, SEED_COU
 from .registry import CheckContext, check
 
 _NEEDS = ("service", "spec", "resource")
-_RESOURCES_HINT = "resources: [/api/v1/tasks]   # a collection with POST, GET (list) and GET /{id}"
 
 HINTS = {
     "pagination_missing": (
@@ -73,7 +72,7 @@ HINTS = {
 def _needs_survey(ctx: CheckContext) -> tuple[Survey | None, Any]:
     result = survey(ctx)
     if result.problem:
-        return None, ctx.skip(result.problem, _RESOURCES_HINT)
+        return None, ctx.skip(result.problem, ctx.resources_hint("a collection with POST, GET (list) and GET /{id}"))
     seeded = [t for t in result.targets if t.seed_problem is None]
     if not seeded:
         t = result.targets[0]

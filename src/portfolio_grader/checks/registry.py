@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..models import ApiModel, CheckOutcome, Evidence, Finding, RepoFacts, RunningService, Severity, Workspace
-from ..authflow import calibrate_carrier
+from ..authflow import calibrate_carrier, has_password
+from ..discover import PLUMBING
 from ..identities import Identity, IdentityError, create_identity, login, token_from
 from ..probe import Prober
 from ..deadlines import Deadlines, binding, run_with_deadline, seconds_text
@@ -224,6 +225,9 @@ class CheckContext:
                             summary=summary, findings=findings, evidence=list(evidence)[:5],
                             score=max(0.0, min(1.0, score)))
 
+    def resources_hint(self, why: str) -> str:
+        return resources_hint(self.api, why)
+
     def skip(self, reason: str, manifest_hint: str | None = None) -> CheckOutcome:
         """The check being run cannot judge this submission: not evaluated, with the reason."""
         assert self.current is not None, "skip() is for use inside a check"
@@ -290,7 +294,7 @@ _NEED_REASONS: dict[Need, tuple[Callable[[CheckContext], bool], Callable[[CheckC
     "resource": (
         lambda c: bool(c.api.resources),
         lambda c: "no resource with create/read-by-id operations was found in the spec",
-        "resources: [/api/v1/books]   # collections a client can POST to and GET /{id} from",
+        lambda c: resources_hint(c.api, "collections a client can POST to and GET /{id} from"),
     ),
 }
 
@@ -326,6 +330,14 @@ def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order
     return register
 
 
+def resources_hint(api: ApiModel, why: str) -> str:
+    """The manifest's `resources:` line for this API: its own collections (those a client POSTs to), so that the
+    hint names real paths (`/tarefa/criar`), not an example."""
+    collections = [op.path for op in api.operations if op.method == "POST" and "{" not in op.path
+                   and not PLUMBING.search(op.path) and not has_password(op)][:2]
+    return f"resources: [{', '.join(collections or ['/api/v1/tasks'])}]   # {why}"
+
+
 def not_evaluated(spec: CheckSpec, reason: str, manifest_hint: str | None = None) -> CheckOutcome:
     return CheckOutcome(check=spec.id, area=spec.area, status="not_evaluated", summary=spec.title,
                         reason=reason, manifest_hint=manifest_hint, score=0.0)
@@ -335,7 +347,7 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckOutcome:
     for need in spec.needs:
         holds, reason, hint = _NEED_REASONS[need]
         if not holds(ctx):
-            return not_evaluated(spec, reason(ctx), hint)
+            return not_evaluated(spec, reason(ctx), hint(ctx) if callable(hint) else hint)
     ctx.current = spec
     try:
         return spec.func(ctx)

@@ -154,7 +154,7 @@ def _preconditions(ctx: CheckContext):
     target = key_target(ctx)
     if target is None:
         return None, None, ctx.skip("no GET operation that needs credentials was found to try API keys on",
-                                    "resources: [/api/v1/projects]   # a collection the keys can list")
+                                    ctx.resources_hint("a collection the keys can list"))
     return ops, target, None
 
 
@@ -306,7 +306,7 @@ def isolation(ctx: CheckContext):
     resources = [r for r in data_resources(ctx)][:2]
     if not resources:
         return ctx.skip("no top-level data collection (POST + GET /{id}) was found to probe tenants with",
-                        "resources: [/api/v1/projects]")
+                        ctx.resources_hint("collections each tenant owns"))
     try:
         a_tenant, b_tenant = tenants(ctx, 2)
     except IdentityError as exc:

@@ -142,3 +142,15 @@ def test_manifest_hints_name_the_apis_own_collections(serve):
     outcome = run("crud.lifecycle", ctx)
     assert outcome.status == "not_evaluated"
     assert outcome.manifest_hint.startswith("resources: [/tarefa/criar]"), outcome.manifest_hint
+
+
+def test_writes_on_users_objects_that_need_no_credentials_are_auth_missing_whatever_the_spec_says(serve):
+    ctx = make_context(serve(todo_app(anonymous_writes=True)))
+    assert not any(op.security for op in (ctx.api.resources[0].update, ctx.api.resources[0].delete))
+    outcome = run("auth.required", ctx)
+    assert outcome.status == "fail", outcome.summary
+    missing = [f for f in outcome.findings if f.kind == "auth_missing"]
+    assert {f.operation for f in missing} == {"PATCH /todos/{todo_id}", "DELETE /todos/{todo_id}"}, outcome.summary
+    assert any("deleted it" in f.message for f in missing) and any("set its `title`" in f.message for f in missing)
+    correct = run("auth.required", make_context(serve(todo_app())))
+    assert correct.status == "pass", (correct.summary, correct.reason)

@@ -6,7 +6,9 @@ to-do again — while `PATCH` and `DELETE /todos/{todo_id}` change one. Each use
   find it in the list by what it sent), or "location" (the message and a `Location` header);
 - `page_size`: the list shows at most this many, oldest first, with a `next` link when there are more;
 - `delete_keeps`: DELETE answers 204 but the to-do stays (a broken delete);
-- `query_update`: the update is `PUT /todos?todo_id=5` (the id in the query) instead of `PATCH /todos/{todo_id}`."""
+- `query_update`: the update is `PUT /todos?todo_id=5` (the id in the query) instead of `PATCH /todos/{todo_id}`;
+- `anonymous_writes`: PATCH and DELETE read no credentials at all (the spec declares none for them) and act on
+  any to-do (the flaw: anyone changes or deletes users' to-dos)."""
 
 from __future__ import annotations
 
@@ -65,15 +67,21 @@ def accounts(app: FastAPI):
 
 
 def todo_app(shared_writes: bool = False, create_answer: Literal["object", "message", "location"] = "object",
-             page_size: int | None = None, delete_keeps: bool = False, query_update: bool = False) -> FastAPI:
+             page_size: int | None = None, delete_keeps: bool = False, query_update: bool = False,
+             anonymous_writes: bool = False) -> FastAPI:
     todos: dict[int, dict] = {}
     ids = itertools.count(1)
     app = FastAPI(title="todos")
     current = accounts(app)
 
+    def anyone() -> str:
+        return ""
+
+    writer = anyone if anonymous_writes else current
+
     def writable(todo_id: int, user: str) -> dict:
         todo = todos.get(todo_id)
-        if todo is None or (todo["owner"] != user and not shared_writes):
+        if todo is None or (todo["owner"] != user and not shared_writes and not anonymous_writes):
             raise HTTPException(404, "no such to-do")
         return todo
 
@@ -96,7 +104,7 @@ def todo_app(shared_writes: bool = False, create_answer: Literal["object", "mess
             response.headers["Location"] = f"/todos/{todo['id']}"
         return {"message": "created"}
 
-    def update(todo_id: int, body: TodoPatch, user: str = Depends(current)):
+    def update(todo_id: int, body: TodoPatch, user: str = Depends(writer)):
         todo = writable(todo_id, user)
         todo.update(body.model_dump(exclude_none=True))
         return {k: v for k, v in todo.items() if k != "owner"}
@@ -107,7 +115,7 @@ def todo_app(shared_writes: bool = False, create_answer: Literal["object", "mess
         app.patch("/todos/{todo_id}", responses={401: {}, 404: {}})(update)
 
     @app.delete("/todos/{todo_id}", status_code=204, responses={401: {}, 404: {}})
-    def delete(todo_id: int, user: str = Depends(current)):
+    def delete(todo_id: int, user: str = Depends(writer)):
         writable(todo_id, user)
         if not delete_keeps:
             todos.pop(todo_id)

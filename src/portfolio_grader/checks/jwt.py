@@ -33,6 +33,7 @@ from ..identities import Identity, IdentityError, fresh_object
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange, Prober
+from .anonymous import probe_anonymous_writes
 from .objects import created_id, natural_key
 from .operations import status_text
 from .registry import CheckContext, check
@@ -602,9 +603,10 @@ def required(ctx: CheckContext):
         plan.append((op, path, kwargs, None))
     plan += [(op, path, kwargs, probe) for op, path, kwargs, probe in detected]
     plan.sort(key=lambda item: _METHOD_ORDER.get(item[0].method, 9))  # DELETE last: it may remove the object
-    if not plan:
-        return ctx.skip(f"the spec declares no security and none of the {public_in_fact} undocumented operations "
-                        "probed refused a garbage token: no operation could be identified as protected")
+    nothing_protected = (f"the spec declares no security and none of the {public_in_fact} undocumented operations "
+                         "probed refused a garbage token: no operation could be identified as protected")
+    if not plan and carrier is None:
+        return ctx.skip(nothing_protected)
 
     if carrier is None:
         why = ctx._memo.get("identities_error") or ctx.api.auth_problem or "no test user could log in"
@@ -649,6 +651,15 @@ def required(ctx: CheckContext):
         findings[-1] = findings[-1].model_copy(update={
             "message": findings[-1].message + f" ({failed - len(findings)} more operation(s) answer without "
                                               "credentials too)"})
+    anonymous = probe_anonymous_writes(ctx, user, {op.label for op, *_ in plan})
+    for label, effect, chain in anonymous.open:
+        failed += 1
+        if len(findings) < MAX_FINDINGS:
+            findings.append(ctx.fail(
+                "auth_missing", "high", f"{label} works without any credentials: a request with none {effect} on "
+                "user A's object (read back as A). Anyone can change or delete users' data.", operation=label,
+                evidence=chain, hint=_HINT_AUTH_MISSING))
+    inconclusive += anonymous.notes
     if not controls:  # nothing showed the credentials work: a refusal may be the API refusing everyone
         if refused:
             inconclusive.append(f"{len(refused)} operation(s) refused without credentials, but no protected GET "
@@ -658,12 +669,14 @@ def required(ctx: CheckContext):
         evidence.append(controls[0].evidence("the control: the same request with user A's genuine credentials "
                                              "is served"))
     evidence += [anonymous.evidence(f"{op.label} without credentials: refused") for op, anonymous in refused]
-    passed = len(refused)
+    evidence += [attempt for _, attempt in anonymous.refused]
+    passed = len(refused) + len(anonymous.refused)  # an anonymous write refused on A's live object: A's control
     judged = passed + failed
     note = (f"; {len(inconclusive)} inconclusive (" + ", ".join(inconclusive[:5]) + ")" if inconclusive else "")
     extra = f"; {len(detected)} undocumented protected operation(s) found by a garbage token" if detected else ""
     if not judged:
-        return ctx.skip(f"no probed operation gave a clear answer without credentials{note}")
+        return ctx.skip(nothing_protected if not plan else
+                        f"no probed operation gave a clear answer without credentials{note}")
     control_note = (f"; user A's genuine credentials were served on {len(controls)} of them (the control)"
                     if controls else "")
     return ctx.verdict(f"{passed}/{judged} protected operation(s) refuse requests without credentials and with a "

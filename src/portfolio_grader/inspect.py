@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
 
+from .manifest import read_manifest
 from .models import Manifest, RepoFacts
 
 MANIFEST_NAMES = ("portfolio-grader.yaml", "portfolio-grader.yml")
@@ -93,16 +93,8 @@ def _read_manifest(root: Path, files: list[str]) -> tuple[Manifest | None, str |
     name = next((n for n in MANIFEST_NAMES if n in files), None)
     if name is None:
         return None, None
-    try:
-        data = yaml.safe_load(read_text(root / name)) or {}
-        if not isinstance(data, dict):
-            return None, f"{name} must be a mapping of keys to values"
-        return Manifest.model_validate(data), None
-    except yaml.YAMLError as exc:
-        return None, f"{name} is not valid YAML: {exc}"
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return None, f"{name}: {problems}"
+    manifest, problems = read_manifest(read_text(root / name), name)
+    return manifest, "; ".join(problems) or None
 
 
 def _stack(root: Path, names: dict[str, str]) -> tuple[str, list[str]]:

@@ -95,7 +95,7 @@ def grade(request: GradeRequest) -> Scorecard:
         with stages("inspect"):
             facts = inspect_repo(workspace.path) if workspace.path else RepoFacts()
             if facts.manifest_error:
-                stages.notes.append(f"portfolio-grader.yaml was ignored: {facts.manifest_error}")
+                stages.notes.append(facts.manifest_error)  # each problem names the file, the key and its line
         tier = request.tier or (facts.manifest.tier if facts.manifest and facts.manifest.tier else "beginner")
         try:
             ladder_rubrics = [load_rubric(t) for t in tiers()]

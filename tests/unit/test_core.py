@@ -380,3 +380,22 @@ def test_a_connection_the_server_closed_after_a_500_is_not_mistaken_for_a_dead_a
         assert after.status == 200 and after.error is None
     finally:
         server.shutdown()
+
+
+def test_a_manifest_with_one_wrong_key_keeps_the_others_and_names_the_key_and_its_line():
+    from portfolio_grader.manifest import read_manifest
+
+    manifest, problems = read_manifest("tier: intermediate\nresorces: [/tasks]\nport: 99999\nhealth: /ping\n",
+                                       "portfolio-grader.yaml")
+    assert manifest is not None and (manifest.tier, manifest.health, manifest.port) == ("intermediate", "/ping", None)
+    assert len(problems) == 2
+    unknown = next(p for p in problems if "`resorces`" in p)
+    assert "(line 2)" in unknown and "unknown key" in unknown and "resources" in unknown
+    assert any("`port` (line 3) was ignored" in p and "65535" in p for p in problems)
+
+
+def test_a_manifest_that_is_not_yaml_says_where_and_how_to_quote():
+    from portfolio_grader.manifest import read_manifest
+
+    manifest, [problem] = read_manifest("auth:\n  admin_operations: [GET /items/{id}]\n", "portfolio-grader.yaml")
+    assert manifest is None and "not valid YAML" in problem and "line 2" in problem and '["GET /items/{id}"]' in problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -84,9 +85,18 @@ def read_text(path: Path, limit: int = _MAX_SOURCE_BYTES) -> str:
         if path.is_symlink():
             return ""
         with open(path, "rb") as handle:
-            return handle.read(limit).decode("utf-8", errors="replace")
+            return decode(handle.read(limit))
     except OSError:
         return ""
+
+
+def decode(data: bytes) -> str:
+    """Text by its byte-order mark, as pip and editors read it (PowerShell's `pip freeze > requirements.txt`
+    writes UTF-16), else UTF-8."""
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 def _read_manifest(root: Path, files: list[str]) -> tuple[Manifest | None, str | None]:

@@ -341,3 +341,9 @@ def test_unlocked_dependencies_are_lockfile_missing(tmp_path, files, shown):
 
 def test_no_dependency_manifest_is_not_evaluated(tmp_path):
     assert check(repo(tmp_path, {"README.md": README_RUN}), "repo.lockfile").status == "not_evaluated"
+
+
+def test_a_pinned_requirements_file_saved_as_utf16_by_powershell_is_read_as_pinned(tmp_path):
+    # `pip freeze > requirements.txt` in Windows PowerShell writes UTF-16 with a byte-order mark; pip reads it
+    (tmp_path / "requirements.txt").write_bytes("annotated-doc==0.0.4\r\nfastapi==0.115.0\r\n".encode("utf-16"))
+    assert check(tmp_path, "repo.lockfile").status == "pass"

@@ -86,9 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     bar.add_argument("--exit-zero", action="store_true",
                      help="exit 0 whenever a scorecard was written, passed or not (2 still means could not grade)")
     talk = grade.add_mutually_exclusive_group()
-    talk.add_argument("-q", "--quiet", action="store_true", help="print only the score line instead of the summary")
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="print only the score line: no summary, no progress on stderr")
     talk.add_argument("-v", "--verbose", action="count", default=0,
-                      help="accepted and reserved for more detail; today it prints the same as without it")
+                      help="progress on stderr also shows each request the grader sends (method, path, status)")
     add_sandbox_arguments(grade)
     grade.set_defaults(subparser=grade)
 
@@ -255,6 +256,7 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from .checks import Settings
     from .pipeline import GradeError, GradeRequest, grade
+    from .progress import for_stderr
     from .report import write_reports
     from .report.terminal import print_summary
 
@@ -275,8 +277,9 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # SIGTERM (a CI runner cancelling the job) unwinds like Ctrl-C, so containers are removed on the way out.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        scorecard = grade(GradeRequest(source=args.source, url=args.url, ref=args.ref, tier=args.tier,
-                                       settings=settings, run_id=run_id, sandbox=sandbox))
+        with for_stderr(quiet=args.quiet, verbose=args.verbose) as progress:  # stage by stage, on stderr
+            scorecard = grade(GradeRequest(source=args.source, url=args.url, ref=args.ref, tier=args.tier,
+                                           settings=settings, run_id=run_id, sandbox=sandbox), progress)
     except GradeError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

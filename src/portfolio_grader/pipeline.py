@@ -25,6 +25,7 @@ from .inspect import inspect_repo
 from .models import ApiModel, LadderStep, RepoFacts, RubricRef, RunningService, Scorecard, Source, StageResult, Workspace
 from .observations import notes as observation_notes
 from .probe import Prober
+from .progress import Progress
 from .rubric import Rubric, load_rubric, tiers
 from .runtime.sandbox import SandboxConfig
 from .scoring import ladder, score
@@ -46,13 +47,19 @@ class GradeRequest:
 
 
 class _Stages:
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress) -> None:
         self.results: list[StageResult] = []
         self.notes: list[str] = []
+        self.progress = progress
+
+    def begin(self, name: str, deadline: float | None = None) -> float:
+        """A stage starts (shown with its deadline, when known); `record` ends it. Returns its start time."""
+        self.progress.stage_started(name, deadline)
+        return time.monotonic()
 
     @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
+    def __call__(self, name: str, deadline: float | None = None) -> Iterator[None]:
+        started = self.begin(name, deadline)
         self._marked: tuple[str, str] | None = None
         try:
             yield
@@ -68,19 +75,21 @@ class _Stages:
     def record(self, name: str, started: float, status: str = "ok", detail: str = "") -> None:
         self.results.append(StageResult(name=name, status=status, seconds=round(time.monotonic() - started, 2),
                                         detail=detail))
+        self.progress.stage_ended(name, status, self.results[-1].seconds, detail)
 
 
-def grade(request: GradeRequest) -> Scorecard:
+def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
+    """`progress` is told each stage's start and end and each check's start (default: nothing is shown)."""
     from .fetch import FetchError, FetchLimit
     from .rubric import RubricError
     from .runtime import RuntimeOptions, RuntimeUnavailable, start
 
     if not request.source and not request.url:
         raise GradeError("nothing to grade: give a repository URL, a folder, or --url")
-    stages = _Stages()
     clock = GradeClock(request.settings.deadlines)  # every stage's deadline is capped by the grade's
+    stages = _Stages(progress or Progress())
     not_fetched: str | None = None  # why the repository could not be fetched (over a limit): nothing is judged
-    with stages("fetch"):
+    with stages("fetch", clock.budget("clone") if request.source else None):
         try:
             workspace = fetch(request.source, request.ref, timeout=clock.budget("clone")) if request.source else Workspace(
                 name=safe_name(urlsplit(request.url).hostname or "deployment"), source=Source(url=request.url))
@@ -106,7 +115,8 @@ def grade(request: GradeRequest) -> Scorecard:
 
         options = request.sandbox.runtime_options(request.run_id, build_timeout=clock.budget("build"),
                                                   start_timeout=request.settings.deadlines.start, ends=clock.ends)
-        runtime_started = time.monotonic()
+        builds = 0.0 if request.url else options.build_timeout  # a live URL is only waited for
+        runtime_started = stages.begin("runtime", min(builds + options.start_timeout, clock.remaining()))
         try:
             with start(workspace, facts, options, url=request.url) as handle:
                 service = handle.service
@@ -115,21 +125,24 @@ def grade(request: GradeRequest) -> Scorecard:
                                              detail=f"the repository was not fetched: {not_fetched}")
                 stages.record("runtime", runtime_started, *_runtime_stage(handle, service))
                 stages.notes.extend(getattr(handle, "notes", []))
-                prober = Prober(service.base_url, timeout=request.settings.request_timeout) if service.up else None
+                prober = Prober(service.base_url, timeout=request.settings.request_timeout,
+                                on_exchange=stages.progress.exchange) if service.up else None
                 try:
                     if prober is not None:
                         _setup(facts, handle, prober, stages, clock)
-                    with stages("discover"):
+                    with stages("discover", clock.budget("discover")):
                         api = _discover(facts, prober, clock, stages)
                         if prober is not None and api.base_url:
                             prober.base_url = api.base_url  # the spec's mount point (servers: [{url: /api/v1}])
-                    with stages("checks"), clock.running():  # the Prober respects the grade's deadline
+                    with stages("checks", clock.remaining()), clock.running():  # the Prober keeps the grade's deadline
                         ctx = CheckContext(workspace=workspace, facts=facts, service=service, api=api, prober=prober,
                                            settings=request.settings, alive=handle.alive,
                                            check_params=rubric.check_params)
                         _make_test_users(ctx)
-                        outcomes = run_checks(rubric.check_ids, ctx) if not not_fetched else _unjudged(
-                            rubric.check_ids, f"the repository was not fetched: {not_fetched}")
+                        if not_fetched:
+                            outcomes = _unjudged(rubric.check_ids, f"the repository was not fetched: {not_fetched}")
+                        else:
+                            outcomes = run_checks(rubric.check_ids, ctx, on_check=_shown_to(stages.progress, clock))
                         stages.notes.extend(ctx.identity_notes())
                         removal = ctx.remove_test_users()
                         if removal:
@@ -140,7 +153,7 @@ def grade(request: GradeRequest) -> Scorecard:
                 finally:
                     if prober is not None:
                         prober.close()
-                cleanup_started = time.monotonic()
+                cleanup_started = stages.begin("cleanup")
         except RuntimeUnavailable as exc:
             raise GradeError(str(exc)) from None
         stages.record("cleanup", cleanup_started)
@@ -152,6 +165,11 @@ def grade(request: GradeRequest) -> Scorecard:
             return _scorecard(workspace, facts, rubric, service, api, outcomes, stages, steps)
     finally:
         discard(workspace)
+
+
+def _shown_to(progress: Progress, clock: GradeClock):
+    """run_checks' hook: each check's family and the deadline left to it (the family's, or the grade's)."""
+    return lambda spec, left: progress.check_started(spec.area, spec.id, min(left, clock.remaining()))
 
 
 def _make_test_users(ctx: CheckContext) -> None:
@@ -218,7 +236,7 @@ def _setup(facts: RepoFacts, handle, prober: Prober, stages: _Stages, clock: Gra
     steps = facts.manifest.setup if facts.manifest else []
     if not steps:
         return
-    with stages("setup"):
+    with stages("setup", clock.budget("setup")):
         label = clock.label("setup")
         finished = run_with_deadline(lambda: _run_setup_steps(steps, handle, prober, stages), clock.budget("setup"),
                                      label)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -86,6 +87,7 @@ class Prober:
     secrets: tuple[str, ...] = ()
     exchanges: list[Exchange] = field(default_factory=list)
     max_exchanges: int = 5000
+    on_exchange: Callable[[Exchange], None] | None = None  # told of every exchange recorded (grade -v shows them)
     _client: httpx.Client | None = None
 
     def __post_init__(self) -> None:
@@ -179,3 +181,5 @@ class Prober:
         exchange.secrets = self.secrets
         if len(self.exchanges) < self.max_exchanges:
             self.exchanges.append(exchange)
+        if self.on_exchange is not None:
+            self.on_exchange(exchange)

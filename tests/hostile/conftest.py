@@ -175,7 +175,9 @@ def text_of(run: Run) -> str:
 
 
 def one_line(text: str) -> bool:
-    return len([line for line in text.strip().splitlines() if line.strip()]) == 1
+    """One message line, the progress lines `grade` writes before it (`12:03:04 fetch started`) aside."""
+    return len([line for line in text.strip().splitlines()
+                if line.strip() and not re.match(r"\d\d:\d\d:\d\d ", line)]) == 1
 
 
 RUN_ID_IN_LOG = re.compile(r"run ([0-9a-f]{10}):")

@@ -359,8 +359,10 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckOutcome:
         ctx.current = None
 
 
-def run_checks(ids: list[str], ctx: CheckContext) -> list[CheckOutcome]:
-    """Run the named checks, ordered by `order` then as named; unknown ids are reported, not skipped."""
+def run_checks(ids: list[str], ctx: CheckContext,
+               on_check: Callable[[CheckSpec, float], None] | None = None) -> list[CheckOutcome]:
+    """Run the named checks, ordered by `order` then as named; unknown ids are reported, not skipped.
+    `on_check(spec, seconds)` is told of each check before it runs, with what is left of its family's deadline."""
     import_builtin_checks()
     from ..bodycap import install as bound_schemathesis_bodies
 
@@ -369,6 +371,8 @@ def run_checks(ids: list[str], ctx: CheckContext) -> list[CheckOutcome]:
     known = [REGISTRY[i] for i in dict.fromkeys(ids) if i in REGISTRY]
     spent: dict[str, float] = {}  # seconds used by each check family (area) so far
     for spec in sorted(known, key=lambda s: s.order):
+        if on_check is not None:
+            on_check(spec, ctx.settings.deadlines.family - spent.get(spec.area, 0.0))
         outcomes[spec.id] = run_check_within_family(spec, ctx, spent)
     for missing in (i for i in dict.fromkeys(ids) if i not in REGISTRY):
         outcomes[missing] = CheckOutcome(check=missing, area="unknown", status="not_evaluated", summary=missing,

@@ -8,6 +8,7 @@ Exit codes: 0 graded and passed, 1 graded and below the pass mark (or a gate mis
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import signal
 import sys
@@ -53,6 +54,7 @@ def _memory(text: str) -> str:
 
 SEED = _number(int, "--seed", low=0)
 MAX_EXAMPLES = _number(int, "--max-examples", low=1)
+POINTS = _number(float, "--points-possible", low=0, low_open=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                           "a gate not met still exits 1 (default: the rubric's pass mark)")
     bar.add_argument("--exit-zero", action="store_true",
                      help="exit 0 whenever a scorecard was written, passed or not (2 still means could not grade)")
+    grade.add_argument("--format", choices=["text", "json"], default="text",
+                       help="the summary on stdout: text (default) or one JSON object (score, verdict, gates, fixes, "
+                            "report paths)")
     talk = grade.add_mutually_exclusive_group()
     talk.add_argument("-q", "--quiet", action="store_true",
                       help="print only the score line: no summary, no progress on stderr")
@@ -116,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("rubrics", help="list the bundled rubrics")
 
+    explain = sub.add_parser("explain", help="what a finding kind means, why it matters and how to fix it",
+                             description="Explain a finding kind (the `kind` of a finding in result.json, the rule id "
+                                         "in SARIF): the checks that report it, the rubric criteria that rest on "
+                                         "them, and the hints. Without KIND, list every kind.")
+    explain.add_argument("kind", nargs="?", metavar="KIND", help="a finding kind, e.g. bola_read")
+    explain.add_argument("--format", choices=["text", "json"], default="text", help="text (default) or JSON")
+    explain.set_defaults(subparser=explain)
+
     cleanup = sub.add_parser("cleanup", help="remove every container, network, volume and image the grader left",
                              description="Remove Docker objects carrying the grader's label (left behind when a grader "
                                          "was killed with SIGKILL or its machine stopped). Without --run it removes "
@@ -144,7 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--max-examples", type=MAX_EXAMPLES, help="Schemathesis examples per operation (default 15)")
     batch.add_argument("--assignment", default="Portfolio API",
                        help='gradebook column; "Title (1234)" updates Canvas assignment 1234 (default: Portfolio API)')
-    batch.add_argument("--points-possible", type=float, default=100, help="the assignment's points in Canvas (default 100)")
+    batch.add_argument("--points-possible", type=POINTS, default=100,
+                       help="the assignment's points in Canvas, > 0 (default 100)")
     batch.add_argument("--plain", action="store_true", help="plain progress lines (default in CI, with NO_COLOR, or piped)")
     add_sandbox_arguments(batch)  # passed on to every grade
     batch.set_defaults(subparser=batch)
@@ -154,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("folders", nargs="+", type=Path, help="the --out folders of the shards")
     merge.add_argument("--out", type=Path, required=True, help="the merged output folder")
     merge.add_argument("--assignment", help="gradebook column (default: the shards')")
-    merge.add_argument("--points-possible", type=float, help="the assignment's points (default: the shards')")
+    merge.add_argument("--points-possible", type=POINTS, help="the assignment's points, > 0 (default: the shards')")
     return parser
 
 
@@ -165,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("portfolio-grader: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `portfolio-grader explain | head`: the reader had enough
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return EXIT_PASSED
 
 
 def _main(argv: list[str] | None) -> int:
@@ -182,6 +201,8 @@ def _main(argv: list[str] | None) -> int:
         return _report(args)
     if args.command == "rubrics":
         return _rubrics()
+    if args.command == "explain":
+        return _explain(args, parser)
     if args.command == "cleanup":
         return _cleanup(args)
     if args.command == "action":
@@ -297,7 +318,9 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if written.timed_out:
         return _fail(f"writing the scorecard ran out of its {seconds_text(deadlines.report)} deadline")
     paths = written.value
-    if args.quiet:
+    if args.format == "json":
+        print(json.dumps(_summary_json(scorecard, paths, args.fail_under), indent=2, ensure_ascii=False))
+    elif args.quiet:
         print(_score_line(scorecard, args.fail_under))
     else:
         print_summary(scorecard, paths=paths)
@@ -326,6 +349,81 @@ def _score_line(scorecard, fail_under: float | None) -> str:
     judged = verdict_of(scorecard, threshold=fail_under, bar_label="--fail-under" if fail_under is not None else None)
     label = "pass mark" if fail_under is None else "fail-under"
     return f"{scorecard.name}: {format_points(scorecard.score)}/100 ({label} {format_points(judged.bar)}) {judged.headline}"
+
+
+def _summary_json(scorecard, paths, fail_under: float | None) -> dict[str, Any]:
+    """What the terminal summary says, as data: score, bar, verdict, gates, tier reached, top fixes, reports."""
+    from .report.fixes import fixes
+    from .report.stack import for_stack
+    from .report.verdict import verdict_of
+
+    sc = for_stack(scorecard)
+    judged = verdict_of(sc, threshold=fail_under, bar_label="--fail-under" if fail_under is not None else None)
+    reached = [step.tier for step in sc.ladder if step.status == "reached"]
+    return {
+        "name": sc.name, "tier": sc.tier, "rubric": f"{sc.rubric.name} {sc.rubric.version}",
+        "grader_version": sc.grader_version, "score": sc.score, "bar": judged.bar, "bar_label": judged.bar_label,
+        "passed": judged.passed, "verdict": judged.headline, "gates_met": judged.gates_met,
+        "failed_gates": list(judged.gate_names), "tier_reached": reached[-1] if reached else None,
+        "fixes": [{"criterion": i.fix.criterion, "title": i.fix.title, "points": i.fix.points, "gate": i.fix.gate,
+                   "problem": i.fix.problem, "operation": i.fix.operation, "hint": i.fix.hint,
+                   "findings": i.fix.finding_ids} for i in fixes(sc)[:3]],
+        "reports": {kind: str(path) for kind, path in paths.items()},
+    }
+
+
+def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Exit 0 with the explanation (or the list of kinds), 2 for a kind the grader does not report."""
+    from dataclasses import asdict
+
+    from .kinds import close_to, explain, registry
+
+    if args.kind is None:
+        kinds = registry()
+        if args.format == "json":
+            print(json.dumps([asdict(info) for info in kinds.values()], indent=2, ensure_ascii=False))
+        else:
+            for info in kinds.values():
+                print(f"{info.kind:28} {', '.join(info.checks)}")
+        return EXIT_PASSED
+    info = explain(args.kind)
+    if info is None:
+        near = close_to(args.kind)
+        parser.error(f"no finding kind {args.kind!r}" + (f"; close: {', '.join(near)}" if near else "")
+                     + " (`portfolio-grader explain` lists them all)")
+    if args.format == "json":
+        print(json.dumps(asdict(info) | {"check_titles": info.check_titles()}, indent=2, ensure_ascii=False))
+    else:
+        print(_explanation_text(info))
+    return EXIT_PASSED
+
+
+def _explanation_text(info) -> str:
+    """`ruff rule`-like prose: the kind, what it means, why it matters, how to fix it."""
+    import textwrap
+
+    def para(text: str, indent: str = "  ") -> str:
+        return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent)
+
+    head = info.kind + (f" ({' or '.join(info.severities)})" if info.severities else "")
+    lines = [head, "=" * len(head), "", "What it means"]
+    checks = [f"{check} ({title})" for check, title in zip(info.checks, info.check_titles())]
+    if info.title:
+        lines.append(para(f"{info.title}."))
+    lines.append(para("Reported by " + "; ".join(checks) + " when what it verifies does not hold."
+                      if checks else "Reported by the grader's checks."))
+    lines += ["", "Why it matters"]
+    if info.why:
+        lines.append(para(info.why))
+    for c in info.criteria:
+        weight = ", ".join(filter(None, [f"{c.tier} tier", f"{c.points:g} points", "a gate" if c.gate else "",
+                                         f"OWASP {c.owasp}" if c.owasp else ""]))
+        lines += [para(f"Criterion {c.id!r}: {c.title} ({weight})."), para(c.hint, "    ")]
+    if not info.why and not info.criteria:
+        lines.append(para("No bundled rubric scores it; a custom rubric may."))
+    lines += ["", "How to fix it"]
+    lines += [para(hint) for hint in info.hints] or [para("See the finding's evidence in the scorecard.")]
+    return "\n".join(lines)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -453,6 +551,8 @@ def _action(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--threshold must be a number and --max-examples an integer")
     if threshold is not None and not 0 <= threshold <= 100:
         parser.error("--threshold must be between 0 and 100")
+    if max_examples is not None and max_examples < 1:
+        parser.error("--max-examples must be at least 1")
     if args.comment.strip().lower() not in ("true", "false", "yes", "no", "1", "0", ""):
         parser.error("--comment must be true or false")
     signal.signal(signal.SIGTERM, _raise_interrupt)

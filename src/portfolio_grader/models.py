@@ -321,6 +321,7 @@ class CheckOutcome(_Frozen):
     score: float = 1.0  # 0..1, share of what was examined that held (partial credit)
     findings: list[Finding] = []
     evidence: list[Evidence] = []  # what a pass rests on
+    seconds: float | None = None  # wall-clock time the runner gave the check (None: not run, a deadline had passed)
 
 
 # ---------------------------------------------------------------- scorecard

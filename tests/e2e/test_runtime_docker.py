@@ -341,3 +341,33 @@ def test_cleanup_sweeps_what_a_killed_grader_left(engine):
     removed = cleanup(opts.run_id)
     assert {f"container {container.name}", f"network {network.name}", f"volume {volume.name}"} <= set(removed)
     assert leftovers(engine, opts) == []
+
+
+# An API that, like most learner projects, connects to its database once at start and exits when it is not up
+# yet; a "database" that takes a few seconds to listen; no healthcheck, no restart policy.
+_LATE_DB = "import socket, time; time.sleep(6); s = socket.create_server(('0.0.0.0', 5432)); [s.accept() for _ in iter(int, 1)]"
+_API_NEEDS_DB = ("import socket, http.server, sys\n"
+                 "try:\n    socket.create_connection(('db', 5432), 2).close()\n"
+                 "except OSError as exc:\n"
+                 "    sys.exit(f'sqlalchemy.exc.OperationalError: connection to server at db port 5432 failed: {exc}')\n"
+                 "http.server.test(http.server.SimpleHTTPRequestHandler, port=8000, bind='0.0.0.0')\n")
+
+
+def test_compose_api_that_exits_before_its_database_is_up_is_started_again_with_a_note(engine, tmp_path):
+    ws, root = repo(
+        tmp_path,
+        {"docker-compose.yml": "services:\n  api:\n    build: .\n    ports: ['8000:8000']\n    depends_on: [db]\n"
+                               "  db:\n    image: python:3.12-slim\n"
+                               f"    command: [\"python\", \"-c\", \"{_LATE_DB}\"]\n",
+         "Dockerfile": 'FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nCMD ["python", "serve.py"]\n',
+         "serve.py": _API_NEEDS_DB, "ping.txt": "pong"},
+    )
+    opts = options()
+    facts = RepoFacts(root=root, compose_file="docker-compose.yml", manifest=Manifest(health="/ping.txt"))
+    with start(ws, facts, opts) as handle:
+        s = handle.service
+        assert (s.kind, s.status) == ("compose", "running"), s.detail
+        assert httpx.get(f"{s.base_url}/ping.txt", trust_env=False).text == "pong"
+        note = next(n for n in handle.notes if "database was not accepting connections" in n)
+        assert "exited" in note and "service_healthy" in note
+    assert leftovers(engine, opts) == []

@@ -34,7 +34,7 @@ from .builders import (
 from .compose_file import dotenv_for, example_note, fill_empty_secrets, load_yaml
 from .compose_rewrite import ComposePlan, _inside, project_name, rewrite_compose
 from .compose_tool import ComposeTool, detect_compose
-from .diagnose import diagnose
+from .diagnose import DATABASE_NOT_READY, diagnose
 from .docker import (
     container_log_text,
     exec_in,
@@ -326,6 +326,27 @@ def run_stack(
             handle.timings["teardown"] = time.monotonic() - t2
 
 
+MAX_DATABASE_RESTARTS = 20  # within the start deadline, which bounds the wait anyway
+
+
+def _restart_for_database(container: Any, state: dict[str, Any]) -> bool:
+    """The API exited because its database was not up yet ("connection refused", "the database system is
+    starting up"): start it again, as a healthcheck-gated depends_on would have waited. False when it exited for
+    another reason, or too often."""
+    if state["restarts"] >= MAX_DATABASE_RESTARTS:
+        return False
+    found = diagnose(container_log_text(container, tail=60))
+    if found is None or found.kind != DATABASE_NOT_READY:
+        return False
+    time.sleep(1.0)  # the database is starting: give it a moment before the next try
+    try:
+        container.start()
+    except Exception:
+        return False
+    state["restarts"] += 1
+    return True
+
+
 def _image_workdirs(client: Any, plan: ComposePlan) -> dict[str, str]:
     """{service: the WORKDIR of the image the grader built for it}, for the folders worth keeping writable."""
     out: dict[str, str] = {}
@@ -407,7 +428,7 @@ def _up_and_wait(
     # readiness
     api_name = plan.api_service
     watch_read_only = api_name in plan.read_only
-    state: dict[str, Any] = {"container": None, "attrs": {}, "polls": 0}
+    state: dict[str, Any] = {"container": None, "attrs": {}, "polls": 0, "restarts": 0}
 
     def ports() -> dict[int, int]:
         container = state["container"] or handle.api_container()
@@ -431,14 +452,11 @@ def _up_and_wait(
         name = policy.get("Name") or "no"
         status = container.status
         if status in ("exited", "dead"):
-            if name in ("", "no"):
+            gave_up = name in ("", "no") or name == "on-failure" and (
+                (policy.get("MaximumRetryCount") or 0) and (attrs.get("RestartCount") or 0) >= policy["MaximumRetryCount"]
+                or (attrs.get("State") or {}).get("ExitCode") == 0)
+            if gave_up and not _restart_for_database(container, state):
                 return "exited"
-            if name == "on-failure":
-                limit = policy.get("MaximumRetryCount") or 0
-                if limit and (attrs.get("RestartCount") or 0) >= limit:
-                    return "exited"
-                if (attrs.get("State") or {}).get("ExitCode") == 0:
-                    return "exited"
         # a restart policy or a hung start would hold the wait to the deadline: EROFS in the log ends it now
         state["polls"] += 1
         if watch_read_only and state["polls"] % 4 == 0 and sandbox.mentions_read_only(
@@ -452,6 +470,11 @@ def _up_and_wait(
     container = state["container"] or handle.api_container()
     attrs = state["attrs"]
     cid = container.id if container is not None else None
+    if isinstance(outcome, tuple) and state["restarts"]:
+        handle.notes.append(
+            f"the API service '{api_name}' exited {state['restarts']} time(s) because its database was not accepting "
+            "connections yet; the grader started it again until the database answered, as `depends_on: condition: "
+            "service_healthy` with a healthcheck on the database would")
     if isinstance(outcome, tuple):
         cport, hport = outcome
         return RunningService(

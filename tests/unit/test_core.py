@@ -17,7 +17,7 @@ from portfolio_grader.inspect import inspect_repo
 from portfolio_grader.models import CheckOutcome
 from portfolio_grader.payloads import invalid_types, valid_example
 from portfolio_grader.probe import Prober, ProbeTargetError
-from portfolio_grader.rubric import RubricError, load_rubric
+from portfolio_grader.rubric import RubricError, load_rubric, rubric_dir
 from portfolio_grader.scoring import score
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ def test_a_capstone_platform_need_not_shorten_links():
 
 
 def test_rubric_overrides_change_single_fields_of_an_included_criterion(tmp_path):
-    (tmp_path / "base.yaml").write_text((ROOT / "rubrics" / "beginner.yaml").read_text())
+    (tmp_path / "base.yaml").write_text((rubric_dir() / "beginner.yaml").read_text())
     head = "name: mine\nversion: '0.1'\ntitle: t\npass_mark: 50\nincludes: [base]\n"
     (tmp_path / "mine.yaml").write_text(head + "overrides:\n  - {id: crud-lifecycle, gate: false, points: 30}\ncriteria: []\n")
     crud = next(c for c in load_rubric(str(tmp_path / "mine.yaml")).criteria if c.id == "crud-lifecycle")
@@ -151,7 +151,7 @@ def test_a_failed_gate_fails_the_grade_whatever_the_score():
 
 
 def test_rubric_validation_errors_and_includes(tmp_path):
-    (tmp_path / "base.yaml").write_text((ROOT / "rubrics" / "beginner.yaml").read_text())
+    (tmp_path / "base.yaml").write_text((rubric_dir() / "beginner.yaml").read_text())
     (tmp_path / "mine.yaml").write_text(
         "name: mine\nversion: '0.1'\ntitle: t\npass_mark: 50\nincludes: [base]\ncriteria:\n"
         "  - {id: extra, title: X, area: repo, checks: [repo.readme], points: 5, hint: h}\n")

@@ -4,6 +4,9 @@ Rules are finding kinds; results are findings. A finding is located where its ev
 a repository file (`Evidence.file`, "path" or "path:line") becomes a physical location relative to the
 repo root; an HTTP finding gets a logical location "METHOD /path" and, when inspect found the route's
 handler in the code (`facts.routes_in_code`), the handler's file and line as its physical location.
+Every result has a physical location (GitHub's upload refuses one without): a finding that points nowhere
+else is placed on the spec file that declares its operation, else the file that ran the API (Dockerfile,
+compose file), else the README; a live deployment graded without a repository, on its URL.
 A stable partial fingerprint (kind, operation, file) lets GitHub follow an alert across pushes.
 Code scanning alerts are learner-facing: findings only hidden criteria rest on are left out.
 Validated against the OASIS SARIF 2.1.0 schema in the tests.
@@ -77,7 +80,18 @@ def handler_location(operation: str, routes: list[Any]) -> tuple[str, int | None
     return split_location(best[1]) if best else None
 
 
-def _locations(finding: Finding, routes: list[Any]) -> list[dict[str, Any]]:
+def _fallback(finding: Finding, facts: dict[str, Any], deployment: str | None) -> dict[str, Any]:
+    """Where a finding with no file and no handler is shown: see the module docstring."""
+    specs = facts.get("spec_files") or []
+    files = ([specs[0]] if finding.operation and specs else []) + [facts.get(k) for k in ("dockerfile", "compose_file",
+                                                                                            "readme")]
+    where = next((f for f in files if isinstance(f, str) and f), None)
+    if where is None and deployment:
+        return {"artifactLocation": {"uri": deployment}}
+    return _physical(where or "README.md", None)
+
+
+def _locations(finding: Finding, routes: list[Any], fallback: dict[str, Any]) -> list[dict[str, Any]]:
     locations: list[dict[str, Any]] = []
     for ev in finding.evidence:
         if ev.file:
@@ -93,6 +107,9 @@ def _locations(finding: Finding, routes: list[Any]) -> list[dict[str, Any]]:
             locations[0].update(logical)
         else:
             locations.append(logical)
+    if not locations:
+        locations.append({})
+    locations[0].setdefault("physicalLocation", fallback)
     return locations
 
 
@@ -137,6 +154,7 @@ def render_sarif(scorecard: Scorecard) -> str:
         if c is not None and c.owasp:
             owasp.setdefault(f.kind, c.owasp)
 
+    deployment = sc.source.url if not sc.source.repo else None  # a live URL graded without a repository
     findings = visible_findings(sc)  # code scanning is learner-facing: hidden criteria stay hidden
     by_kind: dict[str, list[Finding]] = {}
     for f in findings:
@@ -159,9 +177,7 @@ def render_sarif(scorecard: Scorecard) -> str:
         c = criterion_of.get(f.id)
         if c is not None:
             result["properties"]["criterion"] = c.id
-        locations = _locations(f, routes)
-        if locations:
-            result["locations"] = locations
+        result["locations"] = _locations(f, routes, _fallback(f, sc.facts, deployment))
         results.append(result)
 
     run: dict[str, Any] = {

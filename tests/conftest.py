@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,12 @@ def run(check_id: str, ctx):
 
 def kinds(outcome) -> set[str]:
     return {f.kind for f in outcome.findings}
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    """A repository in `root` holding `files` ({relative path: text, dedented}); returns root."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root

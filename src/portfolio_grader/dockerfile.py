@@ -1,11 +1,11 @@
 """A Dockerfile's stages, read the way the builder reads them: the image each FROM names (ARG defaults
-substituted), the stage's name, and its last USER. The repository checks judge them; the compose rewrite asks
-which image a built service really starts from."""
+substituted), the stage's name, its last USER and its instructions. The repository checks judge them; the compose
+rewrite asks which image a built service really starts from."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -16,6 +16,7 @@ class Stage:
     from_line: str
     user: str | None = None  # the last USER of the stage
     user_line: int | None = None
+    instructions: list[tuple[int, str, str]] = field(default_factory=list)  # (line, RUN/ENV/COPY..., the rest)
 
 
 def parse_dockerfile(text: str) -> list[Stage]:
@@ -48,6 +49,8 @@ def parse_dockerfile(text: str) -> list[Stage]:
             stages.append(Stage(image, name, number, line))
         elif word == "USER" and stages:
             stages[-1].user, stages[-1].user_line = rest.strip(), number
+        if word != "FROM" and stages:
+            stages[-1].instructions.append((number, word, rest.strip()))
     return stages
 
 

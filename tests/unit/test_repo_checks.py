@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from portfolio_grader.dockerfile import parse_dockerfile
 from portfolio_grader.inspect import inspect_repo
 from portfolio_grader.models import ApiModel, RunningService, Source, Workspace
 
-from ..conftest import kinds, run
+from ..conftest import kinds, run, write_files as repo
 
 README_RUN = """# Shelf API
 
@@ -27,13 +26,6 @@ docker build -t shelf . && docker run -p 8000:8000 shelf
 ```
 """
 
-
-def repo(tmp_path: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return tmp_path
 
 
 def check(root: Path, check_id: str):

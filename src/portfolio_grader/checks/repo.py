@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .. import secret_scan
+from .. import deadlines, own_tests, secret_scan
 from ..dockerfile import Stage, parse_dockerfile
 from ..inspect import read_text
 from ..models import Evidence
@@ -113,9 +113,93 @@ def tests_exist(ctx: CheckContext):
                                 "errors (404, 422, 401) of each endpoint, and say in the README how to run them.")
         return ctx.verdict("no tests", [finding])
     count = sum(len(_TEST_DEFINITION.findall(read_text(root / f))) for f in with_tests)
-    return ctx.verdict(f"{len(with_tests)} test file(s) with {count} test(s) (not run by the grader)",
-                       evidence=[Evidence(curl=f"grep -cE 'def test_|it\\(|test\\(' {shlex.quote(with_tests[0])}",
-                                          file=with_tests[0], excerpt=read_text(root / with_tests[0])[:400])])
+    found = f"{len(with_tests)} test file(s) with {count} test(s)"
+    static = [Evidence(curl=f"grep -cE 'def test_|it\\(|test\\(' {shlex.quote(with_tests[0])}", file=with_tests[0],
+                       excerpt=read_text(root / with_tests[0])[:400])]
+    plan = _test_plan(ctx, files)
+    if not plan.runs:
+        return ctx.verdict(f"{found} (not run by the grader: {plan.why})", evidence=static)
+    deadline = float(ctx.params().get("deadline_s", TEST_DEADLINE))
+    left = deadlines.remaining()  # the check family's or the grade's, whichever ends first
+    if left is not None and left - 5 < deadline:
+        if left < 10:
+            return ctx.verdict(f"{found} (not run by the grader: {deadlines.binding().label} left no time for them)",
+                               evidence=static)
+        deadline = left - 5
+    from ..runtime.sibling import run_beside
+
+    ran = run_beside(ctx.service.api_container, list(plan.command), timeout=deadline, env=plan.env)
+    return _judge_test_run(ctx, plan, ran, found, static, deadline)
+
+
+TEST_DEADLINE = 90.0  # seconds the project's own tests may take (the rubric's `deadline_s` overrides it)
+_OUTPUT_LINES = 25  # the last lines of a test run kept as evidence
+
+
+def _test_plan(ctx: CheckContext, files: list[str]) -> own_tests.Plan:
+    """How the project's tests run in the image the grader built, or why they are not run."""
+    service = ctx.service
+    if service.kind not in ("docker", "compose") or not service.api_container:
+        why = ("the grade reached a live deployment: no image was built" if service.kind == "external" else
+               f"no API container was made ({service.status.replace('_', ' ')})")
+        return own_tests.Plan(not_run=own_tests.NotRun.NO_IMAGE, why=why)
+    from ..runtime.compose_rewrite import is_datastore_image
+
+    datastores = [f"`{name}`: {svc.get('image')}" for name, svc in _compose_services(ctx).items()
+                  if is_datastore_image(str(svc.get("image") or ""))] if service.kind == "compose" else []
+    return own_tests.plan(ctx.facts.root, ctx.facts.dockerfile, ctx.facts.stack, files, datastores)
+
+
+def _judge_test_run(ctx: CheckContext, plan: own_tests.Plan, ran, found: str, static: list[Evidence],
+                    deadline: float):
+    """The verdict of a real run: all pass = pass; some fail = partial credit with the failures named; a run that
+    could not happen (the tool missing, nothing collected, the deadline) keeps the files' verdict and says why."""
+    tail = "\n".join(ran.output.rstrip().splitlines()[-_OUTPUT_LINES:])
+    dockerfile = shlex.quote(ctx.facts.dockerfile or "Dockerfile")
+    env = "".join(f" -e {shlex.quote(f'{k}={v}')}" for k, v in plan.env.items())
+    curl = (f"docker build -f {dockerfile} -t api . && docker run --rm --network none{env} --entrypoint "
+            f"{shlex.quote(plan.command[0])} api {shlex.join(plan.command[1:])}")
+    evidence = [Evidence(curl=curl, excerpt=tail or ran.error or "(no output)",
+                         note=f"run by the grader in the API's image ({plan.basis}); exit {ran.exit_code}, "
+                              f"{ran.seconds:.1f} s")]
+    if ran.error:
+        return ctx.verdict(f"{found} (not run: the grader could not start `{plan.shown}` in the image: {ran.error})",
+                           evidence=static + evidence)
+    counts = own_tests.parse(ran.output)
+    if ran.timed_out:
+        done = f"; {counts.passed} passed, {counts.failed} failed before it was stopped" if counts else ""
+        return ctx.verdict(f"{found} (not run to the end: `{plan.shown}` did not finish within the {deadline:g} s "
+                           f"deadline{done})", evidence=static + evidence)
+    missing = own_tests.not_installed(ran.output)
+    if counts is not None and counts.total and not counts.passed and not counts.failed:
+        first = next(iter(counts.failures), "")
+        return ctx.verdict(f"{found} (not run: every one of the {counts.errors} error(s) came before a test could run"
+                           f" — collection or set-up in the image{f', first {first}' if first else ''})",
+                           evidence=static + evidence)
+    if counts is None or counts.total == 0:
+        why = (f"the image lacks the test tool ({missing})" if missing else
+               f"`{plan.shown}` exited {ran.exit_code} without running a test"
+               + (f" ({counts.line})" if counts and counts.line else ""))
+        return ctx.verdict(f"{found} (not run: {why})", evidence=static + evidence)
+    ran_text = (f"`{plan.shown}` ran in the image: {counts.passed} passed"
+                + (f", {counts.failed} failed" if counts.failed else "") + (f", {counts.errors} errors" if counts.errors else "")
+                + (f", {counts.skipped} skipped" if counts.skipped else "") + f" in {ran.seconds:.1f} s")
+    broken = counts.failed + counts.errors
+    if not broken and ran.exit_code == 0:
+        return ctx.verdict(f"{found}; {ran_text}", evidence=evidence + static)
+    if not broken:  # counts say all passed but the command failed (coverage threshold, a teardown error)
+        return ctx.verdict(f"{found}; {ran_text}, but it exited {ran.exit_code}", evidence=evidence + static,
+                           score=0.9)
+    named = ", ".join(counts.failures[:5]) + (f" and {len(counts.failures) - 5} more" if len(counts.failures) > 5 else "")
+    finding = ctx.fail("tests_failing", "medium",
+                       f"The project's own tests fail: {broken} of {counts.total} did not pass when the grader ran "
+                       f"`{plan.shown}` in the API's image" + (f" ({named})" if named else "") + ".",
+                       evidence=evidence,
+                       hint="Run the tests the way CI would before pushing, and fix or remove the failing ones; a "
+                            "red test suite tells a reviewer the code and its tests disagree. If a test needs a "
+                            "service (a database, the network), give it a fixture or a fake instead.")
+    # having tests earns half; the other half is the share that passed
+    return ctx.verdict(f"{found}; {ran_text}", [finding], evidence=static, score=0.5 + 0.5 * counts.passed / counts.total)
 
 
 @check("repo.ci", area="repo", title="A CI workflow builds and tests the project", needs=("repo",))

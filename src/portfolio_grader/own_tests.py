@@ -1,0 +1,446 @@
+"""The project's own tests: can they run in the image the grader built, with which command, and what did they say?
+
+`plan(...)` reads the repository only (the Dockerfile's final stage and the stages it builds on, .dockerignore,
+requirements files, pyproject.toml, package.json) and answers a `Plan`: the command to run in the image, or why
+none is run (`NotRun`, a reason kind and a sentence). `parse(...)` reads the summary lines of pytest, unittest
+(Django's `manage.py test` included), `node --test`, Jest, Vitest and Mocha into `Counts`. Running the command is
+the runtime's job (runtime/sibling.py); judging the counts is the repo.tests check's.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from .dockerfile import Stage, parse_dockerfile
+from .inspect import read_text
+
+
+class NotRun(str, Enum):
+    """Why the project's tests were not run in its image."""
+
+    NO_COMMAND = "no_command"  # no test command the grader knows for this stack
+    NOT_IN_IMAGE = "not_in_image"  # the test tool or the test files are not in the image
+    TEST_STAGE = "test_stage"  # the tests live in a Dockerfile stage the grader does not build
+    NEEDS_DATABASE = "needs_database"  # a compose project whose tests would need its database
+    NO_IMAGE = "no_image"  # nothing was built (a live URL, a failed build)
+    DEADLINE = "deadline"  # no time left in the grade
+
+
+@dataclass(frozen=True)
+class Plan:
+    command: tuple[str, ...] = ()  # argv run in the image; empty when not run
+    tool: str = ""  # pytest, unittest, django, npm
+    basis: str = ""  # what shows the tool is installed ("Dockerfile:4 installs requirements.txt, which lists pytest")
+    not_run: NotRun | None = None
+    why: str = ""  # the sentence for the scorecard when not run
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def runs(self) -> bool:
+        return bool(self.command) and self.not_run is None
+
+    @property
+    def shown(self) -> str:
+        return shlex.join(self.command)
+
+
+def _not(kind: NotRun, why: str) -> Plan:
+    return Plan(not_run=kind, why=why)
+
+
+# ---------------------------------------------------------------- the image: which stages, which files
+
+
+def _chain(stages: list[Stage]) -> list[Stage]:
+    """The final stage, the stages it is built FROM, and those it copies from (`COPY --from=`), outermost last."""
+    by_name = {s.name.lower(): s for s in stages if s.name}
+    out: list[Stage] = []
+    todo = [stages[-1]] if stages else []
+    while todo:
+        stage = todo.pop()
+        if stage in out:
+            continue
+        out.append(stage)
+        parent = by_name.get(stage.image.lower())
+        if parent is not None:
+            todo.append(parent)
+        for _, word, rest in stage.instructions:
+            source = re.search(r"--from=(\S+)", rest) if word == "COPY" else None
+            if source and source.group(1).lower() in by_name:
+                todo.append(by_name[source.group(1).lower()])
+    return out
+
+
+def _ignore_patterns(root: Path, dockerfile: str) -> list[str]:
+    """The .dockerignore patterns of the build context (Dockerfile.dockerignore first, as BuildKit reads it)."""
+    folder = Path(dockerfile).parent
+    for candidate in (Path(f"{dockerfile}.dockerignore"), folder / ".dockerignore", Path(".dockerignore")):
+        if (root / candidate).is_file():
+            return [line.strip() for line in read_text(root / candidate).splitlines()
+                    if line.strip() and not line.strip().startswith("#")]
+    return []
+
+
+def _matches(path: str, pattern: str) -> bool:
+    pattern = pattern.strip("/").removeprefix("./")
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    if pattern.startswith("**/"):
+        tail = pattern[3:]
+        return any(fnmatch.fnmatchcase("/".join(parts[i: j + 1]), tail)
+                   for i in range(len(parts)) for j in range(i, len(parts)))
+    return any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes)
+
+
+def ignored(path: str, patterns: list[str]) -> str | None:
+    """The .dockerignore pattern that keeps `path` out of the build context (the last match wins), or None."""
+    verdict: str | None = None
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if _matches(path, pattern.lstrip("!")):
+            verdict = None if negated else pattern
+    return verdict
+
+
+def _copy_sources(chain: list[Stage]) -> list[str]:
+    """The build-context paths the chain's COPY/ADD instructions put in the image ('.' for everything)."""
+    sources: list[str] = []
+    for stage in chain:
+        for _, word, rest in stage.instructions:
+            if word not in ("COPY", "ADD") or "--from=" in rest:
+                continue
+            if rest.startswith("["):
+                try:
+                    args = json.loads(rest)
+                except ValueError:
+                    continue
+            else:
+                args = [a for a in rest.split() if not a.startswith("--")]
+            sources += [a.strip().removeprefix("./").rstrip("/") or "." for a in args[:-1]]
+    return sources
+
+
+def _copied(path: str, sources: list[str]) -> bool:
+    return any(s in (".", "*") or path == s or path.startswith(s + "/") or fnmatch.fnmatchcase(path, s)
+               for s in sources)
+
+
+def _runs(chain: list[Stage]) -> list[tuple[int, str]]:
+    return [(line, rest) for stage in reversed(chain) for line, word, rest in stage.instructions if word == "RUN"]
+
+
+# ---------------------------------------------------------------- Python: is pytest installed?
+
+
+_PIP = re.compile(r"(?:\bpip3?|python3?\s+-m\s+pip|\buv\s+pip)\s+install\s+([^;&|]+)")
+_PYTEST = re.compile(r"^\s*pytest\b(?![-_])", re.IGNORECASE | re.MULTILINE)
+_DEV_OFF = re.compile(r"--no-dev\b|--only[= ]main\b|--without[= ]\S*dev|--prod\b|--production\b|--no-default-groups")
+
+
+def _requirements_lists_pytest(root: Path, rel: str, seen: set[str] | None = None) -> bool:
+    seen = seen if seen is not None else set()
+    if rel in seen or not (root / rel).is_file():
+        return False
+    seen.add(rel)
+    text = read_text(root / rel)
+    if _PYTEST.search(text):
+        return True
+    folder = Path(rel).parent
+    for include in re.findall(r"^\s*(?:-r|--requirement)\s*=?\s*(\S+)", text, re.MULTILINE):
+        if _requirements_lists_pytest(root, str(folder / include), seen):
+            return True
+    return False
+
+
+def _pyproject(root: Path) -> dict:
+    try:
+        return tomllib.loads(read_text(root / "pyproject.toml")) if (root / "pyproject.toml").is_file() else {}
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+def _names_pytest(deps) -> bool:
+    if isinstance(deps, dict):
+        return any(str(k).lower() == "pytest" for k in deps)
+    if isinstance(deps, list):
+        return any(isinstance(d, str) and _PYTEST.match(d) for d in deps)
+    return False
+
+
+def _pyproject_groups(doc: dict, with_dev: bool, extras: list[str]) -> bool:
+    project, tool = doc.get("project") or {}, doc.get("tool") or {}
+    poetry = tool.get("poetry") or {}
+    if _names_pytest(project.get("dependencies")) or _names_pytest(poetry.get("dependencies")):
+        return True
+    optional = project.get("optional-dependencies") or {}
+    if any(_names_pytest(optional.get(extra)) for extra in extras):
+        return True
+    if not with_dev:
+        return False
+    groups = [*(doc.get("dependency-groups") or {}).values(), poetry.get("dev-dependencies"),
+              *((g or {}).get("dependencies") for g in (poetry.get("group") or {}).values()),
+              (tool.get("uv") or {}).get("dev-dependencies"), *((tool.get("pdm") or {}).get("dev-dependencies") or {}).values()]
+    return any(_names_pytest(g) for g in groups)
+
+
+def _pytest_installed(root: Path, chain: list[Stage], dockerfile: str) -> tuple[str, list[str]]:
+    """(what shows pytest is installed, or '' when nothing does; the requirement files the image installs)."""
+    installed: list[str] = []
+    for line, run in _runs(chain):
+        where = f"{dockerfile}:{line}"
+        for match in _PIP.finditer(run):
+            words = match.group(1).split()
+            for i, word in enumerate(words):
+                if word in ("-r", "--requirement") and i + 1 < len(words):
+                    installed.append(words[i + 1])
+                    if _requirements_lists_pytest(root, words[i + 1]):
+                        return f"{where} installs {words[i + 1]}, which lists pytest", installed
+                elif word.startswith(("-r", "--requirement=")) and len(word) > 2:
+                    name = word.split("=", 1)[1] if "=" in word else word[2:]
+                    installed.append(name)
+                    if _requirements_lists_pytest(root, name):
+                        return f"{where} installs {name}, which lists pytest", installed
+                elif _PYTEST.match(word.strip("'\"")):
+                    return f"{where} installs pytest (`{' '.join(match.group(0).split())[:100]}`)", installed
+                elif re.match(r"^['\"]?\.(\[[\w,\-]+\])?['\"]?$", word):
+                    extras = re.findall(r"[\w\-]+", word.partition("[")[2]) if "[" in word else []
+                    if _pyproject_groups(_pyproject(root), False, extras):
+                        return f"{where} installs the project{word.strip(chr(39) + chr(34))[1:]}, " \
+                               "whose pyproject.toml lists pytest", installed
+        for tool in ("poetry install", "uv sync", "pdm install", "pipenv install"):
+            if tool not in run:
+                continue
+            with_dev = not _DEV_OFF.search(run) if tool != "pipenv install" else "--dev" in run
+            if tool == "pipenv install":
+                pipfile = read_text(root / "Pipfile") if (root / "Pipfile").is_file() else ""
+                dev = pipfile.partition("[dev-packages]")[2].split("\n[", 1)[0]
+                if with_dev and _PYTEST.search(dev) or _PYTEST.search(pipfile.partition("[packages]")[2].split("\n[", 1)[0]):
+                    return f"{where} runs `{tool}`, and the Pipfile lists pytest", installed
+            elif _pyproject_groups(_pyproject(root), with_dev, []):
+                return f"{where} runs `{tool}`" + (" with the dev dependencies" if with_dev else "") + \
+                    ", and pyproject.toml lists pytest", installed
+    return "", installed
+
+
+def _python_plan(root: Path, chain: list[Stage], dockerfile: str, tests: list[str]) -> Plan:
+    basis, installed = _pytest_installed(root, chain, dockerfile)
+    if basis:
+        return Plan(command=("python", "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider"), tool="pytest",
+                    basis=basis)
+    texts = [read_text(root / t) for t in tests]
+    uses_pytest = any(re.search(r"^\s*(import pytest|from pytest\b)|@pytest\.", t, re.MULTILINE) for t in texts)
+    if not uses_pytest and (root / "manage.py").is_file():
+        return Plan(command=("python", "manage.py", "test", "--noinput"), tool="django",
+                    basis="a Django project: `manage.py test` needs nothing beyond Django itself")
+    if not uses_pytest and all(re.search(r"^\s*(import unittest|from unittest\b)", t, re.MULTILINE) for t in texts):
+        return Plan(command=("python", "-m", "unittest", "discover", "-v"), tool="unittest",
+                    basis="the tests use unittest, which comes with Python")
+    dev = sorted({str(p.relative_to(root)) for p in root.glob("requirements*dev*.txt")} |
+                 {str(p.relative_to(root)) for p in root.glob("requirements*test*.txt")})
+    where = (f"; pytest is in {', '.join(dev)}, which the image does not install" if dev else "")
+    shown = ", ".join(installed) if installed else "nothing that lists pytest"
+    return _not(NotRun.NOT_IN_IMAGE, f"the image does not install pytest ({dockerfile} installs {shown}{where})")
+
+
+# ---------------------------------------------------------------- Node: are the dev dependencies installed?
+
+
+_NODE_INSTALL = re.compile(r"\b(npm\s+(ci|install|i)\b|yarn(\s+install)?\b|pnpm\s+(install|i)\b|bun\s+install\b)")
+_NODE_DEV_OFF = re.compile(r"--omit[= ]dev|--production\b|--only[= ]prod(uction)?\b|--prod\b")
+_NPM_PLACEHOLDER = re.compile(r"no test specified")
+_BUILTIN_RUNNERS = {"node", "npx"}
+
+
+def _test_tool(script: str) -> str:
+    """The program a `scripts.test` runs: `NODE_ENV=test jest --runInBand` -> jest; `node --test` -> node."""
+    words = [w for w in re.split(r"\s+", script.split("&&")[-1].strip()) if w and "=" not in w.split("/")[0]]
+    while words and words[0] in ("cross-env", "dotenv", "--", "c8", "nyc", "npx", "env"):
+        words = words[1:]
+    return words[0] if words else ""
+
+
+def _node_plan(root: Path, chain: list[Stage], dockerfile: str) -> Plan:
+    try:
+        package = json.loads(read_text(root / "package.json"))
+    except ValueError:
+        return _not(NotRun.NO_COMMAND, "package.json could not be read")
+    script = str(((package.get("scripts") or {}).get("test")) or "")
+    if not script or _NPM_PLACEHOLDER.search(script):
+        return _not(NotRun.NO_COMMAND, "package.json has no test script" + (" (only npm's placeholder)" if script else ""))
+    install = next(((line, run) for line, run in _runs(chain) if _NODE_INSTALL.search(run)), None)
+    if install is None:
+        return _not(NotRun.NOT_IN_IMAGE, f"{dockerfile} installs no node dependencies (no `npm ci` or `npm install`)")
+    line, run = install
+    production_env = any(word == "ENV" and re.search(r"NODE_ENV\s*=?\s*['\"]?production", rest)
+                         for stage in chain for number, word, rest in stage.instructions if number < line)
+    dev_installed = not _NODE_DEV_OFF.search(run) and not production_env
+    tool = _test_tool(script)
+    in_dev = tool in (package.get("devDependencies") or {})
+    if in_dev and not dev_installed:
+        why = "NODE_ENV=production is set before it" if production_env else f"`{_NODE_DEV_OFF.search(run).group(0)}`"
+        return _not(NotRun.NOT_IN_IMAGE, f"the test script runs {tool}, a dev dependency, and {dockerfile}:{line} "
+                                         f"leaves the dev dependencies out ({why})")
+    basis = (f"{dockerfile}:{line} installs the dev dependencies (`{_NODE_INSTALL.search(run).group(0)}`)" if in_dev
+             else f"the test script runs {tool or 'a command'}" + (", which comes with Node" if tool in _BUILTIN_RUNNERS
+                                                                  else ", a runtime dependency"))
+    return Plan(command=("npm", "test"), tool="npm", basis=f"{basis}; scripts.test is `{script}`",
+                env={"CI": "true", "NODE_ENV": "test"})
+
+
+# ---------------------------------------------------------------- the plan
+
+
+_DATASTORE = re.compile(r"postgres|mysql|mariadb|mongo|redis|rabbitmq|elasticsearch|cassandra|couchdb", re.I)
+
+
+def plan(root: Path, dockerfile: str | None, stack: str, tests: list[str], datastores: list[str] = ()) -> Plan:
+    """How the project's tests run in its image, or why they are not run.
+
+    `tests`: the test files the repository holds; `datastores`: the compose services that are databases
+    (their tests would need them, and the grader runs tests with no network).
+    """
+    if not dockerfile:
+        return _not(NotRun.NO_IMAGE, "there is no Dockerfile, so there is no image to run them in")
+    stages = parse_dockerfile(read_text(root / dockerfile))
+    if not stages:
+        return _not(NotRun.NO_IMAGE, f"{dockerfile} has no FROM instruction")
+    chain = _chain(stages)
+    test_stage = next((s for s in stages if s.name and s.name.lower() in ("test", "tests", "testing")
+                       and s not in chain), None)
+    if test_stage is not None:
+        return _not(NotRun.TEST_STAGE, f"the tests belong to {dockerfile}'s `{test_stage.name}` stage (line "
+                                       f"{test_stage.line}); the grader builds and runs the final stage only")
+    if datastores:
+        return _not(NotRun.NEEDS_DATABASE, f"the compose project gives the API a database ({', '.join(datastores)}), "
+                                           "which its tests would need, and the grader runs them with no network")
+    patterns, sources = _ignore_patterns(root, dockerfile), _copy_sources(chain)
+    kept_out = {t: ignored(t, patterns) for t in tests}
+    in_image = [t for t in tests if _copied(t, sources) and not kept_out[t]]
+    if not in_image:
+        excluded = sorted({p for p in kept_out.values() if p})
+        why = (f".dockerignore excludes them ({', '.join(f'`{p}`' for p in excluded[:3])})" if excluded else
+               f"{dockerfile} copies only {', '.join(sources[:4]) or 'nothing'}")
+        return _not(NotRun.NOT_IN_IMAGE, f"the test files are not in the image: {why}")
+    if stack == "python" or any(t.endswith(".py") for t in in_image):
+        return _python_plan(root, chain, dockerfile, in_image)
+    if stack == "node" and (root / "package.json").is_file():
+        if not _copied("package.json", sources) or ignored("package.json", patterns):
+            return _not(NotRun.NOT_IN_IMAGE, "package.json is not in the image")
+        return _node_plan(root, chain, dockerfile)
+    return _not(NotRun.NO_COMMAND, f"the grader knows no test command it can run in a {stack} image "
+                                   "(Python and Node projects only)")
+
+
+# ---------------------------------------------------------------- what the run said
+
+
+@dataclass(frozen=True)
+class Counts:
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failures: tuple[str, ...] = ()  # the failing tests' names, as the runner printed them
+    line: str = ""  # the summary line the counts were read from
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed + self.errors
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _count(pattern: str, text: str) -> int:
+    match = re.search(pattern, text)
+    return int(match.group(1)) if match else 0
+
+
+def _pytest(lines: list[str]) -> Counts | None:
+    for line in reversed(lines):
+        bare = line.strip().strip("=").strip()
+        if re.search(r"\b(passed|failed|errors?|no tests ran|skipped)\b.* in [\d.]+s", bare):
+            failures = tuple(m.group(1) for m in (re.match(r"(?:FAILED|ERROR) (\S+)", l) for l in lines) if m)
+            return Counts(_count(r"(\d+) passed", bare), _count(r"(\d+) failed", bare), _count(r"(\d+) errors?", bare),
+                          _count(r"(\d+) skipped", bare), failures, bare)
+    return None
+
+
+def _unittest(lines: list[str]) -> Counts | None:
+    ran = next((i for i in range(len(lines) - 1, -1, -1) if re.match(r"Ran \d+ tests? in", lines[i])), None)
+    if ran is None:
+        return None
+    total = _count(r"Ran (\d+) test", lines[ran])
+    result = next((l.strip() for l in lines[ran + 1:] if l.strip()), "")
+    failed, errors = _count(r"failures=(\d+)", result), _count(r"errors=(\d+)", result)
+    skipped = _count(r"skipped=(\d+)", result)
+    failures = tuple(m.group(1) for m in (re.match(r"(?:FAIL|ERROR): (.+)", l) for l in lines) if m)
+    return Counts(max(0, total - failed - errors - skipped), failed, errors, skipped, failures,
+                  f"{lines[ran].strip()} {result}".strip())
+
+
+def _node_test(lines: list[str]) -> Counts | None:
+    text = "\n".join(lines)
+    match = re.search(r"^\s*(?:#|ℹ)\s*tests (\d+)", text, re.MULTILINE)
+    if not match:
+        return None
+    passed, failed = _count(r"(?m)^\s*(?:#|ℹ)\s*pass (\d+)", text), _count(r"(?m)^\s*(?:#|ℹ)\s*fail (\d+)", text)
+    skipped = _count(r"(?m)^\s*(?:#|ℹ)\s*skipped (\d+)", text)
+    failures = tuple(dict.fromkeys(m.group(1).strip() for m in re.finditer(r"(?m)^\s*(?:not ok \d+ - |✖ )(.+?)"
+                                                                             r"(?: \([\d.]+m?s\))?$", text)
+                                   if not m.group(1).startswith("failing tests")))
+    return Counts(passed, failed, 0, skipped, failures[:failed or None], f"tests {match.group(1)}, pass {passed}, "
+                                                                          f"fail {failed}")
+
+
+def _jest_vitest(lines: list[str]) -> Counts | None:
+    for line in reversed(lines):
+        bare = line.strip()
+        if re.match(r"Tests:\s", bare) or re.match(r"Tests\s+\d", bare):
+            failures = tuple(dict.fromkeys(m.group(1).strip() for m in (re.match(r"\s*(?:✕|×|●(?! Console))\s+(.+?)"
+                                                                                  r"(?: \(?\d+ ?m?s\)?)?$", l)
+                                                                         for l in lines) if m))
+            return Counts(_count(r"(\d+) passed", bare), _count(r"(\d+) failed", bare), 0,
+                          _count(r"(\d+) (?:skipped|todo)", bare), failures, bare)
+    return None
+
+
+def _mocha(lines: list[str]) -> Counts | None:
+    text = "\n".join(lines)
+    passing = re.search(r"(?m)^\s*(\d+) passing \(", text)
+    if not passing:
+        return None
+    failing = _count(r"(?m)^\s*(\d+) failing", text)
+    # after "N failing" each failure is "  1) suite" then its title indented on the next line, ending in ':'
+    details = text[re.search(r"(?m)^\s*\d+ failing", text).end():] if failing else ""
+    failures = tuple(" ".join(f"{suite.strip()} {title.strip()}".split())
+                     for suite, title in re.findall(r"(?m)^\s{2}\d+\) (.+)\n\s+(.+?):$", details))
+    return Counts(int(passing.group(1)), failing, 0, _count(r"(?m)^\s*(\d+) pending", text), failures,
+                  f"{passing.group(1)} passing, {failing} failing")
+
+
+def parse(output: str) -> Counts | None:
+    """The counts of the last summary a known runner printed, None when the output holds none."""
+    lines = _ANSI.sub("", output or "").splitlines()
+    for reader in (_jest_vitest, _node_test, _mocha, _unittest, _pytest):
+        counts = reader(lines)
+        if counts is not None:
+            return counts
+    return None
+
+
+def not_installed(output: str) -> str | None:
+    """The line saying the test tool itself is missing from the image (`No module named pytest`), else None."""
+    for line in (output or "").splitlines():
+        if re.search(r"No module named '?(pytest|django|unittest)|: (jest|mocha|vitest|ava|tap): not found|"
+                     r"(jest|mocha|vitest)['\"]? is not recognized|Cannot find module '(jest|mocha|vitest)|"
+                     r"executable file not found|npm: not found|python: not found", line):
+            return line.strip()[:200]
+    return None

@@ -86,6 +86,13 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
 
     if not request.source and not request.url:
         raise GradeError("nothing to grade: give a repository URL, a folder, or --url")
+    if request.url:  # a deployment nobody answers at is not graded: one line, not minutes of waiting then 0/100
+        from .runtime.external import unreachable
+
+        reason = unreachable(request.url)
+        if reason:
+            raise GradeError(f"{request.url} does not answer: {reason}; check the address and that the deployment "
+                             "is running")
     clock = GradeClock(request.settings.deadlines)  # every stage's deadline is capped by the grade's
     stages = _Stages(progress or Progress())
     not_fetched: str | None = None  # why the repository could not be fetched (over a limit): nothing is judged

@@ -91,6 +91,28 @@ def test_a_post_parse_error_prints_the_subcommands_usage(tmp_path, capsys):
     assert refused.value.code == 2 and "usage: portfolio-grader grade" in err and "--url" in err
 
 
+def test_a_url_nothing_answers_at_exits_2_in_one_line_without_a_scorecard(tmp_path, capsys, monkeypatch):
+    from portfolio_grader.runtime import external
+
+    from ..conftest import free_port
+
+    monkeypatch.setattr(external, "CONNECT_GRACE", 1.0)  # a refused connection is not tried again for long
+    code = main(["grade", "--url", f"http://127.0.0.1:{free_port()}", "--out", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not (tmp_path / "out").exists()
+    assert len(err) == 1 and "does not answer: nothing accepts connections at 127.0.0.1:" in err[0]
+
+
+def test_a_listening_deployment_is_not_turned_away_by_the_reachability_check():
+    import socket
+
+    from portfolio_grader.runtime.external import unreachable
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # accepts, answers no HTTP yet: a host still waking
+        assert unreachable(f"http://127.0.0.1:{listener.getsockname()[1]}", grace=1.0) is None
+    assert "does not resolve" in unreachable("http://no-such-host.invalid", grace=1.0)
+
+
 def test_fail_under_exit_zero_and_quiet_decide_the_exit_and_the_output(serve, tmp_path, capsys):
     url = serve(good_books_app())
     base = ["grade", "--url", url, "--max-examples", "3"]

@@ -6,6 +6,7 @@ to options.start_timeout. Any HTTP status counts as an answer.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..models import Manifest
 
 RETRY_INTERVAL = 2.0
+CONNECT_GRACE = 10.0  # seconds a refused connection is tried again (a deployment restarting) before giving up
 
 
 def _describe(exc: Exception) -> str:
@@ -53,6 +55,32 @@ def first_answer(url: str, timeout: float, interval: float = RETRY_INTERVAL) -> 
             if time.monotonic() + interval >= deadline:
                 return None, last
             time.sleep(interval)
+
+
+def unreachable(url: str, grace: float | None = None) -> str | None:
+    """Why nothing could answer at `url` (its host does not resolve, nothing accepts a TCP connection for `grace`
+    seconds), or None once a connection is accepted. A sleeping free-tier host accepts the connection and answers
+    late: that is waited for by `first_answer`, not refused here."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"{host} does not resolve ({exc})"
+    grace = CONNECT_GRACE if grace is None else grace
+    deadline, last = time.monotonic() + grace, "no attempt"
+    while True:
+        for family, kind, proto, _, address in addresses:
+            try:
+                with socket.socket(family, kind, proto) as sock:
+                    sock.settimeout(5.0)
+                    sock.connect(address)
+                    return None
+            except OSError as exc:
+                last = exc.strerror or type(exc).__name__
+        if time.monotonic() + 1.0 >= deadline:
+            return f"nothing accepts connections at {host}:{port} ({last.lower()}, tried for {grace:g} s)"
+        time.sleep(1.0)
 
 
 class ExternalHandle:

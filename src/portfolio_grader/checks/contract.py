@@ -22,6 +22,7 @@ Schemathesis 4.32.5 facts this module relies on (verified against the installed 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import tempfile
 import threading
@@ -242,6 +243,7 @@ class ContractRun:
     stop: str = "completed"
     budget: float = 0.0  # seconds the run may take
     cut_by_budget: bool = False
+    peers: int = 0  # the users the run acted as (2: Schemathesis could replay one's reads as the other)
     elapsed: float = 0.0
 
     @property
@@ -273,9 +275,16 @@ def contract_run(ctx: CheckContext) -> ContractRun:
     return ctx.memo(MEMO_KEY, lambda: _run(ctx))
 
 
-def schemathesis_config(ctx: CheckContext) -> dict[str, Any]:
-    """The complete Schemathesis configuration; always passed explicitly, never discovered from a file."""
+def schemathesis_config(ctx: CheckContext, peers_file: Path | None = None) -> dict[str, Any]:
+    """The complete Schemathesis configuration; always passed explicitly, never discovered from a file.
+
+    `peers_file`: a Web Fuzzing Commons document naming two fuzzing users (`fuzz_peers`), so Schemathesis'
+    object_level_authorization check replays one user's reads as the other; without it, one user's headers."""
     settings = ctx.settings
+    secured = bool(secured_operations(ctx.api.spec or {}))
+    auth: dict[str, Any] = {"auto-signup": False}
+    if peers_file is not None:
+        auth["wfc"] = {"path": str(peers_file), "peers": list(PEERS)}
     return {
         "seed": settings.seed,
         "base-url": ctx.api.base_url or ctx.service.base_url,
@@ -290,9 +299,32 @@ def schemathesis_config(ctx: CheckContext) -> dict[str, Any]:
         "checks": {name: {"enabled": False} for name in _UNGRADED_CHECKS},
         # Secured operations are exercised as a disposable user of the fuzzer's own (what it deletes is not
         # user A or B); Schemathesis must not sign up users of its own (they would skew rate limits).
-        "headers": ctx.fuzz_headers() if secured_operations(ctx.api.spec or {}) else {},
-        "auth": {"auto-signup": False},
+        "headers": ctx.fuzz_headers() if secured and peers_file is None else {},
+        "auth": auth,
     }
+
+
+PEERS = ("F", "G")  # the fuzzing users' names in Schemathesis' curl comments ("# as G")
+
+
+@contextmanager
+def _peers_document(ctx: CheckContext, folder: Path) -> Iterator[Path | None]:
+    """A private WFC document with the two fuzzing users' headers, removed after the run (it holds tokens);
+    None when the spec secures nothing or two users could not be made."""
+    peers = ctx.fuzz_peers() if secured_operations(ctx.api.spec or {}) else []
+    if len(peers) < 2:
+        yield None
+        return
+    document = {"auth": [{"name": name, "fixedHeaders": [{"name": k, "value": v} for k, v in headers.items()]}
+                         for name, headers in zip(PEERS, peers)]}
+    path = folder / f"peers-{ctx.run_tag}-{os.getpid()}.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(document, out)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _run(ctx: CheckContext) -> ContractRun:
@@ -323,9 +355,10 @@ def _execute(ctx: CheckContext, run: ContractRun, spec: dict[str, Any]) -> None:
     from schemathesis.engine import from_schema, events
     from schemathesis.engine.run import PhaseName
 
-    config = SchemathesisConfig.from_dict(schemathesis_config(ctx))
     budget = ctx.settings.contract_time_budget
-    with _grader_workdir():
+    with _grader_workdir() as workdir, _peers_document(ctx, workdir) as peers_file:
+        run.peers = len(PEERS) if peers_file else min(1, len(ctx.fuzz_peers()))
+        config = SchemathesisConfig.from_dict(schemathesis_config(ctx, peers_file))
         try:
             # a deep copy: the run writes inferred links into the document it is given
             schema = schemathesis.openapi.from_dict(copy.deepcopy(spec), config=config)
@@ -690,8 +723,10 @@ def auth_enforced(ctx: CheckContext) -> CheckOutcome:
     if run.fatal is None and run.exercised and not set(run.exercised) & run.secured:
         return _not_evaluated("contract.auth_enforced", run,
                               f"none of the {len(run.secured)} secured operations could be exercised")
-    return _verdict(ctx, "contract.auth_enforced", among=run.secured,
-                    note="object-level authorization (BOLA) needs two user identities, which this run did not have")
+    note = (f"object-level authorization was checked with two users ({' and '.join(PEERS)}): each one's reads "
+            "replayed as the other" if run.peers >= 2 else
+            "object-level authorization (BOLA) needs two user identities, which this run did not have")
+    return _verdict(ctx, "contract.auth_enforced", among=run.secured, note=note)
 
 
 def _verdict(ctx: CheckContext, check_id: str, among: set[str] | None = None, note: str | None = None) -> CheckOutcome:

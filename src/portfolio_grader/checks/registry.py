@@ -182,14 +182,23 @@ class CheckContext:
     def fuzz_headers(self) -> dict[str, str]:
         """Credentials for the fuzzer: a disposable user of its own, so that whatever its generated requests
         change or delete (`DELETE /users/{username}`) is never user A or B. User A's when none can be made."""
-        def make() -> dict[str, str]:
+        peers = self.fuzz_peers()
+        return peers[0] if peers else {}
+
+    def fuzz_peers(self) -> list[dict[str, str]]:
+        """The fuzzer's identities: two disposable users (F, G) when both can be made, so Schemathesis can see
+        one read the other's objects; one (F, else user A) when not; none without a login."""
+        def make() -> list[dict[str, str]]:
             if self.api.auth is None or self.prober is None:
-                return {}
-            try:
-                return self.disposable_identity("F").headers(self.api.auth)
-            except IdentityError:
-                return self.auth_headers()
-        return self.memo("fuzz_headers", make)
+                return []
+            peers: list[dict[str, str]] = []
+            for label in ("F", "G"):
+                try:
+                    peers.append(self.disposable_identity(label).headers(self.api.auth))
+                except IdentityError:
+                    break
+            return peers or [h for h in (self.auth_headers(),) if h]
+        return self.memo("fuzz_peers", make)
 
     def auth_headers(self) -> dict[str, str]:
         """User A's credentials when the API has a login and a user could be made, else none."""

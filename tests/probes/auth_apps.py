@@ -55,6 +55,7 @@ class Flaws:
     profile_signup: bool = False  # register requires a unique phone and declares is_admin (example true), stored as given
     admin_delete: bool = False  # DELETE /admin/tasks/{id}, refused to ordinary users (403)
     bfla_delete: bool = False  # DELETE /admin/tasks/{id} open to every user; a missing id answers 404 (flaw)
+    admin_refuses_401: bool = False  # /admin/users refuses logged-in ordinary users with 401, not 403
     refuse_with_200: bool = False  # a wrong password or unknown user gets 200 {"status": "fail", "message": ...}
     global_limit: int = 0  # > 0: every request past this many is refused with 429 (a limit on all requests)
 
@@ -248,7 +249,7 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
     @app.get("/admin/users", tags=["admin"], responses={401: {}, 403: {}})
     def admin_users(user: dict = Depends(current_user)):
         if admin_broken or user["role"] != "admin" and not flaws.bfla:
-            raise HTTPException(403, "Admins only")
+            raise HTTPException(401 if flaws.admin_refuses_401 else 403, "Admins only")
         return [{k: v for k, v in u.items() if k != "password_hash"} for u in users.values()]
 
     if flaws.admin_delete or flaws.bfla_delete:

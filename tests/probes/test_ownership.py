@@ -216,6 +216,18 @@ def test_a_refused_admin_delete_passes_with_the_control_and_the_existing_object_
     assert tasks_left(ctx) == {"A": [], "B": []}  # B's task made for the probe is deleted again
 
 
+def test_an_admin_operation_refusing_a_logged_in_user_with_401_is_a_warning_not_a_pass_or_a_failure(serve):
+    outcome = run("ownership.bfla", grade(serve, admin_refuses_401=True))
+    assert outcome.status == "warn" and outcome.score == 1.0, (outcome.status, outcome.summary)  # refused all the same
+    assert kinds(outcome) == {"forbidden_answered_401"} and "1 with 401 where 403 is meant" in outcome.summary
+    (finding,) = outcome.findings
+    assert finding.operation == "GET /admin/users" and finding.severity == "low"
+    control, refusal = finding.evidence
+    assert control.response.status == 200 and refusal.response.status == 401
+    assert "403" in finding.hint
+    assert run("ownership.bfla", grade(serve)).status == "pass"  # 403: no warning
+
+
 def test_bfla_refusals_after_the_test_users_were_wiped_are_not_a_pass(serve):
     ctx = grade(serve, admin_delete=True)
     ctx.identities(2)

@@ -78,6 +78,10 @@ HINTS = {
                                "Express a `toJSON` transform or `.select(\"-password\")` / picking fields before "
                                "`res.json`; Flask a marshmallow schema with `load_only=True` on the password. Never "
                                "serialise the ORM row itself.",
+    "forbidden_answered_401": "401 Unauthorized means \"log in (again)\": clients and frontends that see it drop or "
+                              "refresh the token and send the user to the login page. A logged-in user who lacks a "
+                              "permission gets 403 Forbidden. FastAPI: raise HTTPException(403) in the role check "
+                              "(keep 401 for a missing or invalid token); Flask: abort(403); Express: res.status(403).",
     "bfla": "The attack: an ordinary user calls the admin routes directly — hiding the admin button in the frontend "
             "protects nothing, the API is public (OWASP API5:2023, Broken Function Level Authorization). Enforce the "
             "role on the server for every admin route: FastAPI `APIRouter(prefix=\"/admin\", "
@@ -1000,6 +1004,7 @@ def bfla(ctx: CheckContext):
     user_id = _user_id(ctx, b) if b is not None else None
     user_id = user_id if user_id is not None else _user_id(ctx, a)
     findings: list[Finding] = []
+    warnings: list[Finding] = []  # refusals with the wrong status: shown, the refusal still counts
     evidence: list[Evidence] = [control.evidence(f"control: user A's token works ({_route(ctx, control)} answered "
                                                  f"{control.status})")]
     notes: list[str] = list(inferred)
@@ -1048,6 +1053,15 @@ def bfla(ctx: CheckContext):
                 refused += 1
                 on = f" on an existing object ({target})" if target is not None else ""
                 evidence.append(sent.evidence(f"ordinary user A calls {op.label}{on}: refused ({sent.status})"))
+                if sent.status == 401:  # refused, but as if A's working token were not there: a warning of its own
+                    warnings.append(ctx.fail(
+                        "forbidden_answered_401", "low",
+                        f"{op.label} refused logged-in user A with 401 Unauthorized, though A's token works (the "
+                        f"control {_route(ctx, control)} answered {control.status}): a missing permission is 403 "
+                        "Forbidden; 401 tells the client its credentials are missing or invalid.",
+                        operation=op.label, hint=HINTS["forbidden_answered_401"],
+                        evidence=[control.evidence("control: user A's token works"),
+                                  sent.evidence(f"ordinary user A calls {op.label}: 401, where 403 is meant")]))
                 if admin_control is not None:
                     evidence.append(admin_control.evidence(f"the admin calls {op.label}: allowed "
                                                            f"({admin_control.status})"))
@@ -1061,8 +1075,10 @@ def bfla(ctx: CheckContext):
     if not judged:
         return ctx.skip("the admin operations found could not be judged: " + "; ".join(notes), _ADMIN_HINT)
     summary = (f"{refused}/{judged} admin operation(s) refused to ordinary user A, whose token worked on the "
-               f"control {_route(ctx, control)}" + (f"; {'; '.join(notes)}" if notes else ""))
-    return ctx.verdict(summary, findings, evidence=evidence, score=refused / judged)
+               f"control {_route(ctx, control)}" + (f" ({len(warnings)} with 401 where 403 is meant)" if warnings else "")
+               + (f"; {'; '.join(notes)}" if notes else ""))
+    return ctx.verdict(summary, findings + warnings, evidence=evidence, score=refused / judged,
+                       warn_only=not findings)
 
 
 def _credentials_control(ctx: CheckContext, identity: Identity) -> Exchange | None:

@@ -9,7 +9,7 @@ import pytest
 from .auth_apps import tasks_app
 from ..conftest import kinds, make_context, run
 
-from portfolio_grader.checks.jwt import committed_secrets, crack, parse_jwt, tamper_signature, unsigned, wordlist
+from portfolio_grader.checks.jwt_codec import committed_secrets, crack, parse_jwt, tamper_signature, unsigned, wordlist
 from portfolio_grader.models import RepoFacts
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")

@@ -146,3 +146,15 @@ def test_jwt_checks_do_not_apply_to_opaque_tokens_and_their_criteria_leave_the_g
     criteria = {c.id: c for c in score(load_rubric("intermediate"), outcomes).criteria}
     assert {criteria[i].status for i in ("jwt-integrity", "jwt-secret", "token-lifetime")} == {"not_applicable"}
     assert criteria["jwt-integrity"].max_points == 0 and not criteria["jwt-integrity"].gate_failed
+
+
+def test_a_user_reading_back_the_secret_it_stored_is_no_exposure_another_user_reading_it_is(serve):
+    for flawed in (False, True):
+        ctx = make_context(serve(shelf_app(bola_read=flawed)))
+        run("ownership.bola", ctx)  # A stores a book with its `secret` and reads it back; B tries to read it
+        outcome = run("ownership.data_exposure", ctx)
+        secret_reads = [f for f in outcome.findings if "`secret` field" in f.message]
+        if flawed:  # B received A's secret: B never sent it
+            assert secret_reads and secret_reads[0].operation == "GET /books/{book_title}", outcome.summary
+        else:
+            assert not secret_reads, [f.message for f in secret_reads]

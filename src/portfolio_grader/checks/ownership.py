@@ -788,10 +788,16 @@ _AUTHISH = re.compile(r"auth|user|account|/me\b|log-?in|regist|sign-?(up|in)|pro
 _USER_LIST = re.compile(r"/(users?|accounts?|members?|profiles?|people|customers?)/?$", re.I)
 
 
+# secret-named fields that hold the caller's own data (a book's `secret`, an OTP seed): no leak when the caller
+# reads back what it sent itself; passwords, hashes and salts stay findings whoever reads them
+_OWN_DATA_KEYS = _SECRET_KEYS - {"password", "passwd", "pwd", "passwordhash", "hashedpassword", "passwordsalt", "salt"}
+
+
 def _sensitive(node: Any, sent: str, get: bool, path: str = "",
-               budget: list[int] | None = None) -> list[tuple[str, str]]:
+               budget: list[int] | None = None, own: str = "") -> list[tuple[str, str]]:
     """(field, why) for every sensitive key or hash-looking value in a JSON body. `sent` is the request body when
-    the response is an error (validation errors echo the client's own input, which is no leak), else ""."""
+    the response is an error (validation errors echo the client's own input, which is no leak), else "".
+    `own`: everything the same credentials sent during the grade (see _OWN_DATA_KEYS)."""
     budget = budget if budget is not None else [5000]
     hits: list[tuple[str, str]] = []
     if budget[0] <= 0:
@@ -801,7 +807,7 @@ def _sensitive(node: Any, sent: str, get: bool, path: str = "",
         for key, value in node.items():
             norm = re.sub(r"[_\-\s]", "", str(key).lower())
             shown = isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip("*• ")
-            echo = shown and str(value) in sent
+            echo = shown and (str(value) in sent or norm in _OWN_DATA_KEYS and str(value) in own)
             if shown and not echo:
                 if norm in _SECRET_KEYS and (get or norm not in _GET_ONLY_KEYS):
                     hits.append((str(key), f"a `{key}` field"))
@@ -810,13 +816,13 @@ def _sensitive(node: Any, sent: str, get: bool, path: str = "",
                 elif isinstance(value, str) and _HASH_VALUE.match(value):
                     hits.append((str(key), f"a password hash in `{key}` ({value[:10]}...)"))
             if isinstance(value, (dict, list)):
-                hits += _sensitive(value, sent, get, f"{path}{key}.", budget)
+                hits += _sensitive(value, sent, get, f"{path}{key}.", budget, own)
     elif isinstance(node, list):
         for value in node[:500]:
             if isinstance(value, str) and _HASH_VALUE.match(value) and value not in sent:
                 hits.append((path.rstrip(".") or "[]", f"a password hash ({value[:10]}...)"))
             elif isinstance(value, (dict, list)):
-                hits += _sensitive(value, sent, get, path, budget)
+                hits += _sensitive(value, sent, get, path, budget, own)
     return hits
 
 
@@ -859,6 +865,9 @@ def data_exposure(ctx: CheckContext):
               for ident in (a, b, viewer, other) if ident is not None}
     found: dict[tuple[str, str], tuple[Exchange, str]] = {}
     scanned = 0
+    credential_headers = {"authorization", "cookie"} | {k.lower() for u in (a, b, viewer, other) if u is not None
+                                                       for k in u.headers(flow)}
+    sent_by = _sent_by_credentials(ctx, credential_headers)
     for exchange in list(ctx.prober.exchanges):
         if exchange.source in ("discover",) or not exchange.body:
             continue
@@ -869,7 +878,8 @@ def data_exposure(ctx: CheckContext):
         route = _route(ctx, exchange)
         sent = _as_sent(exchange.request_body or "")
         about_users = exchange.method == "GET" or bool(_AUTHISH.search(route))
-        for fld, why in _sensitive(body, sent if (exchange.status or 0) >= 400 else "", about_users):
+        own = sent_by.get(_credentials_of(exchange, credential_headers), "")
+        for fld, why in _sensitive(body, sent if (exchange.status or 0) >= 400 else "", about_users, own=own):
             found.setdefault((route, fld), (exchange, why))
         if not pairs or any(p.fullmatch(_api_path(ctx, exchange.url)) for p in admin):
             continue
@@ -896,6 +906,22 @@ def data_exposure(ctx: CheckContext):
     evidence = [e.evidence("scanned" if id(e) in leaking else "scanned: no sensitive field")
                 for e in targeted if e.status is not None][:5]
     return ctx.verdict(summary, findings, evidence=evidence)
+
+
+def _credentials_of(exchange: Exchange, names: set[str]) -> str:
+    """The credentials a request carried (the headers named in `names`), as one comparable text; "" when none."""
+    headers = {k.lower(): v for k, v in exchange.request_headers.items()}
+    return "\n".join(f"{k}: {headers[k]}" for k in sorted(names) if k in headers)
+
+
+def _sent_by_credentials(ctx: CheckContext, names: set[str]) -> dict[str, str]:
+    """{credentials: every request body sent with them during the grade}: what each caller knows already."""
+    sent_by: dict[str, str] = {}
+    for exchange in list(ctx.prober.exchanges):
+        key = _credentials_of(exchange, names)
+        if key and exchange.request_body:
+            sent_by[key] = sent_by.get(key, "") + "\n" + _as_sent(exchange.request_body)
+    return sent_by
 
 
 def _fresh_pair(ctx: CheckContext) -> tuple[Identity | None, Identity | None]:

@@ -158,3 +158,17 @@ def test_a_user_reading_back_the_secret_it_stored_is_no_exposure_another_user_re
             assert secret_reads and secret_reads[0].operation == "GET /books/{book_title}", outcome.summary
         else:
             assert not secret_reads, [f.message for f in secret_reads]
+
+
+def test_a_secret_in_an_object_whose_owner_field_names_the_reader_is_no_exposure(serve):
+    import httpx
+
+    base = serve(shelf_app())
+    ctx = make_context(base)
+    a, _ = ctx.identities(2)
+    headers = a.headers(ctx.api.auth)
+    # made outside the grader's record (as Schemathesis' own requests are): only the owner field says whose it is
+    assert httpx.post(f"{base}/books", json={"book_title": "unrecorded", "secret": "s-3c"}, headers=headers).status_code == 200
+    assert ctx.prober.request("GET", "/books/unrecorded", headers=headers).json()["owner"] == a.login_value
+    outcome = run("ownership.data_exposure", ctx)
+    assert not [f for f in outcome.findings if "`secret` field" in f.message], outcome.summary

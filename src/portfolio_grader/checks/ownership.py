@@ -16,7 +16,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ..identities import Identity, IdentityError, create_identity, fresh_object
@@ -793,21 +793,34 @@ _USER_LIST = re.compile(r"/(users?|accounts?|members?|profiles?|people|customers
 _OWN_DATA_KEYS = _SECRET_KEYS - {"password", "passwd", "pwd", "passwordhash", "hashedpassword", "passwordsalt", "salt"}
 
 
+class Caller(NamedTuple):
+    """Who sent a request, as far as its data goes: everything its credentials sent, and the names (login,
+    username, id) an object's owner field would hold for it."""
+
+    sent: str = ""
+    names: frozenset[str] = frozenset()
+
+    def owns(self, obj: dict) -> bool:
+        return any(str(obj[k]) in self.names for k in OWNER_FIELDS if obj.get(k) not in (None, ""))
+
+
 def _sensitive(node: Any, sent: str, get: bool, path: str = "",
-               budget: list[int] | None = None, own: str = "") -> list[tuple[str, str]]:
+               budget: list[int] | None = None, caller: Caller = Caller()) -> list[tuple[str, str]]:
     """(field, why) for every sensitive key or hash-looking value in a JSON body. `sent` is the request body when
     the response is an error (validation errors echo the client's own input, which is no leak), else "".
-    `own`: everything the same credentials sent during the grade (see _OWN_DATA_KEYS)."""
+    `caller`: whose request it was; its own objects' secret-named fields are no leak (see _OWN_DATA_KEYS)."""
     budget = budget if budget is not None else [5000]
     hits: list[tuple[str, str]] = []
     if budget[0] <= 0:
         return hits
     budget[0] -= 1
     if isinstance(node, dict):
+        mine = caller.owns(node)
         for key, value in node.items():
             norm = re.sub(r"[_\-\s]", "", str(key).lower())
             shown = isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip("*• ")
-            echo = shown and (str(value) in sent or norm in _OWN_DATA_KEYS and str(value) in own)
+            echo = shown and (str(value) in sent
+                              or norm in _OWN_DATA_KEYS and (mine or str(value) in caller.sent))
             if shown and not echo:
                 if norm in _SECRET_KEYS and (get or norm not in _GET_ONLY_KEYS):
                     hits.append((str(key), f"a `{key}` field"))
@@ -816,13 +829,13 @@ def _sensitive(node: Any, sent: str, get: bool, path: str = "",
                 elif isinstance(value, str) and _HASH_VALUE.match(value):
                     hits.append((str(key), f"a password hash in `{key}` ({value[:10]}...)"))
             if isinstance(value, (dict, list)):
-                hits += _sensitive(value, sent, get, f"{path}{key}.", budget, own)
+                hits += _sensitive(value, sent, get, f"{path}{key}.", budget, caller)
     elif isinstance(node, list):
         for value in node[:500]:
             if isinstance(value, str) and _HASH_VALUE.match(value) and value not in sent:
                 hits.append((path.rstrip(".") or "[]", f"a password hash ({value[:10]}...)"))
             elif isinstance(value, (dict, list)):
-                hits += _sensitive(value, sent, get, path, budget, own)
+                hits += _sensitive(value, sent, get, path, budget, caller)
     return hits
 
 
@@ -865,9 +878,7 @@ def data_exposure(ctx: CheckContext):
               for ident in (a, b, viewer, other) if ident is not None}
     found: dict[tuple[str, str], tuple[Exchange, str]] = {}
     scanned = 0
-    credential_headers = {"authorization", "cookie"} | {k.lower() for u in (a, b, viewer, other) if u is not None
-                                                       for k in u.headers(flow)}
-    sent_by = _sent_by_credentials(ctx, credential_headers)
+    callers = _callers(ctx)
     for exchange in list(ctx.prober.exchanges):
         if exchange.source in ("discover",) or not exchange.body:
             continue
@@ -878,8 +889,8 @@ def data_exposure(ctx: CheckContext):
         route = _route(ctx, exchange)
         sent = _as_sent(exchange.request_body or "")
         about_users = exchange.method == "GET" or bool(_AUTHISH.search(route))
-        own = sent_by.get(_credentials_of(exchange, credential_headers), "")
-        for fld, why in _sensitive(body, sent if (exchange.status or 0) >= 400 else "", about_users, own=own):
+        caller = callers.get(_credentials_of(exchange, callers.headers), Caller())
+        for fld, why in _sensitive(body, sent if (exchange.status or 0) >= 400 else "", about_users, caller=caller):
             found.setdefault((route, fld), (exchange, why))
         if not pairs or any(p.fullmatch(_api_path(ctx, exchange.url)) for p in admin):
             continue
@@ -914,14 +925,32 @@ def _credentials_of(exchange: Exchange, names: set[str]) -> str:
     return "\n".join(f"{k}: {headers[k]}" for k in sorted(names) if k in headers)
 
 
-def _sent_by_credentials(ctx: CheckContext, names: set[str]) -> dict[str, str]:
-    """{credentials: every request body sent with them during the grade}: what each caller knows already."""
-    sent_by: dict[str, str] = {}
+class _Callers(dict):
+    """{credentials: Caller} for every user the grade made; `headers`: the header names credentials travel in."""
+
+    def __init__(self, headers: set[str]):
+        super().__init__()
+        self.headers = headers
+
+
+def _callers(ctx: CheckContext) -> _Callers:
+    flow, users = ctx.api.auth, ctx.known_identities()
+    callers = _Callers({"authorization", "cookie"} | {k.lower() for u in users for k in (u.headers(flow) if flow else {})})
+    sent: dict[str, str] = {}
     for exchange in list(ctx.prober.exchanges):
-        key = _credentials_of(exchange, names)
+        key = _credentials_of(exchange, callers.headers)
         if key and exchange.request_body:
-            sent_by[key] = sent_by.get(key, "") + "\n" + _as_sent(exchange.request_body)
-    return sent_by
+            sent[key] = sent.get(key, "") + "\n" + _as_sent(exchange.request_body)
+    for user in users:
+        key = "\n".join(f"{k.lower()}: {v}" for k, v in sorted(user.headers(flow).items(), key=lambda kv: kv[0].lower()))
+        response = unwrap(user.signup_response)
+        names = {user.login_value, *(str(v) for k, v in user.signup_body.items() if isinstance(v, str)
+                                     and k.lower() in ("username", "user_name", "email", "login", "name")),
+                 *(str(response[k]) for k in ID_FIELDS if isinstance(response, dict) and response.get(k) is not None)}
+        callers[key] = Caller(sent.get(key, ""), frozenset(names))
+    for key, text in sent.items():
+        callers.setdefault(key, Caller(text))
+    return callers
 
 
 def _fresh_pair(ctx: CheckContext) -> tuple[Identity | None, Identity | None]:

@@ -156,9 +156,13 @@ class CheckContext:
         """A user a probe made for itself (the mass-assignment sign-up): deleted with the test users."""
         self._memo.setdefault("disposable_identities", []).append(identity)
 
+    def known_identities(self) -> list[Identity]:
+        """Every user the grade made so far: the test users, then the disposable ones."""
+        return self._memo.get("identities", []) + self._memo.get("disposable_identities", [])
+
     def remove_test_users(self) -> str | None:
         """Delete the test users where the API lets a user delete their own account; says what happened."""
-        users: list[Identity] = self._memo.get("identities", []) + self._memo.get("disposable_identities", [])
+        users = self.known_identities()
         flow = self.api.auth
         if not users or flow is None or self.prober is None:
             return None

@@ -71,6 +71,36 @@ def test_node_spec_files_pass(tmp_path):
     assert check(root, "repo.tests").status == "pass"
 
 
+@pytest.mark.parametrize("files, found", [
+    ({"tests/test_books.py": "def test_create():\n    assert True\n"}, "tests/test_books.py"),  # pytest's tests/
+    ({"test_api.py": "def test_list():\n    pass\n"}, "test_api.py"),  # pytest at the root
+    ({"app/api_test.py": "async def test_read():\n    pass\n"}, "app/api_test.py"),  # pytest's *_test.py
+    ({"books/tests.py": "from django.test import TestCase\n\nclass T(TestCase):\n    def test_list(self):\n"
+                        "        pass\n"}, "books/tests.py"),  # Django's <app>/tests.py
+    ({"books/tests/test_views.py": "import unittest\n\nclass V(unittest.TestCase):\n    def test_x(self):\n"
+                                   "        pass\n"}, "books/tests/test_views.py"),  # Django's <app>/tests/, unittest
+    ({"test/notes.mjs": "import test from 'node:test';\ntest('lists notes', () => {});\n"}, "test/notes.mjs"),  # node --test
+    ({"src/__tests__/notes.js": "describe('notes', () => { it('lists', () => {}); });\n"}, "src/__tests__/notes.js"),  # Jest
+    ({"src/notes.spec.ts": "it('creates a note', async () => {});\n"}, "src/notes.spec.ts"),  # Vitest/Jest spec
+    ({"handlers/notes_test.go": "package handlers\n\nfunc TestList(t *testing.T) {}\n"}, "handlers/notes_test.go"),  # Go
+    ({"src/test/java/app/NotesTest.java": "class NotesTest {\n  @Test void lists() {}\n}\n"},
+     "src/test/java/app/NotesTest.java"),  # Java's src/test/
+], ids=["pytest-folder", "pytest-root", "pytest-suffix", "django-tests-py", "django-tests-folder", "node-test",
+        "jest-__tests__", "spec-ts", "go", "java"])
+def test_each_frameworks_test_layout_is_found_and_named(tmp_path, files, found):
+    outcome = check(repo(tmp_path, files), "repo.tests")
+    assert outcome.status == "pass" and "1 test file(s)" in outcome.summary, outcome.summary
+    assert found in outcome.summary  # the scorecard says which files were found
+
+
+def test_npms_placeholder_test_script_and_a_file_without_tests_are_no_tests(tmp_path):
+    files = {"package.json": '{"scripts": {"test": "echo \\"Error: no test specified\\" && exit 1"}}',
+             "books/tests.py": "from django.test import TestCase\n# Create your tests here.\n"}
+    outcome = check(repo(tmp_path, files), "repo.tests")
+    assert kinds(outcome) == {"tests_missing"}
+    assert "books/tests.py define no test" in outcome.findings[0].message
+
+
 @pytest.mark.parametrize("files", [{"app.py": "print('hi')\n"},
                                    {"tests/__init__.py": "", "tests/conftest.py": "import pytest\n"}],
                          ids=["no-tests-folder", "empty-tests-folder"])

@@ -113,7 +113,8 @@ def tests_exist(ctx: CheckContext):
                                 "errors (404, 422, 401) of each endpoint, and say in the README how to run them.")
         return ctx.verdict("no tests", [finding])
     count = sum(len(_TEST_DEFINITION.findall(read_text(root / f))) for f in with_tests)
-    found = f"{len(with_tests)} test file(s) with {count} test(s)"
+    named = ", ".join(with_tests[:4]) + (f" and {len(with_tests) - 4} more" if len(with_tests) > 4 else "")
+    found = f"{len(with_tests)} test file(s) with {count} test(s) ({named})"
     static = [Evidence(curl=f"grep -cE 'def test_|it\\(|test\\(' {shlex.quote(with_tests[0])}", file=with_tests[0],
                        excerpt=read_text(root / with_tests[0])[:400])]
     plan = _test_plan(ctx, files)

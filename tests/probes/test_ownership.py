@@ -302,3 +302,27 @@ def test_an_admin_route_that_refuses_the_admin_too_is_not_a_pass(serve):
     ctx = _with_admin_manifest(grade(serve, admin_broken=True))
     outcome = run("ownership.bfla", ctx)
     assert outcome.status == "not_evaluated" and "refused the manifest's admin too" in outcome.reason
+
+
+def test_every_owned_collection_is_walked_and_the_summary_says_which(serve):
+    from .owned_apps import many_owned_app
+
+    flawed = run("ownership.bola", make_context(serve(many_owned_app(5, unchecked="c5"))))
+    assert flawed.status == "fail" and {f.operation for f in flawed.findings} >= {"GET /c5/{item_id}"}, flawed.summary
+    assert "in 5 of 5 owned collection(s) (/c1, /c2, /c3, /c4, /c5)" in flawed.summary
+    correct = run("ownership.bola", make_context(serve(many_owned_app(5))))
+    assert correct.status == "pass" and "5 of 5 owned collection(s)" in correct.summary, correct.summary
+
+
+def test_collections_a_walk_could_not_finish_before_the_deadline_are_named_not_passed(serve):
+    from portfolio_grader import deadlines
+
+    from .owned_apps import many_owned_app
+
+    ctx = make_context(serve(many_owned_app(4, delay=0.1)))  # a walk takes over 1 s
+    ctx.identities(2)
+    with deadlines.within(8.0, "the ownership family's 8 s deadline"):  # one walk fits, then 2 x it + 5 s does not
+        outcome = run("ownership.bola", ctx)
+    assert outcome.status == "pass" and "not reached within the family's deadline: " in outcome.summary, outcome.summary
+    assert "/c4" in outcome.summary.split("not reached within the family's deadline: ")[1]
+    assert "of 4 owned collection(s)" in outcome.summary and "4 of 4" not in outcome.summary

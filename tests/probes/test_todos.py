@@ -83,7 +83,7 @@ def test_user_b_reaching_into_user_as_parent_is_an_ownership_failure(serve):
     assert any("added an object to user A's /projects/" in f.message for f in nested)
     correct = run("ownership.bola", make_context(serve(project_app())))
     assert correct.status == "pass", (correct.summary, correct.reason)
-    assert "objects in /projects, /projects/{project_id}/tasks:" in correct.summary
+    assert "2 of 2 owned collection(s) (/projects, /projects/{project_id}/tasks):" in correct.summary
 
 
 def test_keys_and_webhooks_that_are_only_listed_and_revoked_are_not_data_resources():

@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from .. import deadlines
 from ..identities import Identity, IdentityError, create_identity, fresh_object
 from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
@@ -28,7 +30,8 @@ from .objects import (NoParent, Sighting, at, bind_parents, created_id, fill_id,
 from .operations import PLUMBING, ok, status_text
 from .registry import CheckContext, check
 
-MAX_RESOURCES = 3
+MAX_RESOURCES = 3  # collections the mass-assignment and control probes look at
+MAX_OWNED = 20  # owned collections BOLA walks at most (top level and nested), within the family's deadline
 MAX_ADMIN_OPERATIONS = 8
 MAX_EXPOSURE_FINDINGS = 10
 OWNER_FIELDS = ("owner_id", "ownerId", "user_id", "userId", "owner", "created_by", "createdBy", "author_id",
@@ -259,15 +262,22 @@ def _documented_public(ctx: CheckContext, op: Operation | None) -> bool:
        needs=("service", "spec", "resource", "two_users"), judges_refusals=True)
 def bola(ctx: CheckContext):
     a, b = ctx.identities(2)
-    candidates = walkable(ctx.api.resources, MAX_RESOURCES)
+    candidates = walkable(ctx.api.resources, MAX_OWNED)
     resources = [r for r in candidates if _is_owned(ctx, r)]
     if not resources:
         return ctx.skip("no resource looks user-owned: none of " + ", ".join(r.collection for r in candidates)
                         + " requires credentials in the spec or has an owner field", _owned_hint(ctx))
     cleanup = _Cleanup(ctx)
     probes: list[_Probe] = []
+    not_reached: list[str] = []
+    slowest = 0.0
     ha = a.headers(ctx.api.auth)
     for resource in resources:
+        left = deadlines.remaining()
+        if left is not None and left < 2 * slowest + 5:  # another walk would not finish: say what was left out
+            not_reached.append(resource.collection)
+            continue
+        started = time.monotonic()
         try:  # a nested collection: A's own parent first, so that B's reach into it can be tried
             bound = bind_parents(ctx, resource, ha, f"pg-a-{ctx.run_tag}")
         except NoParent as exc:
@@ -280,6 +290,7 @@ def bola(ctx: CheckContext):
         finally:
             cleanup.run()  # the children before their parents
             release(ctx, bound, ha)
+            slowest = max(slowest, time.monotonic() - started)
     findings = [f for p in probes for f in p.findings]
     judged = sum(p.judged for p in probes)
     if not judged:
@@ -288,8 +299,15 @@ def bola(ctx: CheckContext):
     evidence = [e for p in probes for e in p.evidence]
     notes = [n for p in probes for n in p.notes]
     held = sum(p.held for p in probes)
-    summary = (f"user B tried to read, list, change and delete user A's objects in "
-               f"{', '.join(p.resource.collection for p in probes if p.judged)}: {held}/{judged} "
+    covered = [p.resource.collection for p in probes if p.judged]
+    left_out = [r.collection for r in ctx.api.resources if _is_owned(ctx, r) and r not in resources]
+    if not_reached:
+        notes.append(f"not reached within the family's deadline: {', '.join(not_reached)}")
+    if left_out:
+        notes.append(f"beyond the {len(resources)} collections walked: {', '.join(left_out[:5])}"
+                     + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
+    summary = (f"user B tried to read, list, change and delete user A's objects in {len(covered)} of "
+               f"{len(resources) + len(left_out)} owned collection(s) ({', '.join(covered)}): {held}/{judged} "
                "attempts refused without effect (judged by reading the object back as A)"
                + (f". Notes: {'; '.join(notes)}" if notes else "") + cleanup.note())
     return ctx.verdict(summary, findings, evidence=evidence, score=held / judged)

@@ -33,6 +33,8 @@ class Flaws:
     weak_secret: bool = False  # HS256 with "secret"
     alg_none: bool = False  # accepts unsigned tokens
     no_signature_check: bool = False  # decodes without verifying the signature
+    unverified_delete: bool = False  # DELETE /tasks/{id} alone decodes without verifying (verify_signature False)
+    unverified_put: bool = False  # PUT /tasks/{id} alone decodes without verifying the signature
     expired_ok: bool = False  # ignores exp and nbf
     no_exp: bool = False  # issues tokens without exp
     mass_assignment: bool = False  # register stores a client-sent role / is_admin
@@ -138,11 +140,14 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
     bearer = OAuth2PasswordBearer(tokenUrl="auth/login" if flaws.json_login else "auth/token", auto_error=False)
 
     def current_user(token: str | None = Depends(bearer)) -> dict:
+        return user_of(token)
+
+    def user_of(token: str | None, unverified: bool = False) -> dict:
         if not token:
             raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
         try:
             header = jwt.get_unverified_header(token)
-            if flaws.alg_none and header.get("alg") == "none" or flaws.no_signature_check:
+            if flaws.alg_none and header.get("alg") == "none" or flaws.no_signature_check or unverified:
                 claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": not flaws.expired_ok,
                                                     "verify_nbf": not flaws.expired_ok})
             else:
@@ -152,6 +157,12 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
         except (jwt.PyJWTError, KeyError, ValueError):
             raise HTTPException(401, "Invalid token", headers={"WWW-Authenticate": "Bearer"}) from None
         return user
+
+    def route_user(flawed: bool) -> Callable[..., dict]:
+        """The caller of one route: that route alone decodes tokens without verifying them when `flawed`."""
+        def caller(token: str | None = Depends(bearer)) -> dict:
+            return user_of(token, unverified=flawed)
+        return caller
 
     def owned(task_id: int, user: dict, flawed: bool) -> dict:
         task = tasks.get(task_id)
@@ -303,7 +314,8 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
         return owned(task_id, user, flaws.bola_read)
 
     @app.put("/tasks/{task_id}", response_model=Task, responses={401: {}, 403: {}, 404: {}})
-    async def update(task_id: int, body: TaskIn, request: Request, user: dict = Depends(current_user)):
+    async def update(task_id: int, body: TaskIn, request: Request,
+                     user: dict = Depends(route_user(flaws.unverified_put))):
         if flaws.write_despite_403 and task_id in tasks and tasks[task_id]["owner_id"] != user["id"]:
             tasks[task_id].update(body.model_dump())
             raise HTTPException(403, "Not your task")
@@ -312,7 +324,7 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
         return task
 
     @app.delete("/tasks/{task_id}", status_code=204, responses={401: {}, 404: {}})
-    def delete(task_id: int, user: dict = Depends(current_user)):
+    def delete(task_id: int, user: dict = Depends(route_user(flaws.unverified_delete))):
         if flaws.soft_refuse_delete and task_id in tasks and tasks[task_id]["owner_id"] != user["id"]:
             return JSONResponse({"deleted": False})
         owned(task_id, user, flaws.bola_delete)

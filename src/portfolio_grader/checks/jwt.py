@@ -13,8 +13,6 @@ import json
 import re
 import shlex
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +21,16 @@ from urllib.parse import urlencode
 from ..identities import Identity, IdentityError, fresh_object
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
-from ..probe import Exchange, Prober
+from ..probe import Exchange
 from .anonymous import probe_anonymous_writes
+from .jwt_surface import (GARBAGE_TOKEN, Carrier, Forgery, Party, carrier_of, no_ambient_cookies,
+                          refused as _refused, shows as _shows, walk)
 from .jwt_codec import (HMAC_ALGS, Crack, Jwt, committed_secrets, crack, edited_payload, parse_jwt, sign,
                         tamper_signature, tampered_claims, unsigned)
 from .objects import created_id, natural_key
-from .operations import status_text
+from .operations import ok as _accepted, status_text
 from .registry import CheckContext, check
 
-GARBAGE_TOKEN = "not-a-real-token"
 MAX_OPERATIONS = 40  # auth.required probes at most this many operations
 MAX_FINDINGS = 10
 MAX_TARGETS = 4  # protected GETs tried as the replay target of forged tokens
@@ -42,73 +41,6 @@ _PUBLIC_PATH = re.compile(r"^/(?:api/)?(?:v\d+/)?(?:health|healthz|livez|readyz|
                           r"docs|redoc|openapi|swagger|api-docs)\b", re.I)
 _ENTRY_POINT = re.compile(r"log-?in|sign-?in|sign-?up|regist|/token|refresh|forgot|reset|verify|confirm|oauth|"
                           r"callback|/sessions?/?$", re.I)
-
-# ---------------------------------------------------------------- requests without ambient credentials
-
-
-@contextmanager
-def no_ambient_cookies(prober: Prober) -> Iterator[None]:
-    """Send only the credentials a probe names: the client's cookie jar (filled by the logins) is emptied for the
-    duration and restored afterwards."""
-    jar = prober.client.cookies.jar
-    saved = list(jar)
-    jar.clear()
-    try:
-        yield
-    finally:
-        jar.clear()
-        for cookie in saved:
-            jar.set_cookie(cookie)
-
-
-@dataclass
-class Carrier:
-    """How user A's token travels (an Authorization-style header, or a session cookie holding a JWT)."""
-
-    token: str
-    header: str
-    prefix: str = ""
-    cookie_name: str | None = None
-
-    def headers(self, token: str) -> dict[str, str]:
-        if self.cookie_name is not None:
-            return {"Cookie": f"{self.cookie_name}={token}"}
-        return {self.header: f"{self.prefix}{token}"}
-
-
-def carrier_of(ctx: CheckContext, identity: Identity) -> Carrier | None:
-    flow = ctx.api.auth
-    if identity.token is not None:
-        return Carrier(identity.token, flow.send_header, flow.send_prefix)
-    if identity.cookie and "=" in identity.cookie:
-        name, value = identity.cookie.split("=", 1)
-        return Carrier(value, "Cookie", cookie_name=name)
-    return None
-
-
-_AUTH_WORDS = re.compile(r"authenticat|unauthori[sz]ed|credential|\btoken\b|\bjwt\b|log ?in|signature", re.I)
-_VALIDATION_WORDS = re.compile(r"required|missing|must be|\bfield|validation", re.I)
-
-
-def _refused(exchange: Exchange) -> bool:
-    """401/403, a redirect to a login page, or a 400 whose body says the credentials failed ("Failed to
-    authenticate token.": Express tutorials answer a bad token so)."""
-    if exchange.status in (401, 403):
-        return True
-    if (exchange.status == 400 and _AUTH_WORDS.search(exchange.text[:1000])
-            and not _VALIDATION_WORDS.search(exchange.text[:1000])):  # not "field `token` is required"
-        return True
-    location = next((v for k, v in exchange.headers.items() if k.lower() == "location"), "")
-    return exchange.status in (301, 302, 303, 307, 308) and bool(re.search(r"log-?in|sign-?in|auth", location, re.I))
-
-
-def _accepted(exchange: Exchange) -> bool:
-    return exchange.status is not None and 200 <= exchange.status < 300
-
-
-def _shows(exchange: Exchange, identity: Identity | None) -> bool:
-    return identity is not None and len(identity.login_value) >= 4 and identity.login_value in exchange.text
-
 
 # ---------------------------------------------------------------- the replay target
 
@@ -472,24 +404,43 @@ def required(ctx: CheckContext):
 @check("auth.jwt_forgery", area="auth", title="Forged JWTs (alg none, no or edited signature) are refused",
        needs=("service", "spec", "user"), judges_refusals=True)
 def jwt_forgery(ctx: CheckContext):
+    """The full forgery set on one protected GET (the target), then the forgeries on every other protected
+    operation (checks/jwt_surface.py): a route of its own that skips verification is found where it is."""
     user_a, carrier, token, problem = _attacked_token(ctx)
     if token is None:
         return _no_jwt(ctx, carrier, problem)
     target = find_target(ctx, carrier)
-    if target.path is None:
-        return _skip_with(ctx, target.problem, target.evidence())
-    findings: list[Finding] = []
-    evidence = [target.genuine.evidence("user A's genuine token: accepted (the baseline)"),
-                target.garbage.evidence("a garbage token: refused (the baseline)")]
-    path = target.path
-
-    if token.alg.lower() == "none":
-        findings.append(ctx.fail(
+    if target.path is not None and token.alg.lower() == "none":
+        return ctx.verdict("the API issues unsigned JWTs", [ctx.fail(
             "jwt_alg_none_accepted", "critical", f"The API itself issues unsigned tokens (`alg: {token.alg}`) and "
-            f"accepts them on GET {path}: anyone can write a token for any user.", operation=f"GET {path}",
-            evidence=evidence[:1], hint=_HINT_ALG_NONE))
-        return ctx.verdict("the API issues unsigned JWTs", findings, evidence)
+            f"accepts them on GET {target.path}: anyone can write a token for any user.",
+            operation=f"GET {target.path}", evidence=[target.genuine.evidence("user A's genuine token")],
+            hint=_HINT_ALG_NONE)])
+    users = _user(ctx, 2)
+    user_b = users[1] if len(users) > 1 else None
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []
+    on_target = ""
+    if target.path is not None:
+        findings, evidence, on_target = _forge_on_target(ctx, user_a, user_b, carrier, token, target.path)
+        evidence = [target.genuine.evidence("user A's genuine token: accepted (the baseline)"),
+                    target.garbage.evidence("a garbage token: refused (the baseline)")] + evidence
+    operations = [op for op in _protected(ctx) if not (op.method == "GET" and op.path == target.path)]
+    surface = walk(ctx, operations, _forgeries(ctx, token, user_a, carrier, user_b), Party("user A", user_a, carrier))
+    if target.path is None and not surface.covered:
+        return _skip_with(ctx, f"{target.problem}; and on the other protected operations, {surface.summary()}",
+                          target.evidence())
+    findings = _surface_findings(ctx, findings, surface, target.path)
+    evidence = evidence[:2] + surface.controls[:1] + evidence[2:] if evidence else surface.controls
+    return ctx.verdict("; ".join(part for part in (on_target, surface.summary()) if part), findings, evidence)
 
+
+def _forge_on_target(ctx: CheckContext, user_a: Identity, user_b: Identity | None, carrier: Carrier, token: Jwt,
+                     path: str) -> tuple[list[Finding], list[Evidence], str]:
+    """Every forgery on the target GET: alg none in four spellings, the signature stripped and edited, the payload
+    edited to name user B. (findings, the refusals' evidence, the summary)."""
+    findings: list[Finding] = []
+    evidence: list[Evidence] = []
     # alg: none, in the spellings that slip past case-sensitive blocklists
     none_accepted: list[tuple[str, Exchange]] = []
     for alg in ("none", "None", "NONE", "nOnE"):
@@ -522,8 +473,6 @@ def jwt_forgery(ctx: CheckContext):
             evidence.append(exchange.evidence(f"{what}: refused"))
 
     # the payload edited to name user B, with A's original signature kept
-    users = _user(ctx, 2)
-    user_b = users[1] if len(users) > 1 else None
     other = parse_jwt(user_b.token) if user_b is not None else None
     claims, changed = tampered_claims(token, other)
     forged = edited_payload(token, claims)
@@ -550,8 +499,67 @@ def jwt_forgery(ctx: CheckContext):
             evidence=[e.evidence(what) for e, what in broken] + evidence[:1]))
     tried = 4 + 2 + 1
     refused = tried - len(none_accepted) - len(broken)
-    return ctx.verdict(f"{refused}/{tried} forged tokens refused on GET {path} (alg none in 4 spellings, signature "
-                       "stripped, signature edited, payload edited to another user)", findings, evidence)
+    return findings, evidence, (f"{refused}/{tried} forged tokens refused on GET {path} (alg none in 4 spellings, "
+                                "signature stripped, signature edited, payload edited to another user)")
+
+
+def _protected(ctx: CheckContext) -> list[Operation]:
+    """The operations meant to refuse callers without a valid token: those the spec secures, or every one that is
+    not public when the spec secures none."""
+    declared = any(op.security for op in ctx.api.operations)
+    return [op for op in ctx.api.operations if not _is_public(ctx, op) and (op.security or not declared)]
+
+
+def _forgeries(ctx: CheckContext, token: Jwt, user_a: Identity, carrier: Carrier,
+               user_b: Identity | None) -> list[Forgery]:
+    """The forgery set the walk replays on every operation: alg none, the signature stripped and edited (user A's
+    claims, on A's fresh objects), and the payload edited to name user B (on B's fresh objects)."""
+    a = Party("user A", user_a, carrier)
+    head, payload, _ = token.parts
+    forgeries = [
+        Forgery("alg none, user A's claims, no signature", "jwt_alg_none_accepted", unsigned(token.claims), a),
+        Forgery("user A's token with the signature stripped", "jwt_signature_not_verified", f"{head}.{payload}.", a),
+        Forgery("user A's token with the signature edited", "jwt_signature_not_verified",
+                tamper_signature(token.token), a)]
+    other = parse_jwt(user_b.token) if user_b is not None else None
+    carrier_b = carrier_of(ctx, user_b) if user_b is not None else None
+    claims, changed = tampered_claims(token, other)
+    if other is not None and carrier_b is not None and changed and all(claims[k] == other.claims[k] for k in changed):
+        edit = ", ".join(f"`{k}` {token.claims.get(k)!r} -> {claims[k]!r}" for k in changed)
+        forgeries.append(Forgery(f"user A's token with the payload edited to name user B ({edit}), A's signature "
+                                 "kept", "jwt_signature_not_verified", edited_payload(token, claims),
+                                 Party("user B", user_b, carrier_b)))
+    return forgeries
+
+
+def _surface_findings(ctx: CheckContext, findings: list[Finding], surface, target: str | None) -> list[Finding]:
+    """The walk's breaches as findings, one per operation and kind; a kind the target already failed on gets the
+    other operations named in its message instead of a finding each."""
+    grouped: dict[tuple[str, str], list] = {}
+    for breach in surface.breaches:
+        grouped.setdefault((breach.operation, breach.forgery.kind), []).append(breach)
+    on_target = {f.kind: i for i, f in enumerate(findings)}
+    also: dict[str, list[str]] = {}
+    for (label, kind), breaches in grouped.items():
+        if kind in on_target:
+            also.setdefault(kind, []).append(label)
+            continue
+        if len(findings) >= MAX_FINDINGS:
+            break
+        lead = (f"{label} accepts unsigned tokens (`alg: none`)" if kind == "jwt_alg_none_accepted"
+                else f"{label} does not verify the token's signature")
+        elsewhere = f" (GET {target} refuses the same forgeries: this route decodes tokens its own way)" if target else ""
+        chain = breaches[0].chain[:1] + [e for b in breaches for e in b.chain[1:]]
+        findings.append(ctx.fail(
+            kind, "critical", lead + ": " + "; ".join(f"{b.forgery.what}: accepted, and {b.effect}" for b in breaches)
+            + f"{elsewhere}. Anyone can act as any user there.", operation=label, evidence=chain[:6],
+            hint=_HINT_ALG_NONE if kind == "jwt_alg_none_accepted" else _HINT_SIGNATURE))
+    for kind, labels in also.items():
+        i = on_target[kind]
+        findings[i] = findings[i].model_copy(update={
+            "message": findings[i].message + f" The same forgeries work, judged by their effect, on {len(labels)} "
+                                             f"more operation(s): {', '.join(labels[:8])}."})
+    return findings
 
 
 # ---------------------------------------------------------------- auth.jwt_secret

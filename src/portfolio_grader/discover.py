@@ -295,7 +295,8 @@ def find_resources(operations: list[Operation], manifest_collections: list[str])
                 id_field=_id_field(create, match.group(1)),
                 create=create,
                 read=item_ops.get("GET"),
-                update=item_ops.get("PUT") or item_ops.get("PATCH") or _query_addressed(ops, "PUT", "PATCH"),
+                update=(item_ops.get("PUT") or item_ops.get("PATCH") or _query_addressed(ops, "PUT", "PATCH")
+                        or _toggle(by_path, path)),
                 delete=item_ops.get("DELETE") or _query_addressed(ops, "DELETE"),
                 list=ops.get("GET"),
             ))
@@ -382,6 +383,23 @@ def find_verb_resources(operations: list[Operation], taken: set[str]) -> list[Re
                                   id_field=_id_field(create, param), create=create, read=ops.get("read"),
                                   update=ops.get("update"), delete=ops.get("delete"), list=ops.get("list")))
     return resources
+
+
+# A bodiless state change on one object (`PATCH /tasks/toggle/{id}`, `POST /tasks/{id}/complete`): the
+# resource's update when it has no PUT or PATCH of its own.
+_TOGGLE_WORDS = ("toggle complete completed done undone finish finished finalizar concluir completar marcar mark "
+                 "check uncheck archive").split()
+
+
+def _toggle(by_path: dict[str, dict[str, Operation]], collection: str) -> Operation | None:
+    base = re.escape(collection.rstrip("/"))
+    words = "|".join(_TOGGLE_WORDS)
+    for path, ops in by_path.items():
+        if re.fullmatch(rf"(?i){base}/(?:(?:{words})/\{{[^}}/]+\}}|\{{[^}}/]+\}}/(?:{words}))/?", path):
+            found = ops.get("PATCH") or ops.get("PUT") or ops.get("POST")
+            if found is not None:
+                return found
+    return None
 
 
 def query_id(op: Operation) -> str | None:

@@ -154,3 +154,18 @@ def test_writes_on_users_objects_that_need_no_credentials_are_auth_missing_whate
     assert any("deleted it" in f.message for f in missing) and any("set its `title`" in f.message for f in missing)
     correct = run("auth.required", make_context(serve(todo_app())))
     assert correct.status == "pass", (correct.summary, correct.reason)
+
+
+def test_a_toggle_route_is_the_update_and_b_flipping_as_to_do_is_bola_write(serve):
+    from portfolio_grader.discover import find_resources
+
+    ctx = make_context(serve(todo_app(toggle=True)))
+    (resource,) = [r for r in ctx.api.resources if r.collection == "/todos"]
+    assert resource.update is not None and resource.update.label == "PATCH /todos/toggle/{todo_id}"
+    assert find_resources([resource.create, resource.update], []) == []  # a toggle alone makes no resource
+    crud = run("crud.lifecycle", ctx)
+    assert crud.status == "pass", (crud.summary, crud.findings)
+    flawed = run("ownership.bola", make_context(serve(todo_app(toggle=True, shared_writes=True))))
+    writes = [f for f in flawed.findings if f.kind == "bola_write"]
+    assert writes and "`done` is now True (was False)" in writes[0].message, flawed.summary
+    assert run("ownership.bola", ctx).status == "pass"

@@ -7,6 +7,7 @@ to-do again — while `PATCH` and `DELETE /todos/{todo_id}` change one. Each use
 - `page_size`: the list shows at most this many, oldest first, with a `next` link when there are more;
 - `delete_keeps`: DELETE answers 204 but the to-do stays (a broken delete);
 - `query_update`: the update is `PUT /todos?todo_id=5` (the id in the query) instead of `PATCH /todos/{todo_id}`;
+- `toggle`: the only update is `PATCH /todos/toggle/{todo_id}`, no body, flipping `done`;
 - `anonymous_writes`: PATCH and DELETE read no credentials at all (the spec declares none for them) and act on
   any to-do (the flaw: anyone changes or deletes users' to-dos)."""
 
@@ -68,7 +69,7 @@ def accounts(app: FastAPI):
 
 def todo_app(shared_writes: bool = False, create_answer: Literal["object", "message", "location"] = "object",
              page_size: int | None = None, delete_keeps: bool = False, query_update: bool = False,
-             anonymous_writes: bool = False) -> FastAPI:
+             anonymous_writes: bool = False, toggle: bool = False) -> FastAPI:
     todos: dict[int, dict] = {}
     ids = itertools.count(1)
     app = FastAPI(title="todos")
@@ -109,7 +110,13 @@ def todo_app(shared_writes: bool = False, create_answer: Literal["object", "mess
         todo.update(body.model_dump(exclude_none=True))
         return {k: v for k, v in todo.items() if k != "owner"}
 
-    if query_update:
+    if toggle:
+        @app.patch("/todos/toggle/{todo_id}", responses={401: {}, 404: {}})
+        def flip(todo_id: int, user: str = Depends(writer)):
+            todo = writable(todo_id, user)
+            todo["done"] = not todo["done"]
+            return {k: v for k, v in todo.items() if k != "owner"}
+    elif query_update:
         app.put("/todos", responses={401: {}, 404: {}})(update)
     else:
         app.patch("/todos/{todo_id}", responses={401: {}, 404: {}})(update)

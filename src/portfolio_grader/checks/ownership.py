@@ -551,7 +551,14 @@ def _write_effect(changed: Any, original: Any, after: Sighting, owner_field: str
         for key, value in changed.items():
             if key in after_obj and after_obj[key] == value and original.get(key) != value:
                 return f"`{key}` is now {value!r} (was {original.get(key)!r})"
+    if not changed:  # a bodiless write (a toggle): any field it changed is its effect
+        for key, value in after_obj.items():
+            if key in original and original[key] != value and not _CLOCK_FIELD.search(str(key)):
+                return f"`{key}` is now {value!r} (was {original[key]!r})"
     return None
+
+
+_CLOCK_FIELD = re.compile(r"(?i)updated|modified|_at$|At$|time|date|version|etag")
 
 
 # ---------------------------------------------------------------- 2. mass assignment

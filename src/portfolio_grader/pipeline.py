@@ -86,13 +86,6 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
 
     if not request.source and not request.url:
         raise GradeError("nothing to grade: give a repository URL, a folder, or --url")
-    if request.url:  # a deployment nobody answers at is not graded: one line, not minutes of waiting then 0/100
-        from .runtime.external import unreachable
-
-        reason = unreachable(request.url)
-        if reason:
-            raise GradeError(f"{request.url} does not answer: {reason}; check the address and that the deployment "
-                             "is running")
     clock = GradeClock(request.settings.deadlines)  # every stage's deadline is capped by the grade's
     stages = _Stages(progress or Progress())
     not_fetched: str | None = None  # why the repository could not be fetched (over a limit): nothing is judged
@@ -119,6 +112,13 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
             rubric = ladder_rubrics[-1] if tier == "auto" else load_rubric(tier)
         except RubricError as exc:
             raise GradeError(str(exc)) from None
+        if request.url:  # a deployment nobody answers at is not graded: one line, not minutes of waiting, then 0/100
+            from .runtime.external import unreachable
+
+            reason = unreachable(request.url)
+            if reason:
+                raise GradeError(f"{request.url} does not answer: {reason}; check the address and that the "
+                                 "deployment is running")
 
         options = request.sandbox.runtime_options(request.run_id, build_timeout=clock.budget("build"),
                                                   start_timeout=request.settings.deadlines.start, ends=clock.ends)

@@ -35,6 +35,7 @@ class Flaws:
     no_signature_check: bool = False  # decodes without verifying the signature
     unverified_delete: bool = False  # DELETE /tasks/{id} alone decodes without verifying (verify_signature False)
     unverified_put: bool = False  # PUT /tasks/{id} alone decodes without verifying the signature
+    expired_ok_on_delete: bool = False  # DELETE /tasks/{id} alone ignores exp and nbf (verifies the signature)
     expired_ok: bool = False  # ignores exp and nbf
     no_exp: bool = False  # issues tokens without exp
     mass_assignment: bool = False  # register stores a client-sent role / is_admin
@@ -142,7 +143,7 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
     def current_user(token: str | None = Depends(bearer)) -> dict:
         return user_of(token)
 
-    def user_of(token: str | None, unverified: bool = False) -> dict:
+    def user_of(token: str | None, unverified: bool = False, lax_times: bool = False) -> dict:
         if not token:
             raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
         try:
@@ -151,17 +152,19 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
                 claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": not flaws.expired_ok,
                                                     "verify_nbf": not flaws.expired_ok})
             else:
-                claims = jwt.decode(token, secret, algorithms=["HS256"],
-                                    options={"verify_exp": not flaws.expired_ok, "verify_nbf": not flaws.expired_ok})
+                lax = flaws.expired_ok or lax_times
+                claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": not lax,
+                                                                                  "verify_nbf": not lax})
             user = users[int(claims["sub"])]
         except (jwt.PyJWTError, KeyError, ValueError):
             raise HTTPException(401, "Invalid token", headers={"WWW-Authenticate": "Bearer"}) from None
         return user
 
-    def route_user(flawed: bool) -> Callable[..., dict]:
-        """The caller of one route: that route alone decodes tokens without verifying them when `flawed`."""
+    def route_user(flawed: bool, lax_times: bool = False) -> Callable[..., dict]:
+        """The caller of one route: that route alone decodes tokens without verifying them when `flawed`, or
+        without checking their validity period when `lax_times`."""
         def caller(token: str | None = Depends(bearer)) -> dict:
-            return user_of(token, unverified=flawed)
+            return user_of(token, unverified=flawed, lax_times=lax_times)
         return caller
 
     def owned(task_id: int, user: dict, flawed: bool) -> dict:
@@ -324,7 +327,8 @@ def tasks_app(jwt_secret: str | None = None, admin_broken: bool = False, **flags
         return task
 
     @app.delete("/tasks/{task_id}", status_code=204, responses={401: {}, 404: {}})
-    def delete(task_id: int, user: dict = Depends(route_user(flaws.unverified_delete))):
+    def delete(task_id: int, user: dict = Depends(route_user(flaws.unverified_delete,
+                                                                   flaws.expired_ok_on_delete))):
         if flaws.soft_refuse_delete and task_id in tasks and tasks[task_id]["owner_id"] != user["id"]:
             return JSONResponse({"deleted": False})
         owned(task_id, user, flaws.bola_delete)

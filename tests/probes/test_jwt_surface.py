@@ -5,6 +5,7 @@ with a control per operation; objects the walk made are gone afterwards."""
 from __future__ import annotations
 
 import re
+import time
 
 import jwt
 import pytest
@@ -36,7 +37,7 @@ def test_a_delete_route_that_alone_skips_the_signature_check_fails_on_that_opera
 
     genuine = ctx.identities(1)[0].token
     finding = next(f for f in outcome.findings if f.kind == "jwt_signature_not_verified")
-    assert "GET /projects refuses the same forgeries" in finding.message
+    assert "GET /projects refuses the same tokens" in finding.message
     control, forged, read_back = finding.evidence[:3]
     assert control.request.method == "DELETE" and control.response.status == 204 and _token(control) == genuine
     assert forged.request.method == "DELETE" and forged.response.status == 204
@@ -112,3 +113,25 @@ def test_a_large_api_is_walked_within_the_bound_deletes_included(serve):
     assert "the same forgeries on 40 more protected operation(s)" in outcome.summary
     assert "and 9 more (past the bound of 40 operations)" in outcome.summary
     assert {f.operation for f in outcome.findings} == {"DELETE /things0/{thing_id}"}
+
+
+def test_an_expired_token_accepted_by_one_delete_route_fails_the_lifetime_check_there(serve):
+    ctx = make_context(serve(tasks_app(weak_secret=True, expired_ok_on_delete=True)))
+    outcome = run("auth.jwt_lifetime", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"jwt_expired_accepted"}
+    assert "are refused on GET /users/me" in outcome.summary  # the first target checks exp and nbf
+    (finding,) = outcome.findings
+    assert finding.operation == "DELETE /tasks/{task_id}" and finding.severity == "high"
+    control, forged, read_back = finding.evidence[:3]
+    assert control.response.status == 204 and "genuine token succeeded" in control.note
+    claims = jwt.decode(_token(forged), "secret", algorithms=["HS256"], options={"verify_exp": False,
+                                                                                  "verify_nbf": False})
+    assert claims["exp"] < time.time() or claims.get("nbf", 0) > time.time()
+    assert forged.response.status == 204 and read_back.response.status == 404
+
+
+def test_a_lifetime_checked_on_every_route_passes_after_the_walk(serve):
+    outcome = run("auth.jwt_lifetime", make_context(serve(tasks_app(weak_secret=True))))
+    assert outcome.status == "pass", outcome.summary
+    assert "the same forgeries on 5 more protected operation(s)" in outcome.summary
+    assert "10/10 refused" in outcome.summary

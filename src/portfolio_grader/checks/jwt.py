@@ -198,6 +198,14 @@ _HINT_EXPIRED = (
     "huge. Allow at most a small leeway for clock skew.")
 
 
+# what a forgery that worked on one operation of the walk says, by kind: (what the operation does, severity, hint)
+_SURFACE_LEADS = {
+    "jwt_alg_none_accepted": ("accepts unsigned tokens (`alg: none`)", "critical", _HINT_ALG_NONE),
+    "jwt_signature_not_verified": ("does not verify the token's signature", "critical", _HINT_SIGNATURE),
+    "jwt_expired_accepted": ("does not check the token's validity period (`exp`, `nbf`)", "high", _HINT_EXPIRED),
+}
+
+
 # ---------------------------------------------------------------- auth.required
 
 
@@ -425,8 +433,8 @@ def jwt_forgery(ctx: CheckContext):
         findings, evidence, on_target = _forge_on_target(ctx, user_a, user_b, carrier, token, target.path)
         evidence = [target.genuine.evidence("user A's genuine token: accepted (the baseline)"),
                     target.garbage.evidence("a garbage token: refused (the baseline)")] + evidence
-    operations = [op for op in _protected(ctx) if not (op.method == "GET" and op.path == target.path)]
-    surface = walk(ctx, operations, _forgeries(ctx, token, user_a, carrier, user_b), Party("user A", user_a, carrier))
+    surface = walk(ctx, _protected(ctx, besides=target.path), _forgeries(ctx, token, user_a, carrier, user_b),
+                   Party("user A", user_a, carrier))
     if target.path is None and not surface.covered:
         return _skip_with(ctx, f"{target.problem}; and on the other protected operations, {surface.summary()}",
                           target.evidence())
@@ -503,11 +511,12 @@ def _forge_on_target(ctx: CheckContext, user_a: Identity, user_b: Identity | Non
                                 "signature stripped, signature edited, payload edited to another user)")
 
 
-def _protected(ctx: CheckContext) -> list[Operation]:
+def _protected(ctx: CheckContext, besides: str | None) -> list[Operation]:
     """The operations meant to refuse callers without a valid token: those the spec secures, or every one that is
-    not public when the spec secures none."""
+    not public when the spec secures none; but the target GET `besides`, which has had its own probe."""
     declared = any(op.security for op in ctx.api.operations)
-    return [op for op in ctx.api.operations if not _is_public(ctx, op) and (op.security or not declared)]
+    return [op for op in ctx.api.operations if not _is_public(ctx, op) and (op.security or not declared)
+            and not (op.method == "GET" and op.path == besides)]
 
 
 def _forgeries(ctx: CheckContext, token: Jwt, user_a: Identity, carrier: Carrier,
@@ -546,18 +555,18 @@ def _surface_findings(ctx: CheckContext, findings: list[Finding], surface, targe
             continue
         if len(findings) >= MAX_FINDINGS:
             break
-        lead = (f"{label} accepts unsigned tokens (`alg: none`)" if kind == "jwt_alg_none_accepted"
-                else f"{label} does not verify the token's signature")
-        elsewhere = f" (GET {target} refuses the same forgeries: this route decodes tokens its own way)" if target else ""
+        lead, severity, hint = _SURFACE_LEADS[kind]
+        elsewhere = f" (GET {target} refuses the same tokens: this route decodes them its own way)" if target else ""
         chain = breaches[0].chain[:1] + [e for b in breaches for e in b.chain[1:]]
         findings.append(ctx.fail(
-            kind, "critical", lead + ": " + "; ".join(f"{b.forgery.what}: accepted, and {b.effect}" for b in breaches)
-            + f"{elsewhere}. Anyone can act as any user there.", operation=label, evidence=chain[:6],
-            hint=_HINT_ALG_NONE if kind == "jwt_alg_none_accepted" else _HINT_SIGNATURE))
+            kind, severity, f"{label} {lead}: " + "; ".join(f"{b.forgery.what}: accepted, and {b.effect}"
+                                                          for b in breaches)
+            + f"{elsewhere}. Anyone holding such a token can act there.", operation=label, evidence=chain[:6],
+            hint=hint))
     for kind, labels in also.items():
         i = on_target[kind]
         findings[i] = findings[i].model_copy(update={
-            "message": findings[i].message + f" The same forgeries work, judged by their effect, on {len(labels)} "
+            "message": findings[i].message + f" The same tokens work, judged by their effect, on {len(labels)} "
                                              f"more operation(s): {', '.join(labels[:8])}."})
     return findings
 
@@ -693,7 +702,7 @@ def jwt_lifetime(ctx: CheckContext):
             probe = ("expired-token probe not evaluated: the signing secret is unknown (not in the wordlist), so an "
                      "expired token cannot be forged")
         else:
-            probe = _probe_expiry(ctx, carrier, token, result, findings, evidence)
+            probe = _probe_expiry(ctx, user, carrier, token, result, findings, evidence)
     summary = f"token lifetime: {lifetime}; {probe}"
     outcome = ctx.verdict(summary, findings, evidence)
     if "not evaluated" in probe:  # the lifetime was judged, the expiry probe could not be: say so
@@ -702,8 +711,10 @@ def jwt_lifetime(ctx: CheckContext):
     return outcome
 
 
-def _probe_expiry(ctx: CheckContext, carrier: Carrier, token: Jwt, result: Crack, findings: list[Finding],
-                  evidence: list[Evidence]) -> str:
+def _probe_expiry(ctx: CheckContext, user: Identity, carrier: Carrier, token: Jwt, result: Crack,
+                  findings: list[Finding], evidence: list[Evidence]) -> str:
+    """Tokens signed with the guessed secret but expired, or not yet valid: on the target GET after a fresh one
+    was accepted there, then on every other protected operation (the walk of checks/jwt_surface.py)."""
     target = find_target(ctx, carrier)
     if target.path is None:
         return f"expired-token probe not evaluated: {target.problem}"
@@ -729,5 +740,13 @@ def _probe_expiry(ctx: CheckContext, carrier: Carrier, token: Jwt, result: Crack
               "period, so a leaked token never stops working.", operation=f"GET {target.path}", hint=_HINT_EXPIRED,
             evidence=[e.evidence(f"a token with {what}: expected 401") for e, what in accepted]
             + [control.evidence("control: a fresh token signed with the same secret, accepted")]))
-        return "expired or not-yet-valid tokens are accepted"
-    return "expired and not-yet-valid tokens (signed with the guessed secret) are refused"
+    a = Party("user A", user, carrier)
+    surface = walk(ctx, _protected(ctx, besides=target.path), [
+        Forgery("a token signed with the guessed secret, `exp` one hour in the past", "jwt_expired_accepted",
+                _forge_fresh(token, result.key, iat=now - 7200, exp=now - 3600), a),
+        Forgery("a token signed with the guessed secret, `nbf` one hour in the future", "jwt_expired_accepted",
+                _forge_fresh(token, result.key, nbf=now + 3600, exp=now + 7200), a)], a)
+    findings[:] = _surface_findings(ctx, findings, surface, None if accepted else target.path)
+    on_target = ("expired or not-yet-valid tokens are accepted" if accepted else
+                 "expired and not-yet-valid tokens (signed with the guessed secret) are refused")
+    return f"{on_target} on GET {target.path}; {surface.summary()}"

@@ -4,18 +4,20 @@ The shape differs from auth_apps.tasks_app on purpose: a JSON login answering `{
 forgeries' first target is a list), projects with PATCH, notes nested in them, an account write and a logout.
 `notes_app()` verifies the signature on every route; `notes_app(unverified={"DELETE /projects/{project_id}"})`
 makes that one route call PyJWT with `options={"verify_signature": False}`, as the route seen on a real project did.
-`extra_resources=N` adds N plain CRUD collections (five operations each), for the walk's bound.
+`extra_resources=N` adds N plain CRUD collections (five operations each), for the walk's bound; `delay` seconds are
+slept before every answer (a slow free-tier host), for its deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import time
 from collections.abc import Callable
 
 import jwt
-from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -41,7 +43,8 @@ class AccountIn(BaseModel):
     display_name: str = Field(min_length=1, max_length=60)
 
 
-def notes_app(unverified: frozenset[str] | set[str] = frozenset(), extra_resources: int = 0) -> FastAPI:
+def notes_app(unverified: frozenset[str] | set[str] = frozenset(), extra_resources: int = 0,
+              delay: float = 0.0) -> FastAPI:
     secret = secrets.token_urlsafe(32)
     users: dict[int, dict] = {}
     projects: dict[int, dict] = {}
@@ -50,6 +53,12 @@ def notes_app(unverified: frozenset[str] | set[str] = frozenset(), extra_resourc
     ids = itertools.count(1)
     bearer = HTTPBearer(auto_error=False)
     app = FastAPI(title="notes")
+
+    if delay:
+        @app.middleware("http")
+        async def slowly(request: Request, call_next):
+            await asyncio.sleep(delay)
+            return await call_next(request)
 
     def caller(route: str) -> Callable[..., dict]:
         """The user a route's token names; this route skips the signature check when it is one of `unverified`."""

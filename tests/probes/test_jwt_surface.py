@@ -135,3 +135,16 @@ def test_a_lifetime_checked_on_every_route_passes_after_the_walk(serve):
     assert outcome.status == "pass", outcome.summary
     assert "the same forgeries on 5 more protected operation(s)" in outcome.summary
     assert "10/10 refused" in outcome.summary
+
+
+def test_on_a_slow_api_the_walk_stops_at_its_share_of_the_deadline_and_says_so(serve):
+    from portfolio_grader.deadlines import within
+
+    ctx = make_context(serve(notes_app(extra_resources=9, delay=0.02)))
+    ctx.identities(2)  # the users exist before the clock starts, as they do in a grade
+    started = time.monotonic()
+    with within(8.0, "a test's 8 s deadline") as budget:
+        outcome = run("auth.jwt_forgery", ctx)
+    assert time.monotonic() - started < 8.0 and not budget.overran
+    assert outcome.status == "pass", outcome.summary  # judged on what was walked, not cut off mid-request
+    assert "(the walk's share of the auth checks' deadline had run out)" in outcome.summary

@@ -1,6 +1,8 @@
 """An API with many owned collections (/c1 ... /cN), each a plain CRUD of the caller's own notes; the one named by
 `unchecked` lets any logged-in user read, change and delete anyone's (the flaw sits past the first few);
-`delay`: seconds each collection request takes (a slow API, for deadlines)."""
+`delay`: seconds each collection request takes (a slow API, for deadlines); `GET /admin/stats` (tagged admin) is
+refused to every user but `root` (403), and `admin_open` serves it to requests with no credentials at all (the
+flaw: a middleware that checks the role only when a token is sent)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import itertools
 import time
 
 from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from .todo_apps import accounts
@@ -17,7 +20,7 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=80)
 
 
-def many_owned_app(count: int = 5, unchecked: str | None = None, delay: float = 0.0) -> FastAPI:
+def many_owned_app(count: int = 5, unchecked: str | None = None, delay: float = 0.0, admin_open: bool = False) -> FastAPI:
     app = FastAPI(title="many collections")
     signed_in = accounts(app)
 
@@ -59,6 +62,16 @@ def many_owned_app(count: int = 5, unchecked: str | None = None, delay: float = 
         def delete(item_id: int, user: str = Depends(current)):
             store.pop(owned(item_id, user)["id"])
             return Response(status_code=204)
+
+    bearer = HTTPBearer(auto_error=False)
+
+    @app.get("/admin/stats", tags=["admin"], responses={401: {}, 403: {}})
+    def stats(creds: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        if creds is None and not admin_open:
+            raise HTTPException(401, "Not authenticated")
+        if creds is not None and signed_in(creds) != "root":
+            raise HTTPException(403, "Admins only")
+        return {"collections": count}
 
     for number in range(1, count + 1):
         collection(f"c{number}")

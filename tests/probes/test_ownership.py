@@ -244,8 +244,15 @@ def test_bfla_without_admin_operations_is_not_evaluated_and_says_how_to_mark_the
         "auth": ctx.api.auth.model_copy(update={"admin_operations": []}),
         "operations": [op for op in ctx.api.operations if not op.path.startswith("/admin")]})
     outcome = run("ownership.bfla", ctx)
-    assert outcome.status == "not_evaluated"
+    assert outcome.status == "not_evaluated" and "though the API has an admin role" in outcome.reason, outcome.reason
     assert "tags: [admin]" in outcome.manifest_hint and "/admin" in outcome.manifest_hint
+
+
+def test_bfla_on_an_api_with_no_admin_role_at_all_is_not_applicable(serve):
+    from .todo_apps import todo_app  # users sign up with a name and a password; nothing is privileged
+
+    outcome = run("ownership.bfla", make_context(serve(todo_app())))
+    assert outcome.status == "not_applicable" and "no admin role to protect" in outcome.reason, outcome
 
 
 def test_ownership_checks_need_two_users(serve):
@@ -326,3 +333,14 @@ def test_collections_a_walk_could_not_finish_before_the_deadline_are_named_not_p
     assert outcome.status == "pass" and "not reached within the family's deadline: " in outcome.summary, outcome.summary
     assert "/c4" in outcome.summary.split("not reached within the family's deadline: ")[1]
     assert "of 4 owned collection(s)" in outcome.summary and "4 of 4" not in outcome.summary
+
+
+def test_an_admin_operation_open_to_requests_without_credentials_is_auth_missing(serve):
+    from .owned_apps import many_owned_app
+
+    flawed = run("ownership.bfla", make_context(serve(many_owned_app(1, admin_open=True))))
+    assert flawed.status == "fail" and kinds(flawed) == {"auth_missing"}, flawed.summary
+    assert flawed.findings[0].operation == "GET /admin/stats" and "0/1" in flawed.summary
+    correct = run("ownership.bfla", make_context(serve(many_owned_app(1))))
+    assert correct.status == "pass" and "1/1" in correct.summary, correct.summary
+    assert any("without any credentials: refused (401" in e.note for e in correct.evidence), correct.evidence

@@ -21,10 +21,11 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .. import deadlines
-from ..identities import Identity, IdentityError, create_identity, fresh_object
+from ..identities import PRIVILEGED_FIELDS, Identity, IdentityError, create_identity, fresh_object
 from ..models import Evidence, Finding, Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
+from .jwt_surface import no_ambient_cookies
 from .objects import (NoParent, Sighting, at, bind_parents, created_id, fill_id, find_id, items_of, limit_param,
                       locate_created, marked, markers_in, natural_key, read_back, release, same, unwrap, walkable)
 from .operations import PLUMBING, ok, status_text
@@ -1013,6 +1014,32 @@ def _admin_operations(ctx: CheckContext) -> tuple[list[Operation], list[str]]:
     return ops + [op for op in privileged if op not in ops], why
 
 
+_ADMIN_WORDS = re.compile(r"admin|staff|superuser|moderator|manager|backoffice|back-office", re.I)
+
+
+def _admin_role_sign(ctx: CheckContext) -> str | None:
+    """What shows the API has an admin role at all (a manifest admin, an admin-named operation, a role-like field
+    in a schema or a test user's profile), None when nothing does."""
+    manifest = ctx.facts.manifest
+    if manifest and manifest.auth and manifest.auth.admin:
+        return "the manifest names a seeded admin"
+    for op in ctx.api.operations:
+        words = " ".join([op.path, op.operation_id or "", op.summary or "", *op.tags])
+        if _ADMIN_WORDS.search(words):
+            return f"{op.label} is named or described so"
+        props = _schema_props(op.request_schema, _response_schema(op))
+        field = next((k for k in props if k.lower() in PRIVILEGED_FIELDS), None)
+        if field:
+            return f"{op.label} has a `{field}` field"
+    for user in ctx.known_identities():
+        seen = [unwrap(user.signup_response)] + [unwrap(e.json()) for e in user.exchanges[-2:]]
+        field = next((k for body in seen if isinstance(body, dict) for k in body if k.lower() in PRIVILEGED_FIELDS),
+                     None)
+        if field:
+            return f"user {user.label}'s account shows a `{field}` field"
+    return None
+
+
 def _privileged_writes(ctx: CheckContext) -> tuple[list[Operation], list[str]]:
     """Collections whose create refuses ordinary user A with 403 (a menu only staff may add to): their create,
     updates and deletes are admin-only, and an ordinary user who may change or delete existing items there is a
@@ -1068,8 +1095,14 @@ def bfla(ctx: CheckContext):
     flow = ctx.api.auth
     admin_ops, inferred = _admin_operations(ctx)
     if not admin_ops:
-        return ctx.skip("no admin-only operation was found (none tagged admin, under /admin, or described as "
-                        "admin-only)", _ADMIN_HINT)
+        sign = _admin_role_sign(ctx)
+        if sign is None:
+            return ctx.not_applicable(
+                "the API has no admin role to protect: no operation is tagged, named or described admin or staff, no "
+                "schema and no test user's profile has a role or admin field, and no create refused an ordinary user "
+                "with 403", _ADMIN_HINT)
+        return ctx.skip(f"no admin-only operation was found (none tagged admin, under /admin, or described as "
+                        f"admin-only), though the API has an admin role ({sign})", _ADMIN_HINT)
     a, b = _two_users(ctx)
     headers = a.headers(flow)
     control = _credentials_control(ctx, a)
@@ -1120,7 +1153,7 @@ def bfla(ctx: CheckContext):
                     evidence=[control.evidence("control: user A's token works"),
                               sent.evidence(f"ordinary user A calls {op.label}: expected 403")]))
                 _cleanup_created(ctx, op, sent, headers)
-            elif sent.status is not None and (sent.status in (401, 403, 404) or 300 <= sent.status < 400):
+            elif refused_status(sent):
                 admin_control = (ctx.prober.request("GET", path, headers=admin.headers(flow))
                                  if admin and op.method == "GET" else None)
                 if admin_control is not None and not ok(admin_control):
@@ -1145,7 +1178,10 @@ def bfla(ctx: CheckContext):
                 if admin_control is not None:
                     evidence.append(admin_control.evidence(f"the admin calls {op.label}: allowed "
                                                            f"({admin_control.status})"))
-            else:
+            if op.method == "GET" or not ok(sent):  # a write A made already may have used the object up
+                if _anonymous_admin_call(ctx, op, path, payload, findings, evidence) and refused_status(sent):
+                    refused -= 1  # refused to A, open to anyone: not protected
+            if not ok(sent) and not refused_status(sent):
                 notes.append(f"{op.label} answered {status_text(sent)} to user A: neither allowed nor refused"
                              + (" (a crash; the error checks report 5xx)" if sent.status and sent.status >= 500
                                 else ""))
@@ -1159,6 +1195,27 @@ def bfla(ctx: CheckContext):
                + (f"; {'; '.join(notes)}" if notes else ""))
     return ctx.verdict(summary, findings + warnings, evidence=evidence, score=refused / judged,
                        warn_only=not findings)
+
+
+def refused_status(sent: Exchange) -> bool:
+    return sent.status is not None and (sent.status in (401, 403, 404) or 300 <= sent.status < 400)
+
+
+def _anonymous_admin_call(ctx: CheckContext, op: Operation, path: str, payload: dict, findings: list[Finding],
+                          evidence: list[Evidence]) -> bool:
+    """The admin operation sent with no credentials at all (admin routes are probed without a token too); True
+    when it answered as if allowed."""
+    with no_ambient_cookies(ctx.prober):
+        anonymous = ctx.prober.request(op.method, path, **payload)
+    if ok(anonymous):
+        findings.append(ctx.fail(
+            "auth_missing", "critical" if op.method != "GET" else "high",
+            f"The admin operation {op.label} answered {anonymous.status} to a request with no credentials at all: "
+            "anyone on the internet can call it (OWASP API5:2023).", operation=op.label, hint=HINTS["bfla"],
+            evidence=[anonymous.evidence(f"{op.label} without any credentials: expected 401")]))
+        return True
+    evidence.append(anonymous.evidence(f"{op.label} without any credentials: refused ({status_text(anonymous)})"))
+    return False
 
 
 def _credentials_control(ctx: CheckContext, identity: Identity) -> Exchange | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -82,7 +82,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
     """`progress` is told each stage's start and end and each check's start (default: nothing is shown)."""
     from .fetch import FetchError, FetchLimit
     from .rubric import RubricError
-    from .runtime import RuntimeOptions, RuntimeUnavailable, start
+    from .runtime import RuntimeUnavailable, start
 
     if not request.source and not request.url:
         raise GradeError("nothing to grade: give a repository URL, a folder, or --url")
@@ -141,6 +141,8 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
                         api = _discover(facts, prober, clock, stages)
                         if prober is not None and api.base_url:
                             prober.base_url = api.base_url  # the spec's mount point (servers: [{url: /api/v1}])
+                    if prober is not None:
+                        _ensure_schema(facts, handle, api, stages, clock, request.settings)
                     with stages("checks", clock.remaining()), clock.running():  # the Prober keeps the grade's deadline
                         ctx = CheckContext(workspace=workspace, facts=facts, service=service, api=api, prober=prober,
                                            settings=request.settings, alive=handle.alive,
@@ -250,6 +252,48 @@ def _setup(facts: RepoFacts, handle, prober: Prober, stages: _Stages, clock: Gra
         if finished.overran:
             stages.mark("timeout", f"ran out of {label}")
             stages.notes.append(f"the setup steps ran out of {label}; the grade went on without them")
+
+
+MAX_SCHEMA_READS = 5
+
+
+def _harmless_reads(api: ApiModel, base_url: str, timeout: float) -> Callable[[], str]:
+    """reads() -> "GET /books 500, GET /authors 500": a few GETs of the API's lists (no path parameter, the
+    collections first), from a prober of their own, so that these diagnostic answers are no evidence of the grade."""
+    lists = [r.collection for r in api.resources]
+    lists += [op.path for op in api.operations if op.method == "GET" and "{" not in op.path and op.path not in lists]
+    paths = lists[:MAX_SCHEMA_READS] or ["/"]
+
+    def reads() -> str:
+        reader = Prober(api.base_url or base_url, timeout=timeout)
+        try:
+            answers = [reader.request("GET", path) for path in paths]
+        finally:
+            reader.close()
+        return ", ".join(f"GET {p} {a.status or a.error}" for p, a in zip(paths, answers))
+
+    return reads
+
+
+def _ensure_schema(facts: RepoFacts, handle, api: ApiModel, stages: _Stages, clock: GradeClock,
+                   settings: Settings) -> None:
+    """An API whose log says its tables do not exist after a few reads: the project's migrations, run once
+    (runtime/migrations.py), under the setup deadline; the scorecard's notes say what was run and what it did."""
+    from .runtime.migrations import ensure_schema
+
+    if handle.service.kind not in ("docker", "compose"):
+        return  # a live deployment: no log to read, no container to enter
+    reads = _harmless_reads(api, handle.service.base_url, settings.request_timeout)
+    folders = [f for f in (handle.api_context, facts.root) if f is not None]
+    budget = clock.budget("setup")
+    label = clock.label("setup")
+    finished = run_with_deadline(lambda: ensure_schema(handle, folders, reads, timeout=max(1.0, budget - 15),
+                                                       setup_given=bool(facts.manifest and facts.manifest.setup)),
+                                 budget, label)
+    if finished.timed_out:
+        stages.notes.append(f"checking the API's database schema ran out of {label}; the grade went on")
+    elif finished.value is not None:
+        stages.notes.append(finished.value.note)
 
 
 def _run_setup_steps(steps, handle, prober: Prober, stages: _Stages) -> None:

@@ -371,3 +371,71 @@ def test_compose_api_that_exits_before_its_database_is_up_is_started_again_with_
         note = next(n for n in handle.notes if "database was not accepting connections" in n)
         assert "exited" in note and "service_healthy" in note
     assert leftovers(engine, opts) == []
+
+
+# An API whose schema someone must create by hand: GET /books answers 500 and logs sqlite's "no such table" until
+# `python manage.py migrate` (a stand-in for Django's, in the image) has made the table in the app's folder.
+_BOOKS_API = '''import http.server, sqlite3, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        try:
+            rows = sqlite3.connect("app.db").execute("SELECT title FROM books").fetchall()
+            status, body = 200, str(rows)
+        except sqlite3.OperationalError as exc:
+            print(f"sqlite3.OperationalError: {exc}", file=sys.stderr, flush=True)
+            status, body = 500, "Internal Server Error"
+        self.send_response(status); self.end_headers(); self.wfile.write(body.encode())
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+'''
+_MANAGE = '''# manage.py: the project's Django-style entry point (a stand-in for django.core.management)
+import sqlite3, sys
+if sys.argv[1:2] == ["migrate"]:
+    if "--fail" in open("migrate.flags").read():
+        sys.exit("CommandError: Conflicting migrations detected")
+    sqlite3.connect("app.db").execute("CREATE TABLE books (title TEXT)")
+    print("Operations to perform:\\n  Apply all migrations: books\\nRunning migrations:\\n  Applying books.0001_initial... OK")
+'''
+
+
+def _migration_repo(tmp_path: Path, flags: str = "") -> tuple[Workspace, Path]:
+    return repo(tmp_path, {"Dockerfile": 'FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nCMD ["python", "serve.py"]\n',
+                           "serve.py": _BOOKS_API, "manage.py": _MANAGE, "migrate.flags": flags})
+
+
+def _reads(handle) -> Any:
+    def reads() -> str:
+        return f"GET /books {httpx.get(handle.service.base_url + '/books', trust_env=False).status_code}"
+    return reads
+
+
+def test_a_missing_schema_is_migrated_once_in_the_api_container_with_a_note(engine, tmp_path):
+    from portfolio_grader.runtime.migrations import ensure_schema, last_stamp
+
+    ws, root = _migration_repo(tmp_path)
+    opts = options()
+    with start(ws, RepoFacts(root=root, dockerfile="Dockerfile"), opts) as handle:
+        assert handle.service.up, handle.service.detail
+        done = ensure_schema(handle, [handle.api_context, root], _reads(handle), timeout=30)
+        assert done is not None and done.table == "books" and done.command.command == "python manage.py migrate --noinput"
+        assert (done.before, done.after, done.exit_code, done.fixed) == ("GET /books 500", "GET /books 200", 0, True)
+        assert "Applying books.0001_initial... OK" in done.output and "Applying books" in done.note
+        assert handle.read_only  # the table went into the app's writable folder, the root stayed read-only
+        # once the schema is there, nothing more is run: the next look (at the log since) finds no missing table
+        since = last_stamp(handle.api_log(timestamps=True))
+        assert ensure_schema(handle, [root], _reads(handle), timeout=30, since=since) is None
+    assert leftovers(engine, opts) == []
+
+
+def test_a_migration_that_fails_is_reported_with_the_table_still_missing(engine, tmp_path):
+    from portfolio_grader.runtime.migrations import ensure_schema
+
+    ws, root = _migration_repo(tmp_path, flags="--fail")
+    opts = options()
+    with start(ws, RepoFacts(root=root, dockerfile="Dockerfile"), opts) as handle:
+        done = ensure_schema(handle, [root], _reads(handle), timeout=30)
+        assert (done.exit_code, done.fixed, done.after) == (1, False, "GET /books 500")
+        assert "no such table: books" in done.still and "Conflicting migrations" in done.note
+        # the manifest's setup: is the explicit way: nothing is run, the note says so
+        given = ensure_schema(handle, [root], _reads(handle), timeout=30, setup_given=True)
+        assert given.command is None and "runs no migrations of its own" in given.note
+    assert leftovers(engine, opts) == []

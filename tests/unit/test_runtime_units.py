@@ -817,3 +817,103 @@ def test_external_url_that_never_answers_is_start_failed():
         assert handle.service.status == "start_failed" and "no HTTP answer" in handle.service.detail
     with run_external("not a url", RuntimeOptions(run_id="e3")) as handle:
         assert handle.service.status == "start_failed"
+
+
+# ---------------------------------------------------------------- migrations a learner must run (runtime/migrations.py)
+
+from portfolio_grader.runtime import migrations as mg  # noqa: E402
+
+FLASK_MIGRATE_ENV = ("import logging\nfrom flask import current_app\nfrom alembic import context\n"
+                     "config = context.config\ndef get_engine():\n    return current_app.extensions['migrate'].db.engine\n")
+PLAIN_ALEMBIC_ENV = "from alembic import context\nfrom app.models import Base\ntarget_metadata = Base.metadata\n"
+
+
+def layout(root: Path, files: dict[str, str]) -> Path:
+    for name, body in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    return root
+
+
+@pytest.mark.parametrize("files,command,tool", [
+    ({"alembic.ini": "[alembic]\nscript_location = alembic\n", "alembic/env.py": PLAIN_ALEMBIC_ENV,
+      "requirements.txt": "fastapi\nalembic\n"}, "alembic upgrade head", "Alembic"),
+    ({"migrations/alembic.ini": "[alembic]\n", "migrations/env.py": FLASK_MIGRATE_ENV, "app.py": "from flask import Flask\n",
+      "requirements.txt": "Flask==3.1\nFlask-Migrate==4.1\n"}, "flask db upgrade", "Flask-Migrate"),
+    # Flask-Migrate known from the requirements even when env.py was rewritten
+    ({"migrations/env.py": PLAIN_ALEMBIC_ENV, "requirements.txt": "flask_migrate\n"}, "flask db upgrade", "Flask-Migrate"),
+    ({"manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'library.settings')\n"
+                   "from django.core.management import execute_from_command_line\n"},
+     "python manage.py migrate --noinput", "Django"),
+    ({"package.json": '{"scripts": {"start": "node src/index.js", "migrate": "node db/migrate.js"}}'},
+     "npm run migrate", "npm script"),
+    ({"package.json": '{"scripts": {"db:migrate": "sequelize-cli db:migrate", "migrate:make": "knex migrate:make"}}'},
+     "npm run db:migrate", "npm script"),
+    ({"package.json": '{"dependencies": {"@prisma/client": "6"}}', "prisma/schema.prisma": "model Book {}",
+      "prisma/migrations/20250101_init/migration.sql": "CREATE TABLE book ();"},
+     "npx prisma migrate deploy", "Prisma"),
+    ({"package.json": '{"dependencies": {"sequelize": "6", "sequelize-cli": "6"}}', "migrations/01-books.js": ""},
+     "npx sequelize-cli db:migrate", "Sequelize"),
+    ({"package.json": '{"dependencies": {"sequelize": "6"}}', ".sequelizerc": "module.exports = {}"},
+     "npx sequelize-cli db:migrate", "Sequelize"),
+    ({"package.json": '{"dependencies": {"knex": "3", "pg": "8"}}', "knexfile.js": "module.exports = {}"},
+     "npx knex migrate:latest", "Knex"),
+])
+def test_migration_command_from_the_repo_layout(tmp_path, files, command, tool):
+    found = mg.detect_command([layout(tmp_path, files)])
+    assert found is not None and (found.command, found.tool) == (command, tool), found
+    assert found.found
+
+
+@pytest.mark.parametrize("files", [
+    {"requirements.txt": "fastapi\nsqlalchemy\n", "app/main.py": "Base.metadata.create_all(engine)\n"},
+    {"package.json": '{"scripts": {"start": "node index.js", "migrate:make": "knex migrate:make", '
+                     '"migration:generate": "typeorm migration:generate"}}'},
+    # a prisma schema with no migration folder (db push projects), a manage.py that is not Django's
+    {"package.json": "{}", "prisma/schema.prisma": "model Book {}"},
+    {"manage.py": "import click\n@click.group()\ndef cli(): pass\n"},
+    # a migrations/ folder of plain SQL files, and a knexfile without knex
+    {"migrations/001_init.sql": "CREATE TABLE books ();", "knexfile.js": "", "package.json": '{"dependencies": {}}'},
+    {"package.json": "not json"},
+])
+def test_no_migration_command_when_the_layout_names_none(tmp_path, files):
+    assert mg.detect_command([layout(tmp_path, files)]) is None
+
+
+def test_the_api_build_context_is_looked_at_before_the_repo_root(tmp_path):
+    layout(tmp_path, {"package.json": '{"scripts": {"migrate": "node tools/migrate.js"}}',
+                      "api/manage.py": "from django.core.management import execute_from_command_line\n"})
+    assert mg.detect_command([tmp_path / "api", tmp_path]).tool == "Django"
+    assert mg.detect_command([tmp_path / "missing", tmp_path]).command == "npm run migrate"
+
+
+def test_log_lines_after_a_mark_use_docker_timestamps():
+    log = ("2026-12-04T21:00:01.000000100Z GET /books 500\n"
+           "2026-12-04T21:00:01.000000200Z sqlite3.OperationalError: no such table: books\n")
+    mark = mg.last_stamp(log)
+    later = log + "2026-12-04T21:00:09.500000000Z GET /books 200\n  continued line\n"
+    assert mg.lines_after(later, mark) == "GET /books 200\n  continued line"
+    assert mg.lines_after(log, mark) == ""
+    assert mg.lines_after(log, None).startswith("GET /books 500\n") and mg.last_stamp("") is None
+
+
+def test_output_tail_keeps_the_last_lines_on_one_line():
+    out = "\n".join(f"step {i}" for i in range(20)) + "\n\n"
+    assert mg.output_tail(out) == " | ".join(f"step {i}" for i in range(12, 20))
+
+
+def test_schema_notes_say_what_ran_and_what_a_reviewer_expects():
+    cmd = mg.MigrationCommand("flask db upgrade", "Flask-Migrate", "migrations/env.py")
+    ran = mg.SchemaOutcome("recipe", "no such table: recipe", command=cmd, exit_code=0, seconds=1.2,
+                           output="INFO [alembic] Running upgrade -> 1a2b, recipes", fixed=True,
+                           before="GET /recipes 500", after="GET /recipes 200").note
+    assert "`flask db upgrade`" in ran and "Running upgrade" in ran and "GET /recipes 500" in ran
+    assert "GET /recipes 200" in ran and "run on start" in ran and "exited 0" in ran
+    failed = mg.SchemaOutcome("recipe", "no such table: recipe", command=cmd, exit_code=1, output="Error: no app",
+                              still="no such table: recipe").note
+    assert "exited 1" in failed and "still missing" in failed and "went on without the schema" in failed
+    none = mg.SchemaOutcome("recipe", "no such table: recipe").note
+    assert "no migration command was found" in none and "`recipe`" in none and "setup:" in none
+    given = mg.SchemaOutcome("recipe", "no such table: recipe", setup_given=True).note
+    assert "runs no migrations of its own" in given

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..models import LogTail, RunningService
@@ -56,12 +57,17 @@ class RuntimeOptions:
 
 class ServiceHandle(Protocol):
     service: RunningService
+    api_context: Path | None  # the folder the API's image was built from (None: nothing was built)
 
     def alive(self) -> bool:
         """Is the API container still running?"""
 
-    def exec(self, command: str) -> tuple[int, str]:
-        """Run a command inside the API container (manifest setup steps)."""
+    def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
+        """Run `sh -c command` inside the API container (setup steps, migrations): (exit code, output); 124 when it
+        did not finish within `timeout` s, 125 when there is no running API container."""
+
+    def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
+        """The API container's latest log lines now ('' without one); `timestamps` prefixes docker's to each."""
 
     def logs(self) -> list[LogTail]:
         """Build log and container log tails, collected as late as possible."""
@@ -103,6 +109,7 @@ class NoServiceHandle:
 
     def __init__(self, service: RunningService, extra_logs: list[LogTail] | None = None) -> None:
         self.service = service
+        self.api_context: Path | None = None
         self._logs = list(extra_logs or service.logs)
 
     def alive(self) -> bool:
@@ -110,6 +117,9 @@ class NoServiceHandle:
 
     def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
         return 125, f"no API container to run `{command}` in: {self.service.detail or self.service.status}"
+
+    def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
+        return ""
 
     def logs(self) -> list[LogTail]:
         return list(self._logs)

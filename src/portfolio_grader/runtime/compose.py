@@ -101,6 +101,9 @@ class ComposeHandle:
         self.timings: dict[str, float] = {}
         self.notes: list[str] = []  # sandbox notes for the scorecard (the read-only fallback), as DockerHandle's
         self.read_only = False  # did the services built from the repo end on a read-only root
+        # the build context of the API service's image (None when it runs an image the grader did not build)
+        self.api_context: Path | None = next((spec.context for spec in plan.builds if plan.api_service in spec.services),
+                                             None)
 
     # ---- containers of the project
     def containers(self) -> list[Any]:
@@ -134,6 +137,11 @@ class ComposeHandle:
     def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
         container = self.api_container()
         return exec_in(self._client, container.id if container is not None else None, command, timeout)
+
+    def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
+        """The API service's latest log lines ('' when it has no container), with docker timestamps if asked."""
+        container = self.api_container()
+        return container_log_text(container, tail=tail, timestamps=timestamps) if container is not None else ""
 
     def logs(self) -> list[LogTail]:
         tails: list[LogTail] = []

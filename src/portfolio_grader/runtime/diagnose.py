@@ -47,8 +47,11 @@ _DB_NOT_READY = re.compile(
     r"MongoServerSelectionError|Connection to \S+ refused",
     re.IGNORECASE,
 )
-_MISSING_TABLE = re.compile(r"no such table:?\s*([\w.]+)|relation \"([\w.]+)\" does not exist|"
-                            r"Table '([\w.]+)' doesn't exist", re.IGNORECASE)
+# SQLite (sqlite3, Django, SQLAlchemy, Sequelize's SQLITE_ERROR), PostgreSQL (psycopg's UndefinedTable, Django's
+# ProgrammingError, node-postgres, Sequelize, TypeORM), MySQL/MariaDB (ER_NO_SUCH_TABLE), Prisma (P2021)
+_MISSING_TABLE = re.compile(r"no such table:?\s*[`'\"]?([\w.]+)|relation [\"']([\w.]+)[\"'] does not exist|"
+                            r"Table '([\w.]+)' doesn't exist|"
+                            r"The table `([\w.]+)` does not exist in the current database", re.IGNORECASE)
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'|Cannot find module '([^']+)'|"
                              r"ImportError: No module named '?([\w.]+)")
 _LOCALHOST = re.compile(r"(?:running on|listening on|listening at|bound to|serving on)\s+(?:https?://)?"
@@ -64,6 +67,14 @@ def _line_of(text: str, match: re.Match[str]) -> str:
     start = text.rfind("\n", 0, match.start()) + 1
     end = text.find("\n", match.end())
     return " ".join(text[start:end if end >= 0 else len(text)].split())[:200]
+
+
+def missing_table(text: str) -> tuple[str, str] | None:
+    """(table, the log line that says so) when the logs show a query on a table that does not exist, else None."""
+    match = _MISSING_TABLE.search(text or "")
+    if match is None:
+        return None
+    return next(g for g in match.groups() if g), _line_of(text, match)
 
 
 def traceback_summary(text: str) -> str | None:
@@ -102,10 +113,9 @@ def diagnose(text: str) -> Diagnosis | None:
         return Diagnosis(MISSING_ENV, f"the settings class {match.group(1)} needs {name} (pydantic: Field required)",
                          f"set {name} in the environment (Dockerfile ENV, compose environment, or `env:` in "
                          "portfolio-grader.yaml), or give the field a default")
-    match = _MISSING_TABLE.search(text)
-    if match:
-        table = next(g for g in match.groups() if g)
-        return Diagnosis(MISSING_TABLE, f"the table {table} does not exist: {_line_of(text, match)}",
+    table = missing_table(text)
+    if table:
+        return Diagnosis(MISSING_TABLE, f"the table {table[0]} does not exist: {table[1]}",
                          "create the schema on start (run the migrations in the container's command) or list the "
                          "command under `setup:` in portfolio-grader.yaml")
     match = _MISSING_MODULE.search(text)

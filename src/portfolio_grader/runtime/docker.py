@@ -197,9 +197,9 @@ def container_name(run_id: str) -> str:
 
 
 
-def container_log_text(container: Any, tail: int = 400) -> str:
+def container_log_text(container: Any, tail: int = 400, timestamps: bool = False) -> str:
     try:
-        data = container.logs(stdout=True, stderr=True, tail=tail)
+        data = container.logs(stdout=True, stderr=True, tail=tail, timestamps=timestamps)
     except Exception as exc:
         return f"[portfolio-grader] could not read the container log: {exc}"
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
@@ -360,6 +360,7 @@ class DockerHandle:
         self.notes: list[str] = []  # sandbox notes for the scorecard (egress, read-only fallback)
         self.read_only = False
         self.start_timed_out = False
+        self.api_context: Path | None = None  # the build context of the API's image
 
     def limit_notes(self) -> list[str]:
         """What the sandbox's limits did to the API while it was graded (memory, pids, CPU throttling)."""
@@ -382,6 +383,10 @@ class DockerHandle:
 
     def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
         return exec_in(self._client, self.container.id if self.container is not None else None, command, timeout)
+
+    def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
+        """The API container's latest log lines ('' when there is none), each with its docker timestamp if asked."""
+        return container_log_text(self.container, tail=tail, timestamps=timestamps) if self.container is not None else ""
 
     def logs(self) -> list[LogTail]:
         tails: list[LogTail] = []
@@ -484,10 +489,11 @@ def run_container(
     build: BuildResult | None = None
     try:
         t0 = time.monotonic()
+        handle.api_context = choose_context(root, dockerfile)
         build = build_image(
             client,
             BuildRequest(
-                context=choose_context(root, dockerfile),
+                context=handle.api_context,
                 dockerfile=dockerfile,
                 tag=image_tag(workspace.name, options.run_id),
                 labels=labels,

@@ -86,6 +86,7 @@ def unreachable(url: str, grace: float | None = None) -> str | None:
 class ExternalHandle:
     def __init__(self, service: RunningService) -> None:
         self.service = service
+        self.api_context = None  # nothing is built for a live deployment
 
     def alive(self) -> bool:
         if not self.service.base_url:
@@ -95,6 +96,9 @@ class ExternalHandle:
 
     def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
         return 125, f"cannot run `{command}`: a live deployment has no container the grader can enter"
+
+    def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
+        return ""  # a deployment's log is not the grader's to read
 
     def logs(self) -> list[LogTail]:
         return []

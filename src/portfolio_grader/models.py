@@ -322,6 +322,7 @@ class CheckOutcome(_Frozen):
     findings: list[Finding] = []
     evidence: list[Evidence] = []  # what a pass rests on
     seconds: float | None = None  # wall-clock time the runner gave the check (None: not run, a deadline had passed)
+    alongside: bool = False  # ran in the side lane (it deliberately waits): its seconds overlap other checks'
 
 
 # ---------------------------------------------------------------- scorecard

@@ -211,6 +211,8 @@ class TenantFlaws:
     no_idempotency: bool = False  # Idempotency-Key is ignored
     no_usage: bool = False  # /usage never changes
     secret_generated: bool = False  # the API makes the secret and returns it (instead of taking the client's)
+    thin_events: bool = False  # an event names its project by id only: {"event", "project_id", "org_id"}
+    broadcast: bool = False  # every hook receives every tenant's events
 
 
 def tenant_app(**flaws: bool) -> FastAPI:
@@ -245,8 +247,10 @@ def tenant_app(**flaws: bool) -> FastAPI:
 
             while True:
                 org, event, data = await outbox.get()
-                body = json.dumps({"event": event, "data": data}).encode()
-                for hook in [h for h in hooks.values() if h["org"] == org]:
+                payload = ({"event": event, "project_id": data["id"], "org_id": org} if f.thin_events
+                           else {"event": event, "data": data})
+                body = json.dumps(payload).encode()
+                for hook in [h for h in hooks.values() if h["org"] == org or f.broadcast]:
                     asyncio.create_task(attempt(hook, body, 1 if f.no_retry else 4))
 
     from contextlib import asynccontextmanager

@@ -73,6 +73,21 @@ def test_the_split_adds_up_to_the_wall_time_and_names_the_waits():
     assert sum(s for c, _, s in rows if c == "deliberate waits") == pytest.approx(10.0 + grading.IDLE_CPU_SAMPLE)
 
 
+def test_the_side_lanes_time_is_counted_once_beside_the_other_checks():
+    """A webhook wait of 31 s beside 25 s of other checks: the split still adds up, and the side lane's row is
+    only what the other checks did not cover."""
+    result = {
+        "stages": [{"name": "runtime", "seconds": 5.0}, {"name": "checks", "seconds": 33.0}],
+        "checks": [{"check": "contract.no_server_errors", "area": "contract", "seconds": 17.0},
+                   {"check": "crud.lifecycle", "area": "crud", "seconds": 8.0},
+                   {"check": "webhooks.delivery", "area": "webhooks", "seconds": 31.0, "alongside": True}],
+    }
+    rows = grading.split(grading.Grade(seconds=40.0, exit_code=0, result=result))
+    assert sum(seconds for _, _, seconds in rows) == pytest.approx(40.0)
+    [(name, side)] = [(n, s) for c, n, s in rows if c == "deliberate waits"]
+    assert side == pytest.approx(33.0 - 25.0) and "webhooks.delivery 31.0 s beside them" in name
+
+
 @check("test_benchmarks.timed", area="t-bench", title="a check whose time is recorded")
 def _timed(ctx):
     return ctx.verdict("ran")

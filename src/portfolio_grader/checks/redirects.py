@@ -272,7 +272,7 @@ def _clicks(body: Any) -> tuple[str, float] | None:
 
 
 @check("shortener.background_job", area="shortener", title="Clicks reach the statistics within a deadline (a background job)",
-       needs=("service", "spec"), order=10)
+       needs=("service", "spec"), order=10, waits="polling until a new link's clicks reach its statistics")
 def background_job(ctx: CheckContext):
     s = find_shortener(ctx)
     if s is None or s.redirect is None or s.stats is None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import itertools
+import contextvars
 import secrets
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -62,13 +64,24 @@ class CheckContext:
         return dict(self.check_params.get(self.current.id, {})) if self.current is not None else {}
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Share one expensive computation (the Schemathesis run) between the checks that read it."""
+        """Share one expensive computation (the Schemathesis run) between the checks that read it, computed
+        once even when checks of the side lane ask for it at the same time."""
         if key not in self._memo:
-            self._memo[key] = compute()
+            with self._lock(key):
+                if key not in self._memo:
+                    self._memo[key] = compute()
         return self._memo[key]
+
+    def _lock(self, key: str) -> threading.RLock:
+        locks: dict[str, threading.RLock] = self._memo.setdefault("_locks", {})  # setdefault is atomic
+        return locks.setdefault(key, threading.RLock())
 
     def identities(self, count: int) -> list[Identity]:
         """The first `count` test users, registered and logged in once per grade (IdentityError if impossible)."""
+        with self._lock("identities"):  # both lanes ask: each user is made once, with its own label
+            return self._identities(count)
+
+    def _identities(self, count: int) -> list[Identity]:
         users: list[Identity] = self._memo.setdefault("identities", [])
         failure = self._memo.get("identities_error")
         if failure is not None and len(users) < count:
@@ -321,15 +334,23 @@ class CheckSpec:
     func: Callable[[CheckContext], CheckOutcome]
     order: int = 0  # checks that read what other checks recorded run later
     judges_refusals: bool = False  # its pass means "the attack was refused": it must show a control that worked
+    waits: str | None = None  # what it deliberately waits for; such a check runs in the side lane
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
+# Checks from this order on flood the API (bursts of failed logins and requests, after which a rate limiter may
+# refuse every client for a while) or judge the whole grade (the API stayed up): the side lane ends before them.
+SIDE_LANE_ENDS_AT = 150
+
 
 def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order: int = 0,
-          judges_refusals: bool = False):
+          judges_refusals: bool = False, waits: str | None = None):
     """Register a check. The function receives a CheckContext and returns its CheckOutcome. A check whose pass
-    means an attack was refused says `judges_refusals=True`: a test holds each to a control in its evidence."""
+    means an attack was refused says `judges_refusals=True`: a test holds each to a control in its evidence.
+    A check that mostly waits (for a webhook retry, a background job's effect) names what it waits for in `waits`:
+    it then runs in the side lane, beside the other checks, and must not be disturbed by their traffic (it judges
+    only objects and events of its own) nor disturb it (a few requests, then waiting)."""
 
     def register(func: Callable[[CheckContext], CheckOutcome]) -> Callable[[CheckContext], CheckOutcome]:
         if id in REGISTRY and REGISTRY[id].func.__qualname__ != func.__qualname__:
@@ -337,7 +358,10 @@ def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order
         unknown = set(needs) - set(_NEED_REASONS)
         if unknown:
             raise ValueError(f"check {id!r} needs unknown things: {sorted(unknown)}")
-        REGISTRY[id] = CheckSpec(id, area, title, tuple(needs), func, order, judges_refusals)
+        if waits is not None and order >= SIDE_LANE_ENDS_AT:
+            raise ValueError(f"check {id!r} waits, so it runs in the side lane, which ends before order "
+                             f"{SIDE_LANE_ENDS_AT}")
+        REGISTRY[id] = CheckSpec(id, area, title, tuple(needs), func, order, judges_refusals, waits)
         return func
 
     return register
@@ -375,23 +399,65 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckOutcome:
 def run_checks(ids: list[str], ctx: CheckContext,
                on_check: Callable[[CheckSpec, float], None] | None = None) -> list[CheckOutcome]:
     """Run the named checks, ordered by `order` then as named; unknown ids are reported, not skipped.
-    `on_check(spec, seconds)` is told of each check before it runs, with what is left of its family's deadline."""
+    `on_check(spec, seconds)` is told of each check before it runs, with what is left of its family's deadline.
+
+    Checks that deliberately wait (`waits`) run in a side lane, one after another in a thread of their own,
+    while the others go on; the side lane has ended before the first check of order SIDE_LANE_ENDS_AT.
+    Findings are numbered as if every check had run in order, so the numbers do not depend on the lanes' timing.
+    """
     import_builtin_checks()
     from ..bodycap import install as bound_schemathesis_bodies
 
     bound_schemathesis_bodies()  # 50 MB or dripping bodies must not hold the grader's memory or time
     outcomes: dict[str, CheckOutcome] = {}
-    known = [REGISTRY[i] for i in dict.fromkeys(ids) if i in REGISTRY]
+    known = sorted((REGISTRY[i] for i in dict.fromkeys(ids) if i in REGISTRY), key=lambda s: s.order)
     spent: dict[str, float] = {}  # seconds used by each check family (area) so far
-    for spec in sorted(known, key=lambda s: s.order):
+
+    def run(spec: CheckSpec, alongside: bool = False) -> None:
         if on_check is not None:
             on_check(spec, ctx.settings.deadlines.family - spent.get(spec.area, 0.0))
-        outcomes[spec.id] = run_check_within_family(spec, ctx, spent)
+        outcome = run_check_within_family(spec, ctx, spent)
+        outcomes[spec.id] = outcome.model_copy(update={"alongside": True}) if alongside else outcome
+
+    side = [spec for spec in known if spec.waits]
+    lane = _side_lane(lambda: [run(spec, alongside=True) for spec in side]) if side else None
+    for spec in known:
+        if spec.waits:
+            continue
+        if lane is not None and spec.order >= SIDE_LANE_ENDS_AT:
+            lane.join()
+        run(spec)
+    if lane is not None:
+        lane.join()
     for missing in (i for i in dict.fromkeys(ids) if i not in REGISTRY):
         outcomes[missing] = CheckOutcome(check=missing, area="unknown", status="not_evaluated", summary=missing,
                                          reason=f"the rubric names a check {missing!r} this grader does not have",
                                          score=0.0)
+    _number_findings_in_order(outcomes, [s.id for s in known], ctx._finding_counter)
     return [outcomes[i] for i in dict.fromkeys(ids)]
+
+
+def _side_lane(work: Callable[[], Any]) -> threading.Thread:
+    """Start `work` in a thread that keeps the grade's deadline (its context) and dies with the grader."""
+    context = contextvars.copy_context()
+    lane = threading.Thread(target=context.run, args=(work,), name="pg-side-lane", daemon=True)
+    lane.start()
+    return lane
+
+
+def _number_findings_in_order(outcomes: dict[str, CheckOutcome], order: list[str], counter: int) -> None:
+    """F001, F002, … in check order: the lanes interleave the order findings were made in. A finding two
+    checks share keeps one number."""
+    numbers = itertools.count(counter + 1)
+    renamed: dict[str, str] = {}
+    for check_id in order:
+        outcome = outcomes[check_id]
+        findings = [f.model_copy(update={"id": renamed.setdefault(f.id, f"F{next(numbers):03d}")})
+                    for f in outcome.findings]
+        outcomes[check_id] = outcome.model_copy(update={"findings": findings})
+
+
+_SPENT = threading.Lock()
 
 
 def run_check_within_family(spec: CheckSpec, ctx: CheckContext, spent: dict[str, float]) -> CheckOutcome:
@@ -417,7 +483,8 @@ def run_check_within_family(spec: CheckSpec, ctx: CheckContext, spent: dict[str,
     worker.settings = replace(ctx.settings, contract_time_budget=max(1.0, min(ctx.settings.contract_time_budget,
                                                                               seconds - 2.0)))
     finished = run_with_deadline(lambda: run_check(spec, worker), seconds, label)
-    spent[spec.area] = spent.get(spec.area, 0.0) + finished.seconds
+    with _SPENT:  # the side lane adds to the same families' time
+        spent[spec.area] = spent.get(spec.area, 0.0) + finished.seconds
     outcome = finished.value
     if finished.overran:
         outcome = not_evaluated(spec, f"ran out of {label}: the API answered too slowly (or not at all) for this "

@@ -221,7 +221,7 @@ class Runner:
         event_path = self.temp / "event.json"
         event_path.write_text(json.dumps(event))
         github_ctx = {"token": TOKEN, "action_path": str(self.action_dir), "repository": REPOSITORY}
-        ctx: dict = {"github": github_ctx, "steps": {}}
+        ctx: dict = {"github": github_ctx, "steps": {}, "runner": {"os": "Linux", "temp": str(self.temp)}}
         ctx["inputs"] = {name: self.substitute(spec.get("default", ""), ctx)
                          for name, spec in self.action["inputs"].items()}
         ctx["inputs"].update(inputs)
@@ -307,8 +307,11 @@ def test_action_yml_is_a_composite_action_with_the_documented_interface():
     assert action["runs"]["using"] == "composite"
     assert {"tier", "rubric", "threshold", "path", "python-version"} <= set(action["inputs"])
     assert {"score", "tier", "passed", "scorecard"} <= set(action["outputs"])
+    readme = (REPO_ROOT / "README.md").read_text()
+    documented = readme[readme.index("## On pull requests"):readme.index("## Grading a class")]
+    assert all(f"`{name}`" in documented for name in [*action["inputs"], *action["outputs"]] if name != "github-token")
     uses = [s["uses"].split("@")[0] for s in action["runs"]["steps"] if "uses" in s]
-    assert uses == ["actions/setup-python", "actions/upload-artifact"]
+    assert uses == ["actions/setup-python", "actions/cache", "actions/upload-artifact"]
     for step in action["runs"]["steps"]:
         # inputs reach scripts through env, never spliced into the script text (script injection)
         assert "${{" not in step.get("run", "")
@@ -330,8 +333,15 @@ def test_the_action_grades_a_pr_then_updates_its_one_comment_and_fails_below_the
         first = runner.run({"tier": "beginner", "threshold": "70", "url": url, "max-examples": "5"}, "pull_request", pr_event(7))
         # ---- the first push: every run step green, outputs, summary, one new comment
         assert [(s.name, s.code) for s in first.steps] == [
-            ("Set up Python", None), ("Install portfolio-grader", 0), ("Grade", 0), ("Upload the scorecard", None),
+            ("Set up Python", None), ("Find the pip cache", 0), ("Cache pip downloads", None),
+            ("Install portfolio-grader", 0), ("Grade", 0), ("Upload the scorecard", None),
             ("Enforce the threshold", 0)], first.step("Grade").stderr[-2000:]
+        # pip's own cache folder, keyed by OS, Python and the grader's pyproject.toml (the action's, not the repo's)
+        cache = first.step("Cache pip downloads").with_
+        pip_dir = subprocess.run([sys.executable, "-m", "pip", "cache", "dir"], capture_output=True, text=True)
+        assert cache["path"] == pip_dir.stdout.strip() and cache["path"]
+        digest = __import__("hashlib").sha256((action_dir / "pyproject.toml").read_bytes()).hexdigest()[:16]
+        assert cache["key"] == f"portfolio-grader-pip-Linux-py{sys.version_info[0]}.{sys.version_info[1]}-{digest}"
         venv_bin = temp / "portfolio-grader-venv" / "bin"
         assert (venv_bin / "portfolio-grader").is_file() and str(venv_bin) in runner.paths  # via $GITHUB_PATH
         assert first.step("Grade").env["PATH"].startswith(str(venv_bin))
@@ -391,6 +401,32 @@ def test_the_action_on_a_push_writes_summary_and_outputs_without_a_comment_and_g
     assert "no PR comment (a pull_request event not available)" in run.step("Grade").stdout
     assert github.requests == []
     assert run.summary.startswith("## ❌ recipes:") and "**gates** not met" in run.summary
+
+    with serve_wsgi(flawed_recipes_app()) as url:  # the same grade, reported without failing the job
+        quiet = runner.run({"tier": "beginner", "threshold": "50", "url": url, "max-examples": "5",
+                            "fail-job": "false"}, "push", {"ref": "refs/heads/main"})
+    assert quiet.outputs["passed"] == "false" and not quiet.failed
+    enforce = quiet.step("Enforce the threshold")
+    assert enforce.code == 0 and enforce.stdout.startswith("::notice title=portfolio-grader::score ")
+    assert "reported without failing the job (fail-job: false)" in enforce.stdout
+
+
+# The majors current on 2026-12 (each runs on Node 24; the Node 20 majors are gone from GitHub's runners).
+CURRENT_MAJORS = {"actions/checkout": 6, "actions/setup-python": 6, "actions/cache": 5, "actions/upload-artifact": 6,
+                  "actions/download-artifact": 7, "github/codeql-action/upload-sarif": 4}
+
+
+def test_the_action_and_the_examples_use_current_majors_of_the_actions_they_use():
+    files = [REPO_ROOT / "action.yml", *sorted((REPO_ROOT / "examples").glob("*.yml"))]
+    seen = {}
+    for path in files:
+        for name, major in re.findall(r"uses:\s*([\w./-]+)@v(\d+)", path.read_text()):
+            if name in CURRENT_MAJORS:
+                seen[(path.name, name)] = int(major)
+    assert {name for _, name in seen} == set(CURRENT_MAJORS)  # every one of them is checked somewhere
+    old = {f"{file}: {name}@v{major}": CURRENT_MAJORS[name] for (file, name), major in seen.items()
+           if major < CURRENT_MAJORS[name]}
+    assert not old, f"older majors than current: {old}"
 
 
 def test_the_action_reports_a_submission_it_cannot_grade(runner_dirs, github):

@@ -119,6 +119,21 @@ def _parser() -> argparse.ArgumentParser:
     action.add_argument("--max-examples", default="", help="Schemathesis examples per operation")
     action.set_defaults(subparser=action)
 
+    replay = sub.add_parser("replay", help="reproduce a grade's failed findings against your own running app",
+                            description="Re-create the users and objects each failed finding's evidence rests on "
+                                        "(fresh credentials, new ids), send its requests again to --url only, and "
+                                        "say per finding: reproduces, does not reproduce (what differed), or not "
+                                        "replayable (why). Exit 0: every replayable finding reproduced; 1: one did "
+                                        "not; 2: could not run.")
+    replay.add_argument("result", type=Path, help="a result.json written by `grade` (or its folder)")
+    replay.add_argument("--url", required=True, help="your running app, e.g. http://localhost:8000")
+    replay.add_argument("--finding", action="append", metavar="ID", help="only this finding (repeatable), e.g. F005")
+    replay.add_argument("--timeout", type=_number(float, "--timeout", low=0, low_open=True), default=10.0,
+                        help="seconds per request (default 10)")
+    replay.add_argument("--max-requests", type=_number(int, "--max-requests", low=1), default=400,
+                        help="requests the whole replay may send (default 400)")
+    replay.set_defaults(subparser=replay)
+
     sub.add_parser("rubrics", help="list the bundled rubrics")
 
     explain = sub.add_parser("explain", help="what a finding kind means, why it matters and how to fix it",
@@ -199,6 +214,8 @@ def _main(argv: list[str] | None) -> int:
         return _grade(args, parser)
     if args.command == "report":
         return _report(args)
+    if args.command == "replay":
+        return _replay(args, parser)
     if args.command == "rubrics":
         return _rubrics()
     if args.command == "explain":
@@ -444,6 +461,37 @@ def _report(args: argparse.Namespace) -> int:
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return EXIT_PASSED
+
+
+def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Exit 0 when every replayable finding reproduced, 1 when one did not, 2 when the replay could not run."""
+    from pydantic import ValidationError
+
+    from .replay import replay
+    from .report import load_scorecard
+
+    if not args.url.startswith(("http://", "https://")):
+        parser.error("--url must start with http:// or https://")
+    try:
+        scorecard = load_scorecard(args.result)
+    except (OSError, ValueError, ValidationError) as exc:
+        return _fail(f"{args.result}: not a readable result.json ({exc.__class__.__name__}: {str(exc)[:200]})")
+    unknown = sorted(set(args.finding or ()) - {f.id for f in scorecard.findings})
+    if unknown:
+        return _fail(f"{args.result} has no finding {', '.join(unknown)} (it has {len(scorecard.findings)}: "
+                     f"{', '.join(f.id for f in scorecard.findings[:12])})")
+    from .runtime.external import unreachable
+
+    reason = unreachable(args.url, grace=3.0)
+    if reason:
+        return _fail(f"{args.url} does not answer: {reason}; start your app and check the address")
+    outcomes = replay(scorecard, args.url, args.finding, timeout=args.timeout, max_requests=args.max_requests,
+                      on_outcome=lambda outcome: print(outcome.line(), flush=True))
+    counts = {verdict: sum(o.verdict == verdict for o in outcomes)
+              for verdict in ("reproduces", "does_not_reproduce", "not_replayable")}
+    print(f"{counts['reproduces']} reproduce, {counts['does_not_reproduce']} do not, "
+          f"{counts['not_replayable']} not replayable (against {args.url})")
+    return EXIT_BELOW if counts["does_not_reproduce"] else EXIT_PASSED
 
 
 def _cleanup(args: argparse.Namespace) -> int:

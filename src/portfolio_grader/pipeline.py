@@ -153,6 +153,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
                         else:
                             outcomes = run_checks(rubric.check_ids, ctx, on_check=_shown_to(stages.progress, clock))
                         stages.notes.extend(ctx.identity_notes())
+                        replay_auth = _replay_auth(ctx)  # before the test users are removed
                         removal = ctx.remove_test_users()
                         if removal:
                             stages.notes.append(removal)
@@ -171,7 +172,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
             if tier == "auto":
                 reached = [r for r, step in zip(ladder_rubrics, steps) if step.status == "reached"]
                 rubric = reached[-1] if reached else ladder_rubrics[0]
-            return _scorecard(workspace, facts, rubric, service, api, outcomes, stages, steps)
+            return _scorecard(workspace, facts, rubric, service, api, outcomes, stages, steps, replay_auth)
     finally:
         discard(workspace)
 
@@ -188,6 +189,15 @@ def _make_test_users(ctx: CheckContext) -> None:
             ctx.identities(2)
         except IdentityError:
             pass  # each check that needs users reports why they could not be made
+
+
+def _replay_auth(ctx: CheckContext) -> dict | None:
+    """result.json's `api.auth`: how users register and log in and whose tokens were genuine (`replay` needs it)."""
+    from .replay import auth_block
+
+    if ctx.api.auth is None or ctx.prober is None:
+        return None
+    return auth_block(ctx.api.auth, ctx.known_identities(), ctx.prober.url_for)
 
 
 def _runtime_stage(handle, service: RunningService) -> tuple[str, str]:
@@ -311,7 +321,7 @@ def _run_setup_steps(steps, handle, prober: Prober, stages: _Stages) -> None:
 
 
 def _scorecard(workspace: Workspace, facts: RepoFacts, rubric: Rubric, service: RunningService, api: ApiModel,
-               outcomes, stages: _Stages, steps: list[LadderStep]) -> Scorecard:
+               outcomes, stages: _Stages, steps: list[LadderStep], replay_auth: dict | None = None) -> Scorecard:
     result = score(rubric, outcomes)
     notes = list(stages.notes)
     if api.spec_problem:
@@ -338,7 +348,8 @@ def _scorecard(workspace: Workspace, facts: RepoFacts, rubric: Rubric, service: 
                  "detail": service.detail, "base_url": service.base_url},
         logs=service.logs,
         api={"spec_source": api.spec_source, "spec_version": api.spec_version, "operations": len(api.operations),
-             "spec_errors": len(api.spec_errors), "resources": [r.collection for r in api.resources]},
+             "spec_errors": len(api.spec_errors), "resources": [r.collection for r in api.resources]}
+        | ({"auth": replay_auth} if replay_auth else {}),
         facts=facts.model_dump(mode="json", exclude={"root", "readme_text", "manifest_error"})
         | {"routes_in_code": [list(route) for route in facts.routes_in_code]},  # SARIF locates findings at handlers
         notes=notes,

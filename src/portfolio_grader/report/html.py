@@ -172,14 +172,31 @@ def build_context(scorecard: Scorecard) -> dict[str, Any]:
         "runtime_status": str(scorecard.runtime.get("status") or ""),
         "builder": str(runtime.get("builder") or ""),
         "base_url": str(scorecard.runtime.get("base_url") or ""),
-        "api_fields": mapping_fields(scorecard.api, API_ORDER),
+        "api_fields": mapping_fields({k: v for k, v in scorecard.api.items() if k != "auth"}, API_ORDER),
         "facts_fields": mapping_fields(scorecard.facts, FACTS_ORDER),
         "total_seconds": sum(s.seconds for s in scorecard.stages),
         "exchange_count": sum(len(f.evidence) for f in scorecard.findings)
         + sum(len(c.evidence) for c in scorecard.checks),
         "baseline": baseline_of(scorecard),  # "Since last grade", when graded with --baseline
         "hidden_count": sum(c.visibility == "hidden" for c in scorecard.criteria),
+        "replay_shells": replay_shells(scorecard),
     }
+
+
+def replay_shells(scorecard: Scorecard) -> dict[str, str]:
+    """Finding id -> the plain shell version that reproduces it on the learner's own app (replay.py makes it; the
+    template shows it as text). A finding the replay cannot rebuild has none; a grader bug costs the block only."""
+    from ..replay import shell_version
+
+    shells = {}
+    for finding in scorecard.findings:
+        try:
+            shell = shell_version(scorecard, finding)
+        except Exception:  # noqa: BLE001 - the scorecard is still written, without this finding's shell lines
+            shell = None
+        if shell:
+            shells[finding.id] = shell
+    return shells
 
 
 # ---------------------------------------------------------------- formatting helpers

@@ -238,6 +238,13 @@ def test_compose_api_that_crashes_without_restart_policy(engine, tmp_path):
     assert leftovers(engine, opts) == []
 
 
+def sandbox_notes(handle) -> list[str]:
+    """The handle's notes but the PORT it was given (every stack_repo() API publishes 8000 and sets no PORT)."""
+    port = [n for n in handle.notes if "ran with PORT=8000, the container port the grader publishes" in n]
+    assert len(port) == 1, handle.notes
+    return [n for n in handle.notes if n not in port]
+
+
 def stack_repo(tmp_path: Path, start: str, worker: str = "sleep 600") -> tuple[Workspace, Path]:
     """An API and a worker built from the repo, and redis; the API runs `start`, then serves its folder."""
     return repo(
@@ -270,7 +277,7 @@ def served_stack(client, tmp_path: Path, start_command: str, worker: str = "slee
 def test_compose_api_that_writes_to_its_working_folder_keeps_a_read_only_root(engine, tmp_path):
     # a sqlite file beside the code: the working folder is a private writable copy of the image's, the root stays read-only
     with served_stack(engine, tmp_path, "echo started > started.txt") as (handle, opts, attrs, logs):
-        assert handle.read_only is True and handle.notes == []
+        assert handle.read_only is True and sandbox_notes(handle) == []
         assert attrs["api"]["HostConfig"]["ReadonlyRootfs"]
         [mount] = [m for m in attrs["api"]["Mounts"] if m["Destination"] == "/app"]
         assert mount["Type"] == "volume"
@@ -284,7 +291,7 @@ def test_compose_api_that_writes_to_its_working_folder_keeps_a_read_only_root(en
 def test_compose_api_that_writes_outside_its_folder_runs_again_writable_with_a_note(engine, tmp_path):
     with served_stack(engine, tmp_path, "echo started > started.txt && mkdir /srv/cache") as (handle, opts, attrs, logs):
         assert handle.read_only is False  # it did write to /srv, outside its working folder
-        [note] = handle.notes
+        [note] = sandbox_notes(handle)
         assert note.startswith("the service 'api' could not run on a read-only root filesystem, so it ran on a "
                                "writable one"), note
         assert "Read-only file system" in note and "('worker') ran writable too" in note
@@ -297,7 +304,7 @@ def test_compose_api_that_writes_outside_its_folder_runs_again_writable_with_a_n
 
 def test_compose_api_that_writes_only_to_tmp_runs_read_only_without_a_retry(engine, tmp_path):
     with served_stack(engine, tmp_path, "echo started > /tmp/started.txt && cd /tmp") as (handle, _, attrs, logs):
-        assert handle.read_only is True and handle.notes == []
+        assert handle.read_only is True and sandbox_notes(handle) == []
         for name in ("api", "worker"):
             host = attrs[name]["HostConfig"]
             assert host["ReadonlyRootfs"], name
@@ -312,7 +319,7 @@ def test_compose_worker_that_stops_on_the_read_only_root_runs_again_writable(eng
     worker = "echo busy > /srv/worker.txt && sleep 600"
     with served_stack(engine, tmp_path, "echo started > /tmp/started.txt && cd /tmp", worker) as (handle, _, attrs, _):
         assert handle.read_only is False
-        [note] = handle.notes
+        [note] = sandbox_notes(handle)
         assert note.startswith("the service 'worker' could not run on a read-only root filesystem") and "('api')" in note
         assert attrs["worker"]["State"]["Running"] and not attrs["worker"]["HostConfig"]["ReadonlyRootfs"]
         assert handle.exec("cat /tmp/started.txt") == (0, "started\n")
@@ -439,3 +446,30 @@ def test_a_migration_that_fails_is_reported_with_the_table_still_missing(engine,
         given = ensure_schema(handle, [root], _reads(handle), timeout=30, setup_given=True)
         assert given.command is None and "runs no migrations of its own" in given.note
     assert leftovers(engine, opts) == []
+
+
+# ---------------------------------------------------------------- samples: what the scorecard says the grader did
+# expected.yaml's `notes_include` (texts each found in one scorecard note) and `criteria_evaluated` (criteria whose
+# checks must have run, whatever their verdict). The grades are test_samples.py's: one build per sample per run.
+
+from . import test_samples as _samples  # noqa: E402
+from .test_samples import SAMPLE_NAMES, SAMPLES  # noqa: E402
+
+if hasattr(_samples, "graded"):  # the shared fixture: test_samples.py's module one, else conftest.py's session one
+    graded = _samples.graded
+
+_NOTED = [n for n in SAMPLE_NAMES if {"notes_include", "criteria_evaluated"} & set(
+    (__import__("yaml").safe_load((SAMPLES / n / "expected.yaml").read_text()) or {}))]
+
+
+@pytest.mark.parametrize("name", _NOTED)
+def test_sample_notes_say_what_the_grader_did(graded, name):
+    import yaml
+
+    expected = yaml.safe_load((SAMPLES / name / "expected.yaml").read_text())
+    _, card, _ = graded(name)
+    for text in expected.get("notes_include", []):
+        assert any(text in note for note in card.notes), f"{name}: no note says {text!r}; notes: {card.notes}"
+    statuses = {c.id: c.status for c in card.criteria}
+    for criterion in expected.get("criteria_evaluated", []):
+        assert statuses.get(criterion) not in (None, "not_evaluated"), f"{name}: {criterion} {statuses}"

@@ -917,3 +917,16 @@ def test_schema_notes_say_what_ran_and_what_a_reviewer_expects():
     assert "no migration command was found" in none and "`recipe`" in none and "setup:" in none
     given = mg.SchemaOutcome("recipe", "no such table: recipe", setup_given=True).note
     assert "runs no migrations of its own" in given
+
+
+def test_an_api_that_publishes_its_port_gets_port_env_unless_it_sets_port(tmp_path):
+    # an Express app reading process.env.PORT, published as 3000:3000 and given no PORT: it would listen on a random port
+    plan = plan_for(tmp_path, {"services": {"api": {"build": ".", "ports": ["3000:3000"]}}},
+                    files={"Dockerfile": "FROM node:20\nEXPOSE 3000\n"})
+    assert svc(plan, "api")["environment"]["PORT"] == "3000" and plan.api_ports == [3000]
+    assert any("ran with PORT=3000, the container port the grader publishes" in n for n in plan.notes), plan.notes
+    (tmp_path / "second").mkdir()
+    kept = plan_for(tmp_path / "second", {"services": {"api": {"build": ".", "ports": ["3000:3000"], "env_file": ".env"}}},
+                    files={"Dockerfile": "FROM node:20\n", ".env": "PORT=3000\n"})
+    assert "PORT" not in (svc(kept, "api").get("environment") or {})
+    assert not any("ran with PORT" in n for n in kept.notes)

@@ -399,22 +399,25 @@ class _Rewriter:
                 restart = (svc["deploy"].get("restart_policy") or {}).get("condition")
             mport = self.manifest.port if self.manifest else None
             published = [p for p, proto in had_ports.get(api, []) if proto == "tcp"]
+            spec = built.get(api)
+            own_port = dockerfile_env_port(_dockerfile_text(spec)) if spec is not None else None
             if mport:
                 api_ports = [int(mport)]
             elif published:
                 api_ports = published
             else:
                 exposed = _service_image_ports(svc)
-                spec = built.get(api)
-                own_port = dockerfile_env_port(_dockerfile_text(spec)) if spec is not None else None
                 if spec is not None:
                     exposed += [p for p in dockerfile_exposed_ports(_dockerfile_text(spec)) if p not in exposed]
                 if own_port:  # the project's own `ENV PORT`: it listens there, and PORT stays as it is
                     exposed = [own_port, *[p for p in exposed if p != own_port]]
                 api_ports = candidate_ports(None, exposed, COMMON_PORTS)
-                if not self._env_has(svc, "PORT") and not own_port:
-                    env = svc.get("environment") or {}
-                    svc["environment"] = {**env, "PORT": str(exposed[0] if exposed else 8000)}
+            # PORT for apps that read it (process.env.PORT, Heroku style): the container port the grader publishes
+            # first, unless the project sets PORT itself (environment, env_file, the Dockerfile's ENV)
+            if not self._env_has(svc, "PORT") and not own_port:
+                svc["environment"] = {**(svc.get("environment") or {}), "PORT": str(api_ports[0])}
+                self.notes.append(f"the API service '{api}' ran with PORT={api_ports[0]}, the container port the "
+                                  "grader publishes, as a hosting platform sets it (the project does not set PORT)")
             svc["ports"] = list(svc.get("ports") or [])
             for port in api_ports:
                 if loopback_port(port) not in svc["ports"]:

@@ -239,6 +239,21 @@ def output_tail(text: str, lines: int = OUTPUT_TAIL_LINES, chars: int = OUTPUT_T
     return out[-chars:]
 
 
+LOG_SETTLE_SECONDS = 3.0  # how long a server error's log line may take to reach the container log
+
+
+def _settled_log(handle: Any, since: tuple[str, int] | None, answers: str) -> str:
+    """The API's log after the reads (the lines after `since`). The engine copies a container's output to its log
+    asynchronously: when a read answered 5xx and no missing table shows yet, the log is read again for a moment
+    (at most LOG_SETTLE_SECONDS), so a loaded machine does not hide the line that explains the 500."""
+    log = lines_after(handle.api_log(timestamps=True), since)
+    ends = time.monotonic() + LOG_SETTLE_SECONDS
+    while not missing_table(log) and re.search(r" 5\d\d\b", answers) and time.monotonic() < ends:
+        time.sleep(0.25)
+        log = lines_after(handle.api_log(timestamps=True), since)
+    return log
+
+
 def ensure_schema(handle: Any, folders: Iterable[Path], reads: Callable[[], str], *, timeout: float,
                   setup_given: bool = False, since: tuple[str, int] | None = None) -> SchemaOutcome | None:
     """After readiness: the harmless `reads()` (they return what was answered, "GET /books 500"), then the API's
@@ -246,7 +261,7 @@ def ensure_schema(handle: Any, folders: Iterable[Path], reads: Callable[[], str]
     project's migration command runs once in the API container (unless the manifest's `setup:` is the way), the
     reads are made again, and the log since tells if it helped."""
     before = reads()
-    found = missing_table(lines_after(handle.api_log(timestamps=True), since))
+    found = missing_table(_settled_log(handle, since, before))
     if found is None:
         return None
     table, line = found
@@ -260,7 +275,7 @@ def ensure_schema(handle: Any, folders: Iterable[Path], reads: Callable[[], str]
     code, output = handle.exec(command.command, timeout=max(1.0, timeout))
     seconds = time.monotonic() - started
     after = reads()
-    still = missing_table(lines_after(handle.api_log(timestamps=True), mark))
+    still = missing_table(_settled_log(handle, mark, after))
     return SchemaOutcome(table, line, command=command, exit_code=code, output=output_tail(output), seconds=seconds,
                          fixed=still is None and code == 0, before=before, after=after,
                          still=still[1] if still else "")

@@ -1,0 +1,6 @@
+CREATE TABLE books (
+  id SERIAL PRIMARY KEY,
+  title VARCHAR(200) NOT NULL,
+  author VARCHAR(200) NOT NULL,
+  year INTEGER
+);

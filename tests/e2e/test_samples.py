@@ -5,41 +5,15 @@ from __future__ import annotations
 import html
 import re
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
-from portfolio_grader.cli import main
-from portfolio_grader.report import load_scorecard
-
-from .conftest import grader_objects
-
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_submissions"
 SAMPLE_NAMES = sorted(p.name for p in SAMPLES.iterdir() if (p / "expected.yaml").is_file())
-_graded: dict[str, tuple[int, object, Path]] = {}
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def graded(docker_client, tmp_path_factory):
-    """grade(name) -> (exit code, Scorecard, report folder); each sample is built once per test run."""
-    def _grade(name: str):
-        if name not in _graded:
-            expected = yaml.safe_load((SAMPLES / name / "expected.yaml").read_text())
-            out = tmp_path_factory.mktemp("reports")
-            run_id = f"e2e-{uuid.uuid4().hex[:10]}"
-            code = main(["grade", str(SAMPLES / name), "--tier", expected["tier"], "--out", str(out),
-                         "--run-id", run_id])
-            folder = next(out.iterdir())
-            _graded[name] = (code, load_scorecard(folder / "result.json"), folder)
-            leftovers = grader_objects(docker_client, f"portfolio-grader.run={run_id}")
-            assert not any(leftovers.values()), f"grading {name} left Docker objects behind: {leftovers}"
-        return _graded[name]
-
-    return _grade
 
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)

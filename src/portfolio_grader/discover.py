@@ -159,21 +159,29 @@ def validate_spec(spec: dict) -> list[SpecIssue]:
     return issues
 
 
-def resolve_refs(node: Any, spec: dict, depth: int = 0) -> Any:
-    """Inline local `#/...` references, to a bounded depth (recursive schemas are cut, not followed forever)."""
-    if depth > 12:
+MAX_REF_HOPS = 12  # `$ref`s followed in one chain: far more than real schemas nest, and a bound on expansion
+MAX_NESTING = 100  # plain nesting: a hostile spec nested deeper is cut, never a RecursionError
+
+
+def resolve_refs(node: Any, spec: dict, _refs: tuple[str, ...] = (), _depth: int = 0) -> Any:
+    """Inline local `#/...` references. A reference to a schema being expanded on the same path (a recursive
+    schema: a comment's replies are comments) is cut to `{}`, as is a chain of more than MAX_REF_HOPS; plain
+    nesting is never cut short of MAX_NESTING, however deep a schema's objects go."""
+    if _depth > MAX_NESTING:
         return {}
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/"):
+            if ref in _refs or len(_refs) >= MAX_REF_HOPS:
+                return {}
             target: Any = spec
             for part in ref[2:].split("/"):
                 part = part.replace("~1", "/").replace("~0", "~")
                 target = target.get(part, {}) if isinstance(target, dict) else {}
-            return resolve_refs(target, spec, depth + 1)
-        return {k: resolve_refs(v, spec, depth + 1) for k, v in node.items()}
+            return resolve_refs(target, spec, (*_refs, ref), _depth + 1)
+        return {k: resolve_refs(v, spec, _refs, _depth + 1) for k, v in node.items()}
     if isinstance(node, list):
-        return [resolve_refs(v, spec, depth + 1) for v in node]
+        return [resolve_refs(v, spec, _refs, _depth + 1) for v in node]
     return node
 
 

@@ -86,6 +86,62 @@ def available() -> list[str]:
     return sorted(p.stem for p in rubric_dir().glob("*.yaml"))
 
 
+def _unknown_checks_and_params(rubric: Rubric, text: str) -> list[tuple[int, str]]:
+    """(line, problem) for each check id this grader does not have, and each param none of a criterion's checks
+    reads or of the wrong type — in the file's own criteria and overrides (an included rubric checks its own), so
+    that a bootcamp's rubric cannot leave a criterion silently unjudged."""
+    from difflib import get_close_matches
+
+    from .checks.registry import REGISTRY, import_builtin_checks
+
+    import_builtin_checks()
+    lines = _entry_lines(text)
+    problems: list[tuple[int, str]] = []
+    entries = [("criteria", i, c.model_dump()) for i, c in enumerate(rubric.criteria)]
+    entries += [("overrides", i, o) for i, o in enumerate(rubric.overrides)]
+    for section, index, entry in entries:
+        line, label = lines.get((section, index), 0), f"criterion {entry.get('id')!r}"
+        checks = entry.get("checks") or []
+        for check_id in checks:
+            if check_id not in REGISTRY:
+                close = get_close_matches(check_id, list(REGISTRY), n=1)
+                problems.append((line, f"{label} names the check {check_id!r}, which this grader does not have"
+                                       + (f" (did you mean {close[0]!r}?)" if close else "")))
+        declared = {name: kind for c in checks if c in REGISTRY for name, kind in REGISTRY[c].params}
+        for name, value in (entry.get("params") or {}).items():
+            if checks and name not in declared:
+                reads = ", ".join(sorted(declared)) or "no params"
+                problems.append((line, f"{label}: param {name!r} is read by none of its checks ({', '.join(checks)} "
+                                       f"read {reads})"))
+            elif name in declared and not _of_type(value, declared[name]):
+                problems.append((line, f"{label}: param {name!r} must be {_TYPE_WORDS[declared[name]]}, "
+                                       f"not {value!r}"))
+    return problems
+
+
+_TYPE_WORDS = {float: "a number", int: "a whole number", bool: "true or false", str: "text"}
+
+
+def _of_type(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def _entry_lines(text: str) -> dict[tuple[str, int], int]:
+    """{(section, index): line} of each item under `criteria:` and `overrides:` (1-based, as editors count)."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    found: dict[tuple[str, int], int] = {}
+    for key, value in getattr(root, "value", []) if isinstance(root, yaml.MappingNode) else []:
+        if key.value in ("criteria", "overrides") and isinstance(value, yaml.SequenceNode):
+            for index, item in enumerate(value.value):
+                found[(key.value, index)] = item.start_mark.line + 1
+    return found
+
+
 def load_rubric(name_or_path: str, _seen: tuple[str, ...] = ()) -> Rubric:
     """A rubric by tier name (`beginner`) or file path, with the criteria of the rubrics it includes."""
     path = Path(name_or_path)
@@ -94,10 +150,13 @@ def load_rubric(name_or_path: str, _seen: tuple[str, ...] = ()) -> Rubric:
         if not path.is_file():
             raise RubricError(f"no rubric {name_or_path!r}: use one of {', '.join(available())} or a path to a YAML file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        rubric = Rubric.model_validate(data)
+        text = path.read_text(encoding="utf-8")
+        rubric = Rubric.model_validate(yaml.safe_load(text))
     except (yaml.YAMLError, ValidationError) as exc:
         raise RubricError(f"{path}: {exc}") from None
+    problems = _unknown_checks_and_params(rubric, text)
+    if problems:
+        raise RubricError("\n".join(f"{path}:{line}: {problem}" for line, problem in problems))
     if rubric.name in _seen:
         raise RubricError(f"rubric includes form a cycle: {' -> '.join(_seen + (rubric.name,))}")
     criteria: dict[str, Criterion] = {}

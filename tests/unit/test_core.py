@@ -164,6 +164,42 @@ def test_rubric_validation_errors_and_includes(tmp_path):
         load_rubric("wizard")
 
 
+def test_a_rubric_with_an_unknown_check_or_param_does_not_load_and_says_where(tmp_path):
+    """A bootcamp's typo would leave a criterion unjudged: the rubric is refused, naming file, line and fix."""
+    head = "name: mine\nversion: '0.1'\ntitle: t\npass_mark: 50\ncriteria:\n"
+    good = "  - {id: ok, title: X, area: performance, checks: [load.latency], points: 5, hint: h,\n" \
+           "     params: {p95_ms: 300, max_error_rate: 0.02}}\n"
+    (tmp_path / "good.yaml").write_text(head + good)
+    assert load_rubric(str(tmp_path / "good.yaml")).check_params["load.latency"] == {"p95_ms": 300,
+                                                                                   "max_error_rate": 0.02}
+    cases = {
+        "  - {id: typo, title: X, area: repo, checks: [repo.readmee], points: 5, hint: h}\n":
+            r"bad.yaml:9: criterion 'typo' names the check 'repo.readmee', which this grader does not have "
+            r"\(did you mean 'repo.readme'\?\)",
+        "  - {id: slow, title: X, area: performance, checks: [load.latency], points: 5, hint: h,\n"
+        "     params: {p95: 300}}\n":
+            r"bad.yaml:9: criterion 'slow': param 'p95' is read by none of its checks \(load.latency read "
+            r"max_error_rate, p95_ms\)",
+        "  - {id: late, title: X, area: usage, checks: [usage.tracking], points: 5, hint: h,\n"
+        "     params: {deadline_s: soon}}\n":
+            r"bad.yaml:9: criterion 'late': param 'deadline_s' must be a number, not 'soon'",
+    }
+    for entry, message in cases.items():
+        (tmp_path / "bad.yaml").write_text(head + good + "\n" + entry)
+        with pytest.raises(RubricError, match=message):
+            load_rubric(str(tmp_path / "bad.yaml"))
+
+
+def test_every_check_that_reads_rubric_params_declares_them():
+    import inspect
+
+    from portfolio_grader.checks.registry import REGISTRY, import_builtin_checks
+
+    import_builtin_checks()
+    readers = [spec for spec in REGISTRY.values() if "ctx.params()" in inspect.getsource(spec.func)]
+    assert readers and all(spec.params for spec in readers), [s.id for s in readers if not s.params]
+
+
 def test_every_bundled_rubric_names_only_registered_checks():
     from portfolio_grader.checks.registry import REGISTRY, import_builtin_checks
     from portfolio_grader.rubric import available
@@ -399,3 +435,32 @@ def test_a_manifest_that_is_not_yaml_says_where_and_how_to_quote():
 
     manifest, [problem] = read_manifest("auth:\n  admin_operations: [GET /items/{id}]\n", "portfolio-grader.yaml")
     assert manifest is None and "not valid YAML" in problem and "line 2" in problem and '["GET /items/{id}"]' in problem
+
+
+def test_refs_are_inlined_however_deep_plain_objects_nest_and_recursion_is_cut():
+    """Five objects deep (a-b-c-d-e) keeps its leaf, through a chain of `$ref`s too; a recursive schema (a
+    comment's replies are comments) is cut where it refers to itself, not followed forever."""
+    def nested(depth: int) -> dict:
+        schema: dict = {"type": "string"}
+        for name in reversed("abcdefgh"[:depth]):
+            schema = {"type": "object", "properties": {name: schema}, "required": [name]}
+        return schema
+
+    schemas = {"Deep": nested(8), "Outer": {"type": "object", "properties": {"inner": {"$ref": "#/components/schemas/Mid"}}},
+               "Mid": {"type": "object", "properties": {"deep": {"$ref": "#/components/schemas/Deep"}}},
+               "Comment": {"type": "object", "properties": {"text": {"type": "string"},
+                                                            "replies": {"type": "array",
+                                                                        "items": {"$ref": "#/components/schemas/Comment"}}}}}
+    ok = {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Outer"}}}}}
+    spec = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "components": {"schemas": schemas},
+            "paths": {"/deep": {"get": {"responses": ok}},
+                      "/comments": {"post": {"requestBody": {"content": {"application/json": {"schema": {
+                          "$ref": "#/components/schemas/Comment"}}}}, "responses": {"201": {"description": "made"}}}}}}
+    deep, comments = describe_operations(spec)
+    leaf = deep.responses["200"]["schema"]["properties"]["inner"]["properties"]["deep"]
+    for name in "abcdefgh":
+        leaf = leaf["properties"][name]
+    assert leaf == {"type": "string"}
+    comment = comments.request_schema
+    assert comment["properties"]["text"] == {"type": "string"}
+    assert comment["properties"]["replies"] == {"type": "array", "items": {}}  # Comment inside Comment is cut

@@ -116,7 +116,7 @@ def _target(ctx: CheckContext) -> tuple[str, dict[str, str], str] | None:
 
 
 @check("load.latency", area="performance", title="A read endpoint stays fast under a short, bounded load",
-       needs=("service",), order=80)
+       needs=("service",), order=80, params={"p95_ms": float, "max_error_rate": float})
 def latency(ctx: CheckContext):
     params = ctx.params()
     if "p95_ms" not in params or "max_error_rate" not in params:

@@ -272,7 +272,8 @@ def _clicks(body: Any) -> tuple[str, float] | None:
 
 
 @check("shortener.background_job", area="shortener", title="Clicks reach the statistics within a deadline (a background job)",
-       needs=("service", "spec"), order=10, waits="polling until a new link's clicks reach its statistics")
+       needs=("service", "spec"), order=10, waits="polling until a new link's clicks reach its statistics",
+       params={"deadline_s": float})
 def background_job(ctx: CheckContext):
     s = find_shortener(ctx)
     if s is None or s.redirect is None or s.stats is None:

@@ -335,6 +335,7 @@ class CheckSpec:
     order: int = 0  # checks that read what other checks recorded run later
     judges_refusals: bool = False  # its pass means "the attack was refused": it must show a control that worked
     waits: str | None = None  # what it deliberately waits for; such a check runs in the side lane
+    params: tuple[tuple[str, type], ...] = ()  # the rubric params it reads, and their types (checked at load)
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -345,12 +346,13 @@ SIDE_LANE_ENDS_AT = 150
 
 
 def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order: int = 0,
-          judges_refusals: bool = False, waits: str | None = None):
+          judges_refusals: bool = False, waits: str | None = None, params: dict[str, type] | None = None):
     """Register a check. The function receives a CheckContext and returns its CheckOutcome. A check whose pass
     means an attack was refused says `judges_refusals=True`: a test holds each to a control in its evidence.
     A check that mostly waits (for a webhook retry, a background job's effect) names what it waits for in `waits`:
     it then runs in the side lane, beside the other checks, and must not be disturbed by their traffic (it judges
-    only objects and events of its own) nor disturb it (a few requests, then waiting)."""
+    only objects and events of its own) nor disturb it (a few requests, then waiting). `params` names the rubric
+    params the check reads ({"deadline_s": float}): a rubric giving it another, or another type, does not load."""
 
     def register(func: Callable[[CheckContext], CheckOutcome]) -> Callable[[CheckContext], CheckOutcome]:
         if id in REGISTRY and REGISTRY[id].func.__qualname__ != func.__qualname__:
@@ -361,7 +363,8 @@ def check(id: str, *, area: str, title: str, needs: tuple[Need, ...] = (), order
         if waits is not None and order >= SIDE_LANE_ENDS_AT:
             raise ValueError(f"check {id!r} waits, so it runs in the side lane, which ends before order "
                              f"{SIDE_LANE_ENDS_AT}")
-        REGISTRY[id] = CheckSpec(id, area, title, tuple(needs), func, order, judges_refusals, waits)
+        REGISTRY[id] = CheckSpec(id, area, title, tuple(needs), func, order, judges_refusals, waits,
+                                 tuple((params or {}).items()))
         return func
 
     return register

@@ -96,7 +96,8 @@ def _test_files(root: Path) -> list[str]:
     return [f for f in _list_files(root) if _is_test_file(f) and not f.endswith(("__init__.py", "conftest.py"))]
 
 
-@check("repo.tests", area="repo", title="The repository has automated tests", needs=("repo",))
+@check("repo.tests", area="repo", title="The repository has automated tests", needs=("repo",),
+       params={"deadline_s": float})
 def tests_exist(ctx: CheckContext):
     root = ctx.facts.root
     files = _test_files(root)

@@ -42,7 +42,7 @@ def _credentials(ctx: CheckContext) -> tuple[dict[str, str], str]:
 
 
 @check("usage.tracking", area="usage", title="The usage endpoint reflects the calls made", needs=("service", "spec"),
-       order=30)
+       order=30, params={"deadline_s": float})
 def tracking(ctx: CheckContext):
     op = _usage_op(ctx)
     if op is None:

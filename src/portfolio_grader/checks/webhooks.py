@@ -304,7 +304,8 @@ _DELIVERY_HINT = ("Emit an event when something happens (a `project.created` row
 
 
 @check("webhooks.delivery", area="webhooks", title="Registered webhooks receive events within a deadline",
-       needs=("service", "spec"), order=20, waits=WAITS)
+       needs=("service", "spec"), order=20, waits=WAITS,
+       params={"deadline_s": float})
 def delivery(ctx: CheckContext):
     s = session(ctx)
     if s.skipped:
@@ -434,7 +435,8 @@ _RETRY_HINT = ("Treat any non-2xx answer or timeout as a failed attempt and retr
 
 
 @check("webhooks.retry", area="webhooks", title="A failed webhook delivery (500) is retried",
-       needs=("service", "spec"), order=22, waits=WAITS)
+       needs=("service", "spec"), order=22, waits=WAITS,
+       params={"deadline_s": float})
 def retry(ctx: CheckContext):
     s = session(ctx)
     if s.skipped:

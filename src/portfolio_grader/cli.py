@@ -522,6 +522,7 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Exit 0: every submission graded; 1: some could not be graded or roster lines were malformed;
     2: nothing could run (unreadable roster, bad --shard, busy folder, no Docker engine); 130: interrupted."""
     from .batch import BatchSettings, FolderBusy, RosterError, load_roster, parse_shard, run_batch
+    from .batch.job_summary import write_job_summary
     from .report.terminal import clean
     from .runtime import RuntimeUnavailable
 
@@ -549,6 +550,7 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (FolderBusy, RuntimeUnavailable) as exc:
         return _fail(str(exc))
     totals = result.summary["totals"]
+    write_job_summary(result.summary)  # in GitHub Actions: the class at a glance, no script in the workflow
     print(f"{totals['graded']} graded ({totals['passed']} passed), {totals['could_not_grade']} could not be graded, "
           f"{totals['pending']} not graded yet, {len(roster.problems)} roster lines malformed")
     print(f"dashboard: {out / 'index.html'}\ncanvas:    {out / 'grades.csv'}\nclassroom: {out / 'classroom.csv'}")
@@ -560,6 +562,7 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _merge(args: argparse.Namespace) -> int:
     from .batch import FolderBusy, MergeError, merge
+    from .batch.job_summary import write_job_summary
 
     try:
         report = merge(args.folders, args.out, assignment=args.assignment, points_possible=args.points_possible)
@@ -568,6 +571,7 @@ def _merge(args: argparse.Namespace) -> int:
     for conflict in report.conflicts:
         print(f"portfolio-grader: {conflict}", file=sys.stderr)
     totals = report.summary["totals"]
+    write_job_summary(report.summary)
     print(f"merged {len(args.folders)} folders: {totals['graded']} graded, {totals['could_not_grade']} could not be "
           f"graded, {len(report.missing)} not graded by any folder")
     print(f"dashboard: {args.out / 'index.html'}\ncanvas:    {args.out / 'grades.csv'}")

@@ -40,3 +40,14 @@ def test_it_is_appended_only_inside_github_actions(tmp_path):
     assert write_job_summary(summary, env={"GITHUB_STEP_SUMMARY": str(target)}) is True
     written = target.read_text()
     assert written.startswith("## an earlier step\n## API project:") and written.endswith("`classroom.csv`).\n")
+
+
+def test_merge_writes_the_class_job_summary_in_github_actions(tmp_path, monkeypatch):
+    from portfolio_grader.cli import main
+
+    out = tmp_path / "shard-1"
+    _batch_folder(out, ROSTER, _grades(), {"u4": "could not fetch file:///nonexistent"})
+    target = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(target))
+    main(["merge", str(out), "--out", str(tmp_path / "class")])
+    assert target.read_text().startswith("## API project: 3 of 5 graded, 1 passed\n")

@@ -147,6 +147,19 @@ def test_jwt_without_expiry_is_judged_by_the_new_token(serve):
     assert outcome.verdict == "does_not_reproduce" and "expires within a day" in outcome.reason
 
 
+@pytest.mark.parametrize(("flaw", "check_id", "kind"), [
+    ("enumeration", "auth.user_enumeration", "user_enumeration"),  # a wrong password stays wrong
+    ("mass_assignment", "ownership.mass_assignment", "mass_assignment"),  # the chain signs its own user up
+])
+def test_account_findings_reproduce_on_a_fresh_instance_and_not_on_a_fixed_app(serve, flaw, check_id, kind):
+    card = graded(make_context(serve(tasks_app(**{flaw: True}))), check_id)
+    target = finding(card, kind)
+    fresh = run(plan(card, target), Prober(serve(tasks_app(**{flaw: True}))))
+    assert fresh.verdict == "reproduces", fresh.reason
+    fixed = run(plan(card, target), Prober(serve(tasks_app())))
+    assert fixed.verdict == "does_not_reproduce", fixed.reason
+
+
 # ---------------------------------------------------------------- the shell version
 
 
@@ -184,10 +197,11 @@ def test_the_scorecard_shows_the_shell_version_beside_the_evidence_escaped(bola_
 
 
 def _card(*findings: Finding, api: dict | None = None) -> Scorecard:
+    api = api or {"resources": ["/x"], "auth": {"register": "POST /r", "login": "POST /l", "users": []}}
     return Scorecard(grader_version="t", rubric=RubricRef(name="beginner", version="1"), source=Source(), name="n",
                      tier="beginner", score=0, pass_mark=70, passed=False, gates_met=False, criteria=[],
                      findings=list(findings), stages=[], runtime={"base_url": "http://127.0.0.1:5000"},
-                     api=api or {})
+                     api=api)
 
 
 def _exchange(method="GET", path="/x", status=200, body=None, headers=None, response_body="{}") -> Evidence:
@@ -209,11 +223,13 @@ def _exchange(method="GET", path="/x", status=200, body=None, headers=None, resp
     (Finding(id="F5", check="contract.no_server_errors", kind="server_error", severity="high", message="m",
              evidence=[_exchange("POST", "/x", 500, body='{"a": "' + "x" * 50 + '... [4000 more characters]')]),
      "kept only as an excerpt"),
-    (Finding(id="F6", check="ownership.bola", kind="bola_read", severity="critical", message="m",
-             evidence=[_exchange(headers={"Authorization": "Bearer eyJx.y.z"})]),
-     "result.json does not say how the test users register and log in"),
+    (Finding(id="F10", check="contract.response_schema", kind="schema_violation", severity="medium", message="m",
+             evidence=[_exchange(response_body='{"total": 20, "notes": []}')]), "listed objects other requests"),
     (Finding(id="F7", check="contract.no_server_errors", kind="server_error", severity="high", message="m",
              evidence=[_exchange(headers={"X-Api-Key": "[redacted]"})]), "a secret the grader redacted"),
+    (Finding(id="F9", check="tenancy.isolation", kind="tenant_isolation_broken", severity="critical", message="m",
+             evidence=[_exchange(headers={"Authorization": "Bearer lk_made-by-the-grade"})]),
+     "a credential the grade made outside this chain"),
     (Finding(id="F8", check="contract.routes_match", kind="spec_route_drift", severity="low", message="m",
              evidence=[Evidence(file="app.py:59", curl="grep -n x app.py")]), "it rests on app.py:59 in the repository"),
 ])
@@ -223,6 +239,13 @@ def test_each_finding_that_cannot_be_replayed_says_why(made, reason):
     assert shell_version(_card(made), made) is None
     (outcome,) = replay(_card(made), "http://127.0.0.1:9", [made.id])  # nothing is sent for it
     assert outcome.verdict == "not_replayable" and reason in outcome.reason
+
+
+def test_a_result_json_without_api_auth_says_to_grade_again():
+    made = Finding(id="F6", check="ownership.bola", kind="bola_read", severity="critical", message="m",
+                   evidence=[_exchange(headers={"Authorization": "Bearer eyJx.y.z"})])
+    with pytest.raises(NotReplayable, match="result.json does not say how the test users register and log in"):
+        plan(_card(made, api={"resources": []}), made)
 
 
 # ---------------------------------------------------------------- the command

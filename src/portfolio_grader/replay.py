@@ -888,7 +888,8 @@ def _word(text: str) -> str:
 
 
 def _curl(method: str, path: str, headers: dict[str, str], body: str | None, capture: tuple | None = None) -> str:
-    parts = ["curl", "-sS"] + ([] if capture else ["-i"]) + ["-X", method, _word(_var("BASE") + path)]
+    # -w '\n': each answer ends its line, so the next one starts on a fresh line
+    parts = ["curl", "-sS"] + ([] if capture else ["-i", "-w", r"'\n'"]) + ["-X", method, _word(_var("BASE") + path)]
     for name, value in headers.items():
         if name.lower() not in {"host", "content-length", "accept-encoding", "connection", "user-agent"}:
             parts += ["-H", _word(f"{name}: {value}")]
@@ -990,7 +991,8 @@ def _shell_login(label: str, auth: dict, login_value: str, password: str) -> str
     login_text = _urlencode(login) if flow.login_form else json.dumps(login, ensure_ascii=False)
     ltype = "application/x-www-form-urlencoded" if flow.login_form else "application/json"
     if flow.token_path is None and flow.send_header.lower() == "cookie":  # a session cookie: read Set-Cookie
-        command = _curl("POST", flow.login.path, {"Content-Type": ltype}, login_text).replace(" -i ", " -o /dev/null -D - ", 1)
+        command = _curl("POST", flow.login.path, {"Content-Type": ltype}, login_text).replace(
+            r" -i -w '\n' ", " -o /dev/null -D - ", 1)
         return f"TOKEN_{label}=$({command} | sed -n 's/^[Ss]et-[Cc]ookie: *\\([^;]*\\).*/\\1/p' | head -n 1)"
     token_path = tuple((flow.token_path or "access_token").split("."))
     return f"TOKEN_{label}=$({_curl('POST', flow.login.path, {'Content-Type': ltype}, login_text, token_path)})"

@@ -12,6 +12,19 @@ from pathlib import Path
 
 import pytest
 
+ENGINE_SUITES = ("e2e", "hostile")  # they build and run containers
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`-n 2 --dist loadgroup`, the README's test command) each Docker suite stays on one
+    worker, its tests one after another as without xdist (they share builds and session fixtures: the graded
+    samples, the hostile grades), while the in-process suites fill the other worker."""
+    for item in items:
+        suite = item.path.parent.name
+        if suite in ENGINE_SUITES:
+            item.add_marker(pytest.mark.xdist_group(f"engine-{suite}"))
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -160,6 +160,79 @@ def test_account_findings_reproduce_on_a_fresh_instance_and_not_on_a_fixed_app(s
     assert fixed.verdict == "does_not_reproduce", fixed.reason
 
 
+def cookie_notes_app():
+    """A Flask API that logs users in with a session cookie; GET /notes/<id> has no owner check (bola_read)."""
+    import secrets
+
+    from flask import Flask, jsonify, request, session
+
+    app = Flask("cookie-notes")
+    app.secret_key = secrets.token_hex(16)  # each instance signs its cookies with its own secret
+    users: dict[str, str] = {}
+    notes: dict[int, dict] = {}
+    body = {"type": "object", "required": ["username", "password"],
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}
+    note = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
+    spec = {"openapi": "3.0.3", "info": {"title": "cookie notes", "version": "1"},
+            "components": {"securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "session"}}},
+            "security": [{"session": []}], "paths": {
+                "/register": {"post": {"security": [], "requestBody": {"content": {"application/json": {"schema": body}}},
+                                       "responses": {"201": {"description": "made"}}}},
+                "/login": {"post": {"security": [], "requestBody": {"content": {"application/json": {"schema": body}}},
+                                    "responses": {"200": {"description": "in"}}}},
+                "/notes": {"post": {"requestBody": {"content": {"application/json": {"schema": note}}},
+                                    "responses": {"201": {"description": "made"}}}},
+                "/notes/{note_id}": {"get": {"parameters": [{"name": "note_id", "in": "path", "required": True,
+                                                             "schema": {"type": "integer"}}],
+                                             "responses": {"200": {"description": "a note"}}}}}}
+
+    @app.get("/openapi.json")
+    def openapi():
+        return jsonify(spec)
+
+    @app.post("/register")
+    def register():
+        data = request.get_json()
+        users[data["username"]] = data["password"]
+        return jsonify({"username": data["username"]}), 201
+
+    @app.post("/login")
+    def login():
+        data = request.get_json()
+        if users.get(data.get("username")) != data.get("password"):
+            return jsonify({"error": "bad credentials"}), 401
+        session["user"] = data["username"]
+        return jsonify({"ok": True})
+
+    @app.post("/notes")
+    def create():
+        if "user" not in session:
+            return jsonify({"error": "log in"}), 401
+        notes[len(notes) + 1] = {"id": len(notes) + 1, "text": request.get_json()["text"]}
+        return jsonify(notes[len(notes)]), 201
+
+    @app.get("/notes/<int:note_id>")
+    def read(note_id):
+        if "user" not in session:
+            return jsonify({"error": "log in"}), 401
+        return (jsonify(notes[note_id]), 200) if note_id in notes else (jsonify({"error": "no such note"}), 404)
+
+    return app
+
+
+def test_a_cookie_session_api_is_replayed_with_the_new_apps_cookies_live_and_in_the_shell(serve):
+    card = graded(make_context(serve(cookie_notes_app())), "ownership.bola")
+    target = finding(card, "bola_read")
+    assert card.api["auth"]["send_header"] == "Cookie"
+    outcome = run(plan(card, target), Prober(serve(cookie_notes_app())))
+    assert outcome.verdict == "reproduces", outcome.reason
+    script = shell_version(card, target, serve(cookie_notes_app()))
+    assert "TOKEN_A=$(curl -sS -o /dev/null -D - " in script and "-H 'Cookie: '\"$TOKEN_B\"" in script
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    statuses = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("HTTP/")]
+    assert statuses[-1] == "200" and json.loads(done.stdout.rstrip().splitlines()[-1])["id"], done.stdout
+
+
 # ---------------------------------------------------------------- the shell version
 
 

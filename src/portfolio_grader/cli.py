@@ -475,7 +475,7 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         scorecard = load_scorecard(args.result)
     except (OSError, ValueError, ValidationError) as exc:
-        return _fail(f"{args.result}: not a readable result.json ({exc.__class__.__name__}: {str(exc)[:200]})")
+        return _fail(f"{args.result}: not a readable result.json ({' '.join(str(exc).split())[:160]})")  # one line
     unknown = sorted(set(args.finding or ()) - {f.id for f in scorecard.findings})
     if unknown:
         return _fail(f"{args.result} has no finding {', '.join(unknown)} (it has {len(scorecard.findings)}: "

@@ -336,6 +336,9 @@ def test_cli_exits_0_when_all_reproduce_1_when_one_does_not_2_when_it_cannot_run
     assert f"{target} bola_write: does not reproduce: " in out and "step 3 (GET /tasks/" in out
     assert main(["replay", str(tmp_path / "missing.json"), "--url", "http://127.0.0.1:9"]) == 2
     assert "not a readable result.json" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text("{}")
+    assert main(["replay", str(tmp_path / "other.json"), "--url", "http://127.0.0.1:9"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1  # what is wrong with it, in one line
     assert main(["replay", str(result), "--url", "http://127.0.0.1:9"]) == 2  # nothing listens on port 9
     err = capsys.readouterr().err
     assert "does not answer" in err and len(err.strip().splitlines()) == 1

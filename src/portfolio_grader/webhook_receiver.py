@@ -50,6 +50,7 @@ class WebhookReceiver:
     url_host: str | None = None  # the host name the API is given (default: the bind address)
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     deliveries: list[Delivery] = field(default_factory=list)
+    fetches: list[Delivery] = field(default_factory=list)  # GETs of its URLs: never deliveries, kept apart
     _fail: list[int] = field(default_factory=list)  # statuses to answer next, one per delivery
     _server: ThreadingHTTPServer | None = None
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -73,8 +74,10 @@ class WebhookReceiver:
 
             do_PUT = do_PATCH = do_POST  # noqa: N815
 
-            def do_GET(self) -> None:  # noqa: N802 - a URL check some APIs make before saving a webhook
-                self._answer(200 if self.path.startswith(f"/hooks/{receiver.token}") else 404)
+            def do_GET(self) -> None:  # noqa: N802 - a URL check before saving a webhook, or a server-side fetch
+                receiver._fetch(self)
+
+            do_HEAD = do_GET  # noqa: N815
 
             def _answer(self, status: int) -> None:
                 body = b'{"received": true}' if status < 300 else b'{"error": "receiver said no"}'
@@ -82,7 +85,8 @@ class WebhookReceiver:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def log_message(self, format, *args) -> None:  # the grader's output stays quiet
                 pass
@@ -116,6 +120,11 @@ class WebhookReceiver:
         with self._changed:
             return [d for d in self.deliveries if d.received_at >= since]
 
+    def fetched(self, since: float = 0.0) -> list[Delivery]:
+        """The GET (and HEAD) requests made to the receiver's URLs, e.g. by an API fetching a client's URL."""
+        with self._changed:
+            return [d for d in self.fetches if d.received_at >= since]
+
     def wait(self, ready: Callable[[list[Delivery]], bool], timeout: float, since: float = 0.0) -> list[Delivery]:
         """Block until `ready(deliveries since)` holds or the timeout passes; the deliveries either way."""
         deadline = time.monotonic() + timeout
@@ -140,6 +149,17 @@ class WebhookReceiver:
                                                 time.monotonic(), status))
             self._changed.notify_all()
         request._answer(status)
+
+    def _fetch(self, request: BaseHTTPRequestHandler) -> None:
+        path = urlsplit(request.path).path
+        ours = path.startswith(f"/hooks/{self.token}")
+        if ours:
+            with self._changed:
+                if len(self.fetches) < MAX_DELIVERIES:
+                    self.fetches.append(Delivery(request.command, path, dict(request.headers.items()), b"",
+                                                 time.monotonic(), 200))
+                self._changed.notify_all()
+        request._answer(200 if ours else 404)
 
 
 def _read_body(request: BaseHTTPRequestHandler) -> bytes:

@@ -48,6 +48,7 @@ AREA_LABELS = {
     "ops": "Operations",
     "webhooks": "Webhooks",
     "tenancy": "Tenant isolation",
+    "ssrf": "Server-side requests",
 }
 
 FIELD_LABELS = {

@@ -28,6 +28,7 @@ from .probe import Prober
 from .progress import Progress
 from .rubric import Rubric, load_rubric, tiers
 from .runtime.sandbox import SandboxConfig
+from .runtime.sandbox import mentions_read_only as sandbox_mentions_read_only
 from .scoring import ladder, score
 
 
@@ -132,37 +133,49 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
                                              detail=f"the repository was not fetched: {not_fetched}")
                 stages.record("runtime", runtime_started, *_runtime_stage(handle, service))
                 stages.notes.extend(getattr(handle, "notes", []))
-                prober = Prober(service.base_url, timeout=request.settings.request_timeout,
-                                on_exchange=stages.progress.exchange) if service.up else None
-                try:
-                    if prober is not None:
-                        _setup(facts, handle, prober, stages, clock)
-                    with stages("discover", clock.budget("discover")):
-                        api = _discover(facts, prober, clock, stages)
-                        if prober is not None and api.base_url:
-                            prober.base_url = api.base_url  # the spec's mount point (servers: [{url: /api/v1}])
-                    if prober is not None:
-                        _ensure_schema(facts, handle, api, stages, clock, request.settings)
-                    with stages("checks", clock.remaining()), clock.running():  # the Prober keeps the grade's deadline
-                        ctx = CheckContext(workspace=workspace, facts=facts, service=service, api=api, prober=prober,
-                                           settings=request.settings, alive=handle.alive,
-                                           check_params=rubric.check_params)
-                        _make_test_users(ctx)
-                        if not_fetched:
-                            outcomes = _unjudged(rubric.check_ids, f"the repository was not fetched: {not_fetched}")
-                        else:
-                            outcomes = run_checks(rubric.check_ids, ctx, on_check=_shown_to(stages.progress, clock))
-                        stages.notes.extend(ctx.identity_notes())
-                        replay_auth = _replay_auth(ctx)  # before the test users are removed
-                        removal = ctx.remove_test_users()
-                        if removal:
-                            stages.notes.append(removal)
-                        _mark_overruns(outcomes, stages)
-                    stages.notes.extend(_sandbox_notes(handle, prober, request.settings))
-                    service = service.model_copy(update={"logs": handle.logs()})
-                finally:
-                    if prober is not None:
-                        prober.close()
+                while True:  # once more, from setup on, when the API's writes hit the read-only root (_wrote_read_only)
+                    prober = Prober(service.base_url, timeout=request.settings.request_timeout,
+                                    on_exchange=stages.progress.exchange) if service.up else None
+                    try:
+                        if prober is not None:
+                            _setup(facts, handle, prober, stages, clock)
+                        with stages("discover", clock.budget("discover")):
+                            api = _discover(facts, prober, clock, stages)
+                            if prober is not None and api.base_url:
+                                prober.base_url = api.base_url  # the spec's mount point (servers: [{url: /api/v1}])
+                        if prober is not None:
+                            _ensure_schema(facts, handle, api, stages, clock, request.settings)
+                        with stages("checks", clock.remaining()), clock.running():  # the Prober keeps the deadline
+                            ctx = CheckContext(workspace=workspace, facts=facts, service=service, api=api,
+                                               prober=prober, settings=request.settings, alive=handle.alive,
+                                               check_params=rubric.check_params)
+                            _make_test_users(ctx)
+                            if prober is not None and _wrote_read_only(handle, stages, None, "after the grader's "
+                                                                       "first reads and writes, before any check"):
+                                service = handle.service
+                                continue
+                            checks_started = time.monotonic()
+                            if not_fetched:
+                                outcomes = _unjudged(rubric.check_ids, f"the repository was not fetched: {not_fetched}")
+                            else:
+                                outcomes = run_checks(rubric.check_ids, ctx, on_check=_shown_to(stages.progress, clock))
+                            if prober is not None and _wrote_read_only(
+                                    handle, stages, clock, "during the checks",
+                                    again_needs=2 * (time.monotonic() - checks_started) + options.start_timeout):
+                                service = handle.service
+                                continue
+                            stages.notes.extend(ctx.identity_notes())
+                            replay_auth = _replay_auth(ctx)  # before the test users are removed
+                            removal = ctx.remove_test_users()
+                            if removal:
+                                stages.notes.append(removal)
+                            _mark_overruns(outcomes, stages)
+                        stages.notes.extend(_sandbox_notes(handle, prober, request.settings))
+                        service = service.model_copy(update={"logs": handle.logs()})
+                    finally:
+                        if prober is not None:
+                            prober.close()
+                    break
                 cleanup_started = stages.begin("cleanup")
         except RuntimeUnavailable as exc:
             raise GradeError(str(exc)) from None
@@ -304,6 +317,35 @@ def _ensure_schema(facts: RepoFacts, handle, api: ApiModel, stages: _Stages, clo
         stages.notes.append(f"checking the API's database schema ran out of {label}; the grade went on")
     elif finished.value is not None:
         stages.notes.append(finished.value.note)
+
+
+READ_ONLY_LOG_LINES = 5000  # how far back the API's log is read for writes its read-only root refused
+
+
+def _wrote_read_only(handle, stages: _Stages, clock: GradeClock | None, when: str, again_needs: float = 0.0) -> bool:
+    """Did the API, which came up on a read-only root, write to it since? Then it is started again on a writable
+    root (runtime: restart_writable) and the grade starts over from setup: True.
+
+    Where this is safe: a restart loses the grade's state (the test users, the objects the probes made, a database
+    in the container), so it happens only at two points: before any check (after discovery, the schema reads and
+    the test users' sign-up, the first writes), where nothing has been judged yet; and after all the checks, when
+    the grade's deadline leaves room to grade again (`again_needs` seconds, with `clock`), the first run's verdicts
+    then being discarded since they rest on writes the sandbox refused. Never between check families: the rest
+    would run without the users and objects they rely on. Writes refused after the checks with no time left to
+    grade again are named in a note and the verdicts stand. Once writable, never again."""
+    if not getattr(handle, "read_only", False):
+        return False
+    line = sandbox_mentions_read_only(handle.api_log(tail=READ_ONLY_LOG_LINES))
+    if not line:
+        return False
+    if clock is not None and clock.remaining() < again_needs:
+        stages.notes.append(f"the API wrote to the read-only root filesystem {when} (its log: {line!r}), and the "
+                            "grade's deadline left too little time to grade it again on a writable root: failures "
+                            "of those writes count against it; write runtime files under /tmp or the app's own "
+                            "folder")
+        return False
+    stages.notes.extend(handle.restart_writable(line, when))
+    return True
 
 
 def _run_setup_steps(steps, handle, prober: Prober, stages: _Stages) -> None:

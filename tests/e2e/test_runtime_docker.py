@@ -473,3 +473,103 @@ def test_sample_notes_say_what_the_grader_did(graded, name):
     statuses = {c.id: c.status for c in card.criteria}
     for criterion in expected.get("criteria_evaluated", []):
         assert statuses.get(criterion) not in (None, "not_evaluated"), f"{name}: {criterion} {statuses}"
+
+
+# ---------------------------------------------------------------- writes the read-only root refuses after start
+# A FastAPI item store that comes up on a read-only root (its health answer needs no disk) and writes outside its
+# folder and /tmp only when used: the grade finds the refused writes in its log, starts it again writable once,
+# and grades it over from the start. `READS` fail at the first read (a SQLite file under /srv/data), `WRITES` only
+# on create (an audit line under /srv/audit), seen after the checks.
+_ITEMS_API = '''import json, os, sqlite3
+from typing import Annotated
+from fastapi import FastAPI, HTTPException, Path, Response
+from pydantic import BaseModel, Field
+app = FastAPI(title="Items")
+STORE = os.environ["ITEMS_STORE"]
+class ItemIn(BaseModel):
+    name: str = Field(min_length=1, max_length=50)
+    qty: int = Field(ge=0, le=1000)
+class Item(ItemIn):
+    id: int
+ItemId = Annotated[int, Path(ge=1, le=2**31)]
+def db():
+    conn = sqlite3.connect(os.path.join(STORE, "items.db") if STORE == "/srv/data" else ":memory:",
+                           check_same_thread=False)
+    conn.execute("CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER)")
+    return conn
+MEMORY = db() if STORE != "/srv/data" else None
+def conn():
+    return MEMORY or db()
+@app.get("/health")
+def health():
+    return {"ok": True}
+@app.get("/items", response_model=list[Item])
+def items():
+    return [Item(id=i, name=n, qty=q) for i, n, q in conn().execute("SELECT id, name, qty FROM items")]
+@app.post("/items", response_model=Item, status_code=201)
+def create(body: ItemIn):
+    if STORE == "/srv/audit":
+        with open("/srv/audit/created.log", "a") as log:
+            log.write(json.dumps(body.model_dump()) + "\\\\n")
+    c = conn(); cur = c.execute("INSERT INTO items (name, qty) VALUES (?, ?)", (body.name, body.qty)); c.commit()
+    return Item(id=cur.lastrowid, **body.model_dump())
+@app.get("/items/{item_id}", response_model=Item, responses={404: {"description": "no such item"}})
+def read(item_id: ItemId):
+    row = conn().execute("SELECT id, name, qty FROM items WHERE id = ?", (item_id,)).fetchone()
+    if row is None:
+        raise HTTPException(404, "no such item")
+    return Item(id=row[0], name=row[1], qty=row[2])
+@app.put("/items/{item_id}", response_model=Item, responses={404: {"description": "no such item"}})
+def update(item_id: ItemId, body: ItemIn):
+    read(item_id)
+    c = conn(); c.execute("UPDATE items SET name = ?, qty = ? WHERE id = ?", (body.name, body.qty, item_id)); c.commit()
+    return Item(id=item_id, **body.model_dump())
+@app.delete("/items/{item_id}", status_code=204, responses={404: {"description": "no such item"}})
+def delete(item_id: ItemId):
+    read(item_id)
+    c = conn(); c.execute("DELETE FROM items WHERE id = ?", (item_id,)); c.commit()
+    return Response(status_code=204)
+'''
+
+
+def _items_repo(tmp_path: Path, store: str, compose: bool) -> Path:
+    files = {"main.py": _ITEMS_API, "requirements.txt": "fastapi\nuvicorn\n",
+             "Dockerfile": ("FROM python:3.12-slim\nWORKDIR /app\nCOPY requirements.txt .\n"
+                            "RUN pip install --no-cache-dir -r requirements.txt\nCOPY main.py .\n"
+                            f"RUN mkdir -p {store}\nENV ITEMS_STORE={store}\nEXPOSE 8000\n"
+                            'CMD ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]\n')}
+    if compose:
+        files["docker-compose.yml"] = "services:\n  api:\n    build: .\n    ports: ['8000:8000']\n"
+    return repo(tmp_path, files)[1]
+
+
+def _grade_items(engine, root: Path):
+    from portfolio_grader.checks import Settings
+    from portfolio_grader.pipeline import GradeRequest, grade
+
+    run_id = f"t{uuid.uuid4().hex[:10]}"
+    card = grade(GradeRequest(source=str(root), tier="beginner", run_id=run_id,
+                              settings=Settings(max_examples=5, contract_time_budget=20)))
+    assert leftovers(engine, options().__class__(run_id=run_id)) == []
+    return card, {c.id: c.status for c in card.criteria}, [s.name for s in card.stages]
+
+
+def test_a_write_refused_at_the_first_reads_restarts_the_api_writable_before_any_check(engine, tmp_path):
+    card, criteria, stages = _grade_items(engine, _items_repo(tmp_path, "/srv/data", compose=False))
+    [note] = [n for n in card.notes if "wrote to the read-only root filesystem" in n]
+    assert "after the grader's first reads and writes, before any check" in note, note
+    assert "unable to open database file" in note and "started again on a writable root and graded" in note
+    # graded over from the start: discovery ran twice, the checks stage began twice (the first ended at the restart,
+    # before any check ran), and the app was judged on its merits
+    assert stages.count("discover") == 2 and stages.count("checks") == 2, stages
+    assert criteria["crud-lifecycle"] == "pass" and criteria["no-server-errors"] == "pass", (criteria, card.notes)
+
+
+def test_a_write_refused_during_the_checks_grades_the_stack_again_writable(engine, tmp_path):
+    card, criteria, stages = _grade_items(engine, _items_repo(tmp_path, "/srv/audit", compose=True))
+    [note] = [n for n in card.notes if "wrote to the read-only root filesystem" in n]
+    assert note.startswith("the API service 'api' wrote to the read-only root filesystem during the checks"), note
+    assert "Read-only file system" in note
+    assert stages.count("checks") == 2, stages  # the first run's verdicts were set aside
+    assert criteria["crud-lifecycle"] == "pass" and criteria["no-server-errors"] == "pass", (criteria, card.notes)
+    assert not any(f.kind == "server_error" for f in card.findings), [f.message for f in card.findings]

@@ -69,6 +69,10 @@ class ServiceHandle(Protocol):
     def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
         """The API container's latest log lines now ('' without one); `timestamps` prefixes docker's to each."""
 
+    def restart_writable(self, line: str, when: str) -> list[str]:
+        """The API came up on a read-only root and later wrote to it (`line`, `when`): run it again writable (its
+        state is lost; `service` is the new one) and return the scorecard's notes; [] when nothing ran read-only."""
+
     def logs(self) -> list[LogTail]:
         """Build log and container log tails, collected as late as possible."""
 
@@ -120,6 +124,9 @@ class NoServiceHandle:
 
     def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
         return ""
+
+    def restart_writable(self, line: str, when: str) -> list[str]:
+        return []
 
     def logs(self) -> list[LogTail]:
         return list(self._logs)

@@ -104,6 +104,7 @@ class ComposeHandle:
         # the build context of the API service's image (None when it runs an image the grader did not build)
         self.api_context: Path | None = next((spec.context for spec in plan.builds if plan.api_service in spec.services),
                                              None)
+        self._relaunch_writable: Any = None  # set once the stack is up
 
     # ---- containers of the project
     def containers(self) -> list[Any]:
@@ -137,6 +138,19 @@ class ComposeHandle:
     def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
         container = self.api_container()
         return exec_in(self._client, container.id if container is not None else None, command, timeout)
+
+    def restart_writable(self, line: str, when: str) -> list[str]:
+        """The API service wrote to its read-only root after it had come up (`line` from its log, `when` in the
+        grade): bring the stack down and up again with writable roots. Everything in it is new (a database volume
+        too), so the caller starts its grade over. The scorecard's notes; [] when nothing ran read-only."""
+        if not self.read_only or self._relaunch_writable is None:
+            return []
+        before = len(self.notes)
+        self._relaunch_writable()
+        note = sandbox.rerun_writable_note(line, when, who=f"the API service '{self.plan.api_service}'",
+                                           up=self.service.up, detail=self.service.detail)
+        self.compose_log += f"\n[portfolio-grader] {note}"
+        return [note, *self.notes[before:]]
 
     def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
         """The API service's latest log lines ('' when it has no container), with docker timestamps if asked."""
@@ -311,6 +325,15 @@ def run_stack(
         handle.timings["start"] = time.monotonic() - t1
         handle.read_only = bool(plan.read_only)
         handle.service = service
+
+        def relaunch_writable() -> None:
+            _down(handle, tool, base, env, str(tmp))
+            plan.writable()
+            compose_file.write_text(plan.dump(), "utf-8")
+            handle.service = _up_and_wait(client, handle, tool, base, env, str(tmp), facts, options, builder_name)
+            handle.read_only = False
+
+        handle._relaunch_writable = relaunch_writable
         handle.logs()
         yield handle
     finally:

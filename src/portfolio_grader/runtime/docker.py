@@ -361,6 +361,7 @@ class DockerHandle:
         self.read_only = False
         self.start_timed_out = False
         self.api_context: Path | None = None  # the build context of the API's image
+        self._relaunch_writable: Callable[[], None] | None = None  # set once the container has been started
 
     def limit_notes(self) -> list[str]:
         """What the sandbox's limits did to the API while it was graded (memory, pids, CPU throttling)."""
@@ -383,6 +384,15 @@ class DockerHandle:
 
     def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
         return exec_in(self._client, self.container.id if self.container is not None else None, command, timeout)
+
+    def restart_writable(self, line: str, when: str) -> list[str]:
+        """The API wrote to its read-only root after it had come up (`line` from its log, `when` in the grade):
+        run it again from a new container on a writable root. Its state (users, objects, a database in its folder)
+        is lost, so the caller starts its grade over. The scorecard's notes; [] when it ran writable already."""
+        if not self.read_only or self._relaunch_writable is None:
+            return []
+        self._relaunch_writable()
+        return [sandbox.rerun_writable_note(line, when, up=self.service.up, detail=self.service.detail)]
 
     def api_log(self, timestamps: bool = False, tail: int = 400) -> str:
         """The API container's latest log lines ('' when there is none), each with its docker timestamp if asked."""
@@ -547,8 +557,10 @@ def run_container(
                 volume = client.volumes.create(f"pg-{options.run_id}-work", labels=labels).name
             except Exception:
                 workdir = None
-        t1 = time.monotonic()
-        while True:
+        budget = options.start_budget()
+
+        def launch(read_only: bool) -> tuple[tuple[int, int] | str, dict[str, Any]]:
+            """Create, start and wait for the API container; raises _LaunchFailed when the engine refuses."""
             try:
                 container = client.containers.create(
                     build.tag,
@@ -568,67 +580,30 @@ def run_container(
                     **sandbox.container_kwargs(options, read_only=read_only, workdir_volume=volume, workdir=workdir),
                 )
             except Exception as exc:
-                handle.service = RunningService(
-                    kind="docker",
-                    status="start_failed",
-                    builder=build.builder.name,
-                    detail=f"the container could not be created: {_api_message(exc)}{suffix}",
-                    logs=[tail_log("build", build.log)],
-                )
-                yield handle
-                return
+                raise _LaunchFailed(f"the container could not be created: {_api_message(exc)}{suffix}") from None
             handle.container = container
             try:
                 container.start()
             except Exception as exc:
-                handle.service = RunningService(
-                    kind="docker",
-                    status="start_failed",
-                    builder=build.builder.name,
-                    detail=f"the container could not start: {_api_message(exc)}{suffix}",
-                    api_container=container.id,
-                )
-                handle.logs()
-                yield handle
-                return
-            budget = options.start_budget()
-            outcome, attrs = _await_http(container, candidates, health_path(manifest), budget, watch_read_only=read_only)
-            if not isinstance(outcome, tuple) and read_only:
-                line = sandbox.mentions_read_only(container_log_text(container))
-                if line:  # the app needs to write outside /tmp: run it again with a writable root, and say so
-                    handle.notes.append(sandbox.writable_fallback_note(line))
-                    try:
-                        container.remove(force=True, v=True)
-                    except Exception:
-                        pass
-                    handle.container = None
-                    read_only = False
-                    continue
-            break
-        handle.timings["start"] = time.monotonic() - t1
-        handle.read_only = read_only
-        if isinstance(outcome, tuple):
-            cport, hport = outcome
-            handle.service = RunningService(
-                kind="docker",
-                status="running",
-                base_url=f"http://127.0.0.1:{hport}",
-                builder=build.builder.name,
-                detail=f"the API answered on container port {cport}{suffix}",
-                api_container=container.id,
-            )
-        elif outcome == "exited":
-            handle.service = RunningService(
-                kind="docker",
-                status="container_crashed",
-                builder=build.builder.name,
-                detail=_crash_detail(container, attrs, options.memory) + _cause(container) + _limits_hit(container, options)
-                + suffix,
-                api_container=container.id,
-            )
-        else:
+                raise _LaunchFailed(f"the container could not start: {_api_message(exc)}{suffix}") from None
+            handle.read_only = read_only
+            return _await_http(container, candidates, health_path(manifest), options.start_budget(),
+                               watch_read_only=read_only)
+
+        def service_after(outcome: tuple[int, int] | str, attrs: dict[str, Any]) -> RunningService:
+            container = handle.container
+            if isinstance(outcome, tuple):
+                cport, hport = outcome
+                return RunningService(kind="docker", status="running", base_url=f"http://127.0.0.1:{hport}",
+                                      builder=build.builder.name,
+                                      detail=f"the API answered on container port {cport}{suffix}",
+                                      api_container=container.id)
+            if outcome == "exited":
+                return RunningService(kind="docker", status="container_crashed", builder=build.builder.name,
+                                      detail=_crash_detail(container, attrs, options.memory) + _cause(container)
+                                      + _limits_hit(container, options) + suffix, api_container=container.id)
             handle.start_timed_out = True
-            handle.service = RunningService(
+            return RunningService(
                 kind="docker",
                 status="start_failed",
                 builder=build.builder.name,
@@ -643,6 +618,48 @@ def run_container(
                 + suffix,
                 api_container=container.id,
             )
+
+        def relaunch_writable() -> None:
+            """The API again, from a new container of the same image, on a writable root (its state is lost)."""
+            if handle.container is not None:
+                try:
+                    handle.container.remove(force=True, v=True)
+                except Exception:
+                    pass
+                handle.container = None
+            handle.start_timed_out = False
+            try:
+                handle.service = service_after(*launch(False))
+            except _LaunchFailed as exc:
+                handle.service = RunningService(kind="docker", status="start_failed", builder=build.builder.name,
+                                                detail=str(exc))
+
+        t1 = time.monotonic()
+        read_only = options.read_only
+        try:
+            outcome, attrs = launch(read_only)
+            if not isinstance(outcome, tuple) and read_only:
+                line = sandbox.mentions_read_only(container_log_text(handle.container))
+                if line:  # the app needs to write outside /tmp: run it again with a writable root, and say so
+                    handle.notes.append(sandbox.writable_fallback_note(line))
+                    try:
+                        handle.container.remove(force=True, v=True)
+                    except Exception:
+                        pass
+                    handle.container = None
+                    outcome, attrs = launch(False)
+        except _LaunchFailed as exc:
+            handle.service = RunningService(kind="docker", status="start_failed", builder=build.builder.name,
+                                            detail=str(exc), logs=[tail_log("build", build.log)],
+                                            api_container=handle.container.id if handle.container is not None
+                                            else None)
+            if handle.container is not None:
+                handle.logs()
+            yield handle
+            return
+        handle.timings["start"] = time.monotonic() - t1
+        handle.service = service_after(outcome, attrs)
+        handle._relaunch_writable = relaunch_writable
         handle.logs()
         yield handle
     finally:
@@ -661,6 +678,10 @@ def run_container(
                 remove_build(client, build)
             sweep(client, options)
             handle.timings["teardown"] = time.monotonic() - t2
+
+
+class _LaunchFailed(Exception):
+    """The engine refused to create or start the API container (the message says which, and why)."""
 
 
 def _api_message(exc: Exception) -> str:

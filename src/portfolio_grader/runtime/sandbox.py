@@ -179,6 +179,15 @@ def writable_fallback_note(line: str, who: str = "the app", where: str = "/tmp o
             f"write runtime files under {where}")
 
 
+def rerun_writable_note(line: str, when: str, *, who: str = "the API", up: bool = True, detail: str = "") -> str:
+    """The note of an API that came up on the read-only root and later wrote to it: it was run again writable."""
+    again = ("it was started again on a writable root and graded from there (the test users and objects of "
+             "the first run went with the old container)") if up else (
+             f"it was started again on a writable root but did not come up ({detail})")
+    return (f"{who} wrote to the read-only root filesystem {when} (its log: {line!r}); {again}; write runtime "
+            "files under /tmp or the app's own folder")
+
+
 # ---------------------------------------------------------------- what the limits did
 
 

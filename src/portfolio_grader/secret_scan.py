@@ -1,9 +1,10 @@
 """Committed secrets as a reviewer judges them: detect-secrets finds the candidates, the use decides.
 
 A literal used as a signing key or password (`SECRET_KEY = 'random'`, `jwt.sign(payload, 'secret')`, an env
-fallback `process.env.JWT_SECRET || 'dev'`) is a secret however short it is. A candidate a reviewer would dismiss
-— a fixture in a test, an example env file, a migration revision id, an expired JWT in the docs, a setting that
-merely has "token" in its name, a keyword match in code that is no key — is set aside with its reason.
+fallback `process.env.JWT_SECRET || 'dev'`, `JWT_SECRET=dev` in a committed `.env`) is a secret however short it
+is. A candidate a reviewer would dismiss — a fixture in a test, an example env file, a migration revision id, an
+expired JWT in the docs, a setting that merely has "token" in its name, a keyword match in code that is no key, a
+value a CI workflow sets for its own test run — is set aside with its reason.
 """
 
 from __future__ import annotations
@@ -53,9 +54,17 @@ _KEY_USES = (
     re.compile(rf"""process\.env\.(?P<name>{_KEY_NAME})\s*(?:\|\||\?\?)\s*{_LITERAL}""", re.I),
     # ADMIN_PASSWORD = "admin123", DB_PASSWORD: str = "pw": a constant's password (case matters: not `password=`)
     re.compile(rf"""(?<![\w.])(?P<name>[A-Z][A-Z0-9]*_(?:[A-Z0-9]+_)*PASSW(?:OR)?D)\s*(?::\s*\w+\s*)?=\s*{_LITERAL}"""),
-    # jwt.encode(payload, 'secret'), jwt.sign({ id }, "secret"), jwt.verify(token, 'secret')
-    re.compile(rf"""\bjwt\.(?P<name>encode|decode|sign|verify)\s*\(\s*(?:[^,()]|\([^()]*\))+,\s*{_LITERAL}""", re.I),
+    # jwt.encode(payload, 'secret'), jwt.sign({ id }, "secret"), jsonwebtoken.verify(token, 'secret'),
+    # jose.jwt.encode(claims, key='secret'): the JWT library under whatever name the file imports it
+    re.compile(rf"""\b(?P<lib>\w*jwt\w*|jsonwebtoken|jose)\.(?P<name>encode|decode|sign|verify)\s*\(\s*"""
+               rf"""(?:[^,()]|\([^()]*\))+,\s*(?:key\s*=\s*)?{_LITERAL}""", re.I),
 )
+# a committed env file's `NAME=value` line (quoted or not, `export` or not): the value is what the app runs with
+_ENV_ASSIGNMENT = re.compile(r"""^\s*(?:export\s+)?(?P<name>[A-Za-z_][\w.-]*)\s*=\s*(?P<value>"[^"]*"|'[^']*'|[^\s#]*)""")
+_ENV_SECRET_NAME = re.compile(rf"{_SECRET_NAME.pattern}|(^|_)(PASS|PWD)($|_)", re.I)
+# CI configuration: the values it sets are for its own run (a service database, a test settings key)
+CI_CONFIG = re.compile(r"^(\.github/workflows/|\.circleci/)|^(\.gitlab-ci\.ya?ml|\.travis\.ya?ml|azure-pipelines\.ya?ml|"
+                       r"bitbucket-pipelines\.ya?ml|Jenkinsfile)$")
 _PLACEHOLDER = re.compile(r"^\s*$|^[$%{<]|^\*+$|^(?:str|string|none|null|undefined|true|false)$", re.I)
 
 
@@ -92,7 +101,7 @@ def scan(root: Path, files: list[str], is_test: Callable[[str], bool], dockerfil
 
     candidates = _detect_secrets(root, files)
     candidates += [(rel, n, KEY_USE, value, why) for rel in files if _scannable_code(rel, is_test)
-                   for n, value, why in key_uses(lines_of(rel))]
+                   for n, value, why in (env_assignments if ENV_FILE.search(rel) else key_uses)(lines_of(rel))]
     if dockerfile:
         candidates += [(dockerfile, n, kind, value, "a secret-named literal baked into the image")
                        for n, kind, value in _docker_literals(read_text(root / dockerfile))]
@@ -100,8 +109,8 @@ def scan(root: Path, files: list[str], is_test: Callable[[str], bool], dockerfil
     entropy_lines = {(rel, n) for rel, n, kind, _, _ in candidates if "Entropy" in kind}
     for rel, n, kind, value, why in candidates:
         line = lines_of(rel)[n - 1] if 0 < n <= len(lines_of(rel)) else ""
-        reason = dismissed.get(value) or _dismissal(rel, line, kind, value, is_test,
-                                                    used_as_key=(rel, n) in key_lines, high_entropy=(rel, n) in entropy_lines)
+        reason = _dismissal(rel, line, kind, value, is_test, used_as_key=(rel, n) in key_lines,
+                            high_entropy=(rel, n) in entropy_lines) or dismissed.get(value)
         if reason:
             aside.append(SetAside(rel, n, kind, reason))
         else:
@@ -117,11 +126,27 @@ def key_uses(lines: list[str]) -> list[tuple[int, str, str]]:
             match = pattern.search(line)
             if match and not _PLACEHOLDER.search(match.group("value")):
                 name = match.group("name")
-                use = (f"the literal is the key of `jwt.{name}(...)`" if name.lower() in ("encode", "decode", "sign",
-                                                                                          "verify")
+                lib = match.groupdict().get("lib")
+                use = (f"the literal is the key of `{lib}.{name}(...)`" if lib
                        else f"`{name}` is set to a literal: whoever reads the code can sign tokens or log in with it")
                 found.append((number, match.group("value"), use))
                 break
+    return found
+
+
+def env_assignments(lines: list[str]) -> list[tuple[int, str, str]]:
+    """(line, value, why) of each secret-named variable a committed env file sets (`JWT_SECRET=dev`,
+    `DB_PASS="pw"`): compose's env_file and dotenv hand the app that value as it is."""
+    found = []
+    for number, line in enumerate(lines, 1):
+        match = _ENV_ASSIGNMENT.match(line)
+        if not match:
+            continue
+        name, value = match.group("name"), match.group("value").strip("\"'")
+        if (_ENV_SECRET_NAME.search(name) and not _SETTING_NAME.search(name) and value
+                and not _PLACEHOLDER.search(value) and not re.fullmatch(r"\d+[smhd]?|true|false|yes|no", value, re.I)):
+            found.append((number, value, f"the committed env file sets `{name}`: the app runs with this value, and "
+                                         "whoever reads the repository has it"))
     return found
 
 
@@ -144,6 +169,8 @@ def _dismissal(rel: str, line: str, kind: str, value: str, is_test: Callable[[st
         return "a value in a test or fixture"
     if ENV_FILE.search(rel) and ENV_TEMPLATE.search(name) or re.search(r"(^|/)example\.env$", rel, re.I):
         return "an example env file: placeholders for the reader to replace"
+    if CI_CONFIG.search(rel) and (generic or kind == KEY_USE):
+        return "a value the CI configuration sets for its own test run (a service database, test settings)"
     if _MIGRATION.search(line) or (_MIGRATION.search(rel) and "Hex" in kind):
         return "a migration revision id"
     if kind == "JSON Web Token":

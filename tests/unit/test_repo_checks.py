@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -55,6 +56,23 @@ def test_readme_that_explains_choices_in_prose_passes(tmp_path):
 def test_readme_without_any_design_is_readme_design_missing(tmp_path):
     outcome = check(repo(tmp_path, {"README.md": README_RUN}), "repo.readme_design")
     assert kinds(outcome) == {"readme_design_missing"} and outcome.findings[0].severity == "low"
+
+
+@pytest.mark.parametrize("section", [
+    "## Tech Stack\n\n- **FastAPI**\n- **PostgreSQL**\n- **Docker**\n",
+    "### App structure\n\n```\n.\n├── app\n├── docker-compose.yml\n└── README.md\n```\n",
+], ids=["stack-list", "structure-tree"])
+def test_a_stack_list_or_a_file_tree_is_no_design_section(tmp_path, section):
+    outcome = check(repo(tmp_path, {"README.md": README_RUN + "\n" + section}), "repo.readme_design")
+    assert kinds(outcome) == {"readme_design_missing"}
+    assert "lists what is used" in outcome.findings[0].message
+
+
+def test_a_stack_section_that_explains_in_a_sentence_is_a_design_section(tmp_path):
+    section = ("## Tech stack\n\n- Express 5\n- bcryptjs\n\nData is kept in memory for now, so it is reset when "
+               "the server restarts (MongoDB is next on my list).\n")
+    outcome = check(repo(tmp_path, {"README.md": README_RUN + "\n" + section}), "repo.readme_design")
+    assert outcome.status == "pass" and "Tech stack" in outcome.summary
 
 
 # ---------------------------------------------------------------- tests and CI
@@ -116,6 +134,27 @@ def test_a_github_workflow_passes_and_says_what_it_runs(tmp_path):
 
 def test_no_ci_is_ci_missing(tmp_path):
     assert kinds(check(repo(tmp_path, {"app.py": ""}), "repo.ci")) == {"ci_missing"}
+
+
+def test_ci_that_runs_the_tests_in_any_of_its_files_passes_and_names_it(tmp_path):
+    root = repo(tmp_path, {".github/workflows/lint.yml": "on: push\njobs:\n  l:\n    steps:\n      - run: flake8 .\n",
+                           ".travis.yml": "script:\n  - docker-compose run app sh -c \"python manage.py test\"\n"})
+    outcome = check(root, "repo.ci")
+    assert outcome.status == "pass" and "manage.py test` in .travis.yml" in outcome.summary, outcome.summary
+
+
+def test_ci_that_never_runs_the_projects_tests_is_ci_tests_not_run(tmp_path):
+    workflow = ("on: push\njobs:\n  build:\n    steps:\n      - uses: actions/checkout@v4\n"
+                "      - run: docker build -t api .\n")
+    root = repo(tmp_path, {".github/workflows/docker-image.yml": workflow,
+                           "test/login.test.js": "test('logs in', async () => {});\n"})
+    outcome = check(root, "repo.ci")
+    assert kinds(outcome) == {"ci_tests_not_run"} and outcome.score == 0.5
+    assert "test/login.test.js" in outcome.findings[0].message
+    # with no test to run, the missing tests are repo.tests' finding, not a second one here
+    (root / "test/login.test.js").unlink()
+    outcome = check(root, "repo.ci")
+    assert outcome.status == "pass" and "no tests to run" in outcome.summary
 
 
 # ---------------------------------------------------------------- Dockerfile hygiene
@@ -336,6 +375,82 @@ def test_an_expired_jwt_is_set_aside_and_a_live_one_is_a_secret(tmp_path):
     assert _expired_on(live) is None
     root = repo(tmp_path, {"README.md": README_RUN, "app/client.py": f"TOKEN = '{live}'\n"})
     assert kinds(check(root, "repo.secrets")) == {"secret_committed"}
+
+
+def test_every_secret_named_value_of_a_committed_env_file_is_named_quoted_or_not(tmp_path):
+    root = repo(tmp_path, {"manage.py": "", ".env": "DEBUG=True\nSECRET_KEY=secret\nJWT_SECRET = jwt_my_coding\n"
+                                                    'DJANGO_SUPERUSER_PASS="admin"\nPORT=8000\n'})
+    outcome = check(root, "repo.secrets")
+    [finding] = outcome.findings
+    assert finding.kind == "secret_committed" and finding.severity == "high"
+    for line, name in ((2, "SECRET_KEY"), (3, "JWT_SECRET"), (4, "DJANGO_SUPERUSER_PASS")):
+        assert re.search(rf"line {line}: [^;]*hard-coded key[^;]*`{name}`", finding.message), finding.message
+    assert "jwt_my_coding" not in finding.message + (finding.evidence[0].excerpt or ""), "values are masked"
+
+
+def test_env_file_settings_that_merely_mention_a_secret_are_not_secrets(tmp_path):
+    settings = ("JWT_SECRET=\nTOKEN_EXPIRES_IN=1d\nPASSWORD_MIN_LENGTH=8\nSECRET_KEY=${SECRET_KEY}\n"
+                "API_KEY=<your-api-key>\nPORT=3000\n")
+    outcome = check(repo(tmp_path, {"index.js": "", ".env": settings}), "repo.secrets")
+    [finding] = outcome.findings  # a committed .env is still worth saying, but it names no secret
+    assert finding.severity == "medium" and "a .env file is where secrets live" in finding.message
+    template = check(repo(tmp_path / "t", {"index.js": "", ".env.example": "SECRET_KEY=secret\nDB_PASS=admin\n"}),
+                     "repo.secrets")
+    assert template.status == "pass", template.findings
+
+
+@pytest.mark.parametrize("text", [
+    "const jsonwebtoken = require('jsonwebtoken')\n"
+    "jsonwebtoken.verify(req.headers.authorization.split(' ')[1], 'RESTFULAPIs', (err, decode) => {})\n",
+    "from jose import jwt as jose_jwt\ntoken = jose_jwt.encode(claims, key='dev', algorithm='HS256')\n",
+], ids=["jsonwebtoken", "key-keyword"])
+def test_a_jwt_librarys_key_is_found_under_any_name(tmp_path, text):
+    outcome = check(repo(tmp_path, {"README.md": README_RUN, "src/auth.js": text}), "repo.secrets")
+    [finding] = outcome.findings
+    assert finding.severity == "high" and "the literal is the key of" in finding.message, finding.message
+
+
+def test_a_jwt_key_read_from_the_environment_is_no_secret(tmp_path):
+    text = "jsonwebtoken.verify(token, process.env.JWT_SECRET, (err, decode) => {})\n"
+    assert check(repo(tmp_path, {"README.md": README_RUN, "src/auth.js": text}), "repo.secrets").status == "pass"
+
+
+CI_WORKFLOW = """\
+on: push
+jobs:
+  test:
+    services:
+      postgres:
+        image: postgres:16
+        env:
+          POSTGRES_PASSWORD: postgres
+    steps:
+      - run: python manage.py test
+        env:
+          DATABASE_URL: postgres://postgres:postgres@localhost:5432/test
+          SECRET_KEY: test-secret-key
+          JWT_SECRET: "ci-only-signing-key"
+"""
+
+
+def test_the_values_a_ci_workflow_sets_for_its_own_test_run_are_set_aside(tmp_path):
+    compose = "services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: postgres\n"
+    root = repo(tmp_path, {"README.md": README_RUN, ".github/workflows/ci.yml": CI_WORKFLOW, "compose.yaml": compose,
+                           "tests/test_api.py": "DB_PASSWORD = 'postgres'\n\ndef test_x():\n    pass\n"})
+    outcome = check(root, "repo.secrets")
+    assert outcome.status == "pass", outcome.findings
+    aside = outcome.evidence[0].excerpt.splitlines()
+    assert any(line.startswith(".github/workflows/ci.yml:") and "the CI configuration sets for its own test run"
+               in line for line in aside), aside
+    # a value in a test keeps that reason even when the compose database uses the same one
+    assert all("a value in a test or fixture" in line for line in aside if line.startswith("tests/")), aside
+
+
+def test_a_cloud_key_in_a_ci_workflow_is_still_a_secret(tmp_path):
+    workflow = CI_WORKFLOW + "          AWS_ACCESS_KEY_ID: AKIAIOSFODNN7EXAMPLE\n"
+    outcome = check(repo(tmp_path, {"README.md": README_RUN, ".github/workflows/ci.yml": workflow}), "repo.secrets")
+    [finding] = outcome.findings
+    assert "AWS Access Key" in finding.message and "SECRET_KEY" not in finding.message
 
 
 # ---------------------------------------------------------------- lockfile

@@ -58,6 +58,9 @@ def readme(ctx: CheckContext):
 _DESIGN_HEADING = re.compile(
     r"^#{1,4}\s*.*\b(design|architecture|decisions?|trade-?offs?|why\b|how it works|project structure|structure"
     r"|tech(nology)? stack|stack|approach|security( notes)?|implementation notes?)\b", re.IGNORECASE | re.MULTILINE)
+# headings that often hold only a list of tools or a file tree: they count when their section explains in sentences
+_LISTING_HEADING = re.compile(r"structure|stack|approach", re.IGNORECASE)
+_NOT_PROSE = re.compile(r"^\s*([-*+|`~<!\[]|\d+[.)]|[│├└─])")  # list items, tables, code, html, images, trees
 _RATIONALE = re.compile(r"\b(because|so that|instead of|i chose|we chose|chosen|on purpose|trade-?off|rather than"
                         r"|decided|the reason)\b", re.IGNORECASE)
 
@@ -68,26 +71,56 @@ def readme_design(ctx: CheckContext):
     if not facts.readme:
         return ctx.skip("there is no README (repo.readme reports it)")
     text = facts.readme_text
-    heading = _DESIGN_HEADING.search(text)
+    headings = list(_DESIGN_HEADING.finditer(text))
+    heading = next((h for h in headings if _explains(h, text)), None)
+    listing = next((h for h in headings if h is not heading), None) if heading is None else None
     reasons = _RATIONALE.findall(text)
     evidence = [Evidence(curl=f"grep -niE '^#|because|instead of|trade-?off' {shlex.quote(facts.readme)}",
-                         file=facts.readme, excerpt=(heading.group(0) if heading else text[:300]))]
+                         file=facts.readme, excerpt=(_section(heading or listing, text)[:400] if heading or listing
+                                                     else text[:300]))]
     if heading or len(reasons) >= 2:
         found = f"a section {heading.group(0).strip()!r}" if heading else f"{len(reasons)} explained choices"
         return ctx.verdict(f"{facts.readme} explains its design ({found})", evidence=evidence)
+    only = (f" (its section {listing.group(0).strip(' #')!r} lists what is used, in no sentence saying why)"
+            if listing else "")
     finding = ctx.fail("readme_design_missing", "low", f"{facts.readme} says what the API does but not why it is built the "
-                       "way it is: no design or architecture section, no explained choices.", evidence=evidence,
+                       f"way it is: no design or architecture section, no explained choices{only}.", evidence=evidence,
                        hint="Add a short `## Design decisions` section: the stack and why, how data is stored, how "
                             "auth works, what you would change at scale. Reviewers read it to judge your reasoning.")
     return ctx.verdict("the README explains no design decisions", [finding])
+
+
+def _section(heading: re.Match, text: str) -> str:
+    """The text under a README heading, up to the next heading."""
+    rest = text[heading.end():]
+    following = re.search(r"^#{1,6}\s", rest, re.MULTILINE)
+    return heading.group(0) + (rest[:following.start()] if following else rest)
+
+
+def _explains(heading: re.Match, text: str) -> bool:
+    """Whether a design-like heading's section explains something: always for design, architecture, decisions...;
+    for a stack, structure or approach heading only when its section has a sentence of prose or a stated reason
+    (a bullet list of tools or a file tree is not a design decision)."""
+    if not _LISTING_HEADING.search(heading.group(1)):
+        return True
+    body = re.sub(r"^(```|~~~).*?^(```|~~~)[^\n]*$", "", _section(heading, text), flags=re.MULTILINE | re.DOTALL)
+    body = re.sub(r"<!--.*?-->", "", body, flags=re.DOTALL)
+    return bool(_RATIONALE.search(body) or any(_is_prose(line) for line in body.splitlines()[1:]))
+
+
+def _is_prose(line: str) -> bool:
+    """A sentence: not a list item, table row, code or tree line; eight words or more; ends as a sentence does."""
+    return (not _NOT_PROSE.match(line) and len(re.findall(r"\w+", line)) >= 8
+            and line.rstrip().endswith((".", "!", "?", ":", ")")))
 
 
 # ---------------------------------------------------------------- tests and CI
 
 _TEST_DEFINITION = re.compile(r"^\s*(async\s+)?def test_|\b(it|test|describe)\s*\(\s*['\"`]|@Test\b|func Test\w+\(",
                               re.MULTILINE)
-_RUNS_TESTS = re.compile(r"pytest|unittest|npm (run )?test|yarn test|pnpm test|jest|vitest|mocha|go test|tox|nox"
-                         r"|make test", re.IGNORECASE)
+_RUNS_TESTS = re.compile(r"pytest|unittest|manage\.py\s+test\b|(npm|pnpm|yarn|bun)\s+(run\s+)?[\w:-]*test|node\s+--test"
+                         r"|\bjest\b|vitest|mocha|go test|\btox\b|\bnox\b|make test|(mvn|gradlew?)\s+[\w\s-]*\btest\b"
+                         r"|cargo test|dotnet test", re.IGNORECASE)
 
 
 def _test_files(root: Path) -> list[str]:
@@ -215,11 +248,24 @@ def ci(ctx: CheckContext):
                            hint="Add .github/workflows/ci.yml: on push and pull_request, check out, set up the "
                                 "language, install the dependencies, run the tests, and `docker build` the image.")
         return ctx.verdict("no CI workflow", [finding])
-    text = read_text(ctx.facts.root / configs[0])
-    runs = _RUNS_TESTS.search(text)
-    return ctx.verdict(f"CI configured in {', '.join(configs[:3])}"
-                       + (f" (runs `{runs.group(0)}`)" if runs else " (no test command seen in it)"),
-                       evidence=[Evidence(curl=f"cat {shlex.quote(configs[0])}", file=configs[0], excerpt=text[:600])])
+    texts = {c: read_text(ctx.facts.root / c) for c in configs[:10]}
+    runs = next(((c, m) for c, t in texts.items() if (m := _RUNS_TESTS.search(t))), None)
+    shown = runs[0] if runs else configs[0]
+    evidence = [Evidence(curl=f"cat {shlex.quote(shown)}", file=shown, excerpt=texts[shown][:600])]
+    configured = f"CI configured in {', '.join(configs[:3])}"
+    if runs:
+        where = f" in {runs[0]}" if len(configs) > 1 else ""
+        return ctx.verdict(f"{configured} (runs `{runs[1].group(0)}`{where})", evidence=evidence)
+    tests = [f for f in _test_files(ctx.facts.root) if _TEST_DEFINITION.search(read_text(ctx.facts.root / f))]
+    if not tests:  # nothing to run: repo.tests reports the missing tests, not this check a second time
+        return ctx.verdict(f"{configured} (it runs no test command; the repository has no tests to run)",
+                           evidence=evidence)
+    finding = ctx.fail("ci_tests_not_run", "low",
+                       f"{configured}, but no step runs the tests ({len(tests)} test file(s), e.g. {tests[0]}): a "
+                       "push that breaks them still goes green.", evidence=evidence,
+                       hint="Add a step that runs the tests (`pytest`, `python manage.py test`, `npm test`, `go test "
+                            "./...`) before the build or deploy steps, so a red test stops the workflow.")
+    return ctx.verdict(f"{configured}, but it runs no test command", [finding], score=0.5)
 
 
 # ---------------------------------------------------------------- Dockerfile hygiene
@@ -474,7 +520,8 @@ def committed_secrets(ctx: CheckContext):
                        for k in set().union(*kinds_by_line.values())) if found else False
         specific = specific or any("Secret Keyword" in k and any("Entropy" in t for t in k)
                                    for k in kinds_by_line.values())
-        shown = list({hit.line: hit for hit in found}.values())[:4]  # one line once, however many detectors hit it
+        # one line once, however many detectors hit it, in the file's order
+        shown = sorted({hit.line: hit for hit in found}.values(), key=lambda h: h.line)[:4]
         what = "; ".join(f"line {h.line}: {' + '.join(sorted(kinds_by_line[h.line]))} ({secret_scan.mask(h.value)}): "
                          f"{h.why}" for h in shown)
         env = rel in env_files

@@ -35,6 +35,7 @@ MISSING_ID = "987654321"  # an id no fresh app has made: stands for an object th
 _CUT = re.compile(r"\.\.\. \[\d+ more characters\]$|^<\d+ bytes of binary data>$")
 _FORM = re.compile(r"[\w.%+~*-]+=[^&\s{}]*(?:&[\w.%+~*-]+=[^&\s{}]*)*")
 _ID_SEGMENT = re.compile(r"^(\d+|[0-9a-f]{24}|[0-9a-fA-F-]{36}|[A-Za-z0-9_-]{20,})$")
+_SERVER_ID = re.compile(r"^(\d+|[0-9a-f]{24}|[0-9a-fA-F-]{36})$")  # ids a database assigns
 _USER_KEY = re.compile(r"^(owner|user|author|creator|created_?by|account|sub)(_?id|_?pk)?$|^userId$|^ownerId$", re.I)
 _ID_KEY = re.compile(r"(^|_)(id|pk|uuid|slug|code|key)$|Id$|^owner|^user$", re.I)
 _VOLATILE_KEY = re.compile(r"(^|_)(at|date|time|timestamp|created|updated|modified|expires?|exp|iat|nbf|jti|"
@@ -353,50 +354,68 @@ def _id_path(body: Any) -> tuple | None:
 
 def _stand_ins(scorecard: Scorecard, steps: list[Step], origin: str, credentials: dict[str, str],
                auth: dict | None) -> tuple[list[StandIn], dict[str, str], set[int], set[int]]:
-    """Objects the steps address (an id in a collection's item path) that no earlier step created: made again from
-    a create recorded elsewhere in the scorecard, or, when the grade's answer was 404, replaced by an id no app has
-    made. Also returns the indexes of the steps that read a stand-in (judged by
-    the types of their answer: the object is not the one the grade saw) and of those that list a collection the
-    chain put nothing in (judged by status and content type: its members and counts were the rest of the grade's)."""
+    """Objects the steps address (an id in a path) that no earlier step created: made again by the recorded create
+    whose answer held that id, else by another recorded create on its collection; when the grade's answer was 404,
+    an id no app has made stands for it. Also returns the indexes of the steps that read a stand-in (judged by the
+    types of their answer: the object is not the one the grade saw) and of those that list a collection the chain
+    put nothing in (judged by status and content type: its members and counts were the rest of the grade's)."""
     patterns = _collections(scorecard)
+    literals = _literal_segments(scorecard)
+    answers = " ".join((e.response.body or "") + " " + " ".join(e.response.headers.values())
+                       for _, e in _all_evidence(scorecard) if e.response is not None)
     stand_ins: list[StandIn] = []
     missing: dict[str, str] = {}
     shaped: set[int] = set()
     foreign: set[int] = set()
     produced = " "
     for index, step in enumerate(steps):
-        if any(_addresses(step, s.old_id) for s in stand_ins):
-            shaped.add(index)
         path = urlsplit(step.path).path
-        for pattern in patterns:
-            match = pattern.search(path)
-            if not match:
+        match = next((m for m in (p.search(path) for p in patterns) if m), None)
+        if match and match.group("id") is None:  # a list: the rest of the grade's objects, or the chain's own
+            collection = path.rstrip("/")
+            if step.method == "GET" and not _created_in(steps, step, collection) and \
+                    (step.evidence.response.body or "").strip() not in ("", "[]"):
+                foreign.add(index)
+        item_of = {match.group("id"): path[:match.start("id") - 1]} if match and match.group("id") else {}
+        for segment in path.split("/"):
+            if not segment or segment in literals or _mentions(produced, segment):
                 continue
-            old_id = match.group("id")
-            collection = path[:match.start("id") - 1] if old_id else path.rstrip("/")
-            if old_id is not None and (not _ID_SEGMENT.match(old_id) or _mentions(produced, old_id)
-                                       or old_id in missing or any(s.old_id == old_id for s in stand_ins)):
+            made = None  # a plain word is an id only where a recorded create answered it (a short code `jSuLuXN`)
+            if not (_ID_SEGMENT.match(segment) or _random_looking(segment) or segment in item_of):
+                made = _recorded_create(scorecard, origin, auth, value=segment)
+                if made is None:
+                    continue
+            if segment in missing or any(s.old_id == segment for s in stand_ins):
+                shaped.update({index} if segment not in missing else set())
                 continue
-            if old_id is None:
-                if step.method != "GET" or _created_in(steps, step, collection):
-                    break
-                if (step.evidence.response.body or "").strip() not in ("", "[]"):
-                    foreign.add(index)
-                break
-            if old_id is not None and step.evidence.response.status == 404:
-                missing[old_id] = MISSING_ID if old_id.isdigit() else old_id
+            if step.evidence.response.status == 404:
+                missing[segment] = MISSING_ID if segment.isdigit() else segment
                 continue
-            create = _recorded_create(scorecard, origin, collection, auth)
+            create = made or _recorded_create(scorecard, origin, auth, value=segment) or (
+                _recorded_create(scorecard, origin, auth, collection=item_of[segment]) if segment in item_of else None)
             if create is None:
-                raise NotReplayable(f"{step.method} {path} addresses an object the fuzzer made, and the scorecard "
-                                    f"records no create on {collection} to make another")
+                if not _SERVER_ID.match(segment) and not _mentions(answers, segment) and not _fuzzed(step.evidence):
+                    continue  # in a probe's request and in no answer of the grade: a value it chose (an unknown code)
+                raise NotReplayable(f"{step.method} {path} addresses {segment}, which an earlier request of the grade "
+                                    "made (the fuzzer's) and the scorecard does not record how")
             token = _credential(step, auth)
-            stand_ins.append(StandIn(old_id=old_id, create=create[0], id_path=create[1],
+            stand_ins.append(StandIn(old_id=segment, create=create[0], id_path=create[1],
                                      user=credentials.get(token) if token else None))
             shaped.add(index)
-            break
         produced += (step.evidence.response.body or "") + " " + " ".join(step.evidence.response.headers.values())
     return stand_ins, missing, shaped, foreign
+
+
+def _literal_segments(scorecard: Scorecard) -> set[str]:
+    """Path segments that are routes, not ids: those of the routes in the code, the findings' operations, the
+    collections and the auth operations."""
+    templates = [str(route[1]) for route in scorecard.facts.get("routes_in_code") or [] if len(route) > 1]
+    templates += [f.operation.partition(" ")[2] for f in scorecard.findings if f.operation]
+    templates += [str(c) for c in scorecard.api.get("resources") or []]
+    auth = scorecard.api.get("auth") if isinstance(scorecard.api.get("auth"), dict) else {}
+    templates += [str(auth.get(k) or "").partition(" ")[2] for k in ("register", "login")]
+    return {part for template in templates for part in template.split("/") if part and "{" not in part
+            and not part.startswith(":") and "<" not in part}
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -412,22 +431,39 @@ def _created_in(steps: list[Step], before: Step, collection: str) -> bool:
     return False
 
 
-def _recorded_create(scorecard: Scorecard, origin: str, collection: str, auth: dict | None):
-    """(the Step, the id's path) of a successful create on `collection` in any evidence of the scorecard: the
-    grader's own creates first (checks' evidence, notes that say so), the fuzzer's last."""
+def _fuzzed(evidence) -> bool:
+    """Did Schemathesis send this request (its own headers), rather than one of the grader's probes?"""
+    return evidence.request is not None and any(k.lower().startswith("x-schemathesis") for k in evidence.request.headers)
+
+
+def _all_evidence(scorecard: Scorecard) -> list[tuple[int, Any]]:
+    """Every evidence of the scorecard, with 0 for the checks' own and 1 for the findings'."""
+    return [(0, e) for c in scorecard.checks for e in c.evidence] + [(1, e) for f in scorecard.findings for e in f.evidence]
+
+
+def _recorded_create(scorecard: Scorecard, origin: str, auth: dict | None, *, collection: str | None = None,
+                     value: str | None = None):
+    """(the Step, the id's JSON path) of a successful POST in any evidence of the scorecard whose answer holds
+    `value` (as an id, or a random-looking code), or of a create on `collection`: the grader's own first (checks'
+    evidence, notes that say so), the fuzzer's last."""
     candidates = []
-    for where, evidence in [(0, e) for c in scorecard.checks for e in c.evidence] + \
-                           [(1, e) for f in scorecard.findings for e in f.evidence]:
+    for where, evidence in _all_evidence(scorecard):
         request, response = evidence.request, evidence.response
         if (request is None or response is None or request.method != "POST" or not response.status
                 or not 200 <= response.status < 300 or _origin(request.url) != origin
-                or urlsplit(request.url).path.rstrip("/") != collection):
+                or (request.body and _CUT.search(request.body)) or REDACTED in (request.body or "")):
             continue
-        id_path = _id_path(_body_json(response.body))
-        if id_path is None or (request.body and _CUT.search(request.body)) or REDACTED in (request.body or ""):
+        answer = _body_json(response.body)
+        if value is not None:
+            id_path = next((path for path, leaf in _leaves(answer) if str(leaf) == value and path
+                            and (_ID_KEY.search(str(path[-1])) or _random_looking(value))), None)
+        elif urlsplit(request.url).path.rstrip("/") == collection:
+            id_path = _id_path(answer)
+        else:
             continue
-        fuzzed = any(k.lower().startswith("x-schemathesis") for k in request.headers)
-        candidates.append(((fuzzed, where, "create" not in (evidence.note or "")), evidence, id_path))
+        if id_path is None:
+            continue
+        candidates.append(((_fuzzed(evidence), where, "create" not in (evidence.note or "")), evidence, id_path))
     if not candidates:
         return None
     _, evidence, id_path = min(candidates, key=lambda c: c[0])

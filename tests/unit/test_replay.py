@@ -7,10 +7,14 @@ mocked: its users are registered and logged in through the app's own auth flow.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
+from urllib.parse import urlsplit
 
 import pytest
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import RedirectResponse
 
 from portfolio_grader.cli import main
 from portfolio_grader.models import (
@@ -41,6 +45,7 @@ from ..conftest import make_context
 from ..conftest import run as run_check
 from ..probes.apps import flawed_recipes_app
 from ..probes.auth_apps import tasks_app
+from ..probes.advanced_apps import LinkIn, shortener_app
 
 
 def graded(ctx, *check_ids: str) -> Scorecard:
@@ -343,3 +348,53 @@ def test_cli_exits_0_when_all_reproduce_1_when_one_does_not_2_when_it_cannot_run
     err = capsys.readouterr().err
     assert "does not answer" in err and len(err.strip().splitlines()) == 1
     assert main(["replay", str(result), "--url", "http://127.0.0.1:9", "--finding", "F999"]) == 2
+
+
+def test_an_unknown_code_the_probe_chose_is_sent_as_it_was_and_reproduces_only_on_the_flawed_app(serve):
+    card = graded(make_context(serve(shortener_app(unknown_500=True))), "shortener.redirect")
+    target = finding(card, "redirect_wrong")
+    assert run(plan(card, target), Prober(serve(shortener_app(unknown_500=True)))).verdict == "reproduces"
+    fixed = run(plan(card, target), Prober(serve(shortener_app())))
+    assert fixed.verdict == "does_not_reproduce", fixed.line()
+
+
+def words_shortener_app(redirect: bool):
+    """Short codes that are plain words (`river`, no digit, not id-shaped); a known code answers 200 with the
+    link unless `redirect`."""
+    app = FastAPI()
+    words = itertools.cycle(["river", "stone", "maple", "cedar"])
+    links: dict[str, dict] = {}
+
+    @app.post("/links", status_code=201)
+    def create(body: LinkIn):
+        code = next(words) + next(words)
+        links[code] = {"id": len(links) + 1, "code": code, "url": body.url}
+        return links[code]
+
+    @app.get("/{code}")
+    def follow(code: str):
+        if code not in links:
+            raise HTTPException(404, "no such code")
+        return RedirectResponse(links[code]["url"], status_code=302) if redirect else links[code]
+
+    return app
+
+
+def test_a_plain_word_code_made_by_a_create_recorded_elsewhere_is_made_again(serve):
+    ctx = make_context(serve(words_shortener_app(redirect=False)))
+    card = graded(ctx, "shortener.redirect")
+    target = finding(card, "redirect_wrong")
+    # the chain keeps only the read; its create is recorded in another check's evidence, as a fuzzer's create is
+    create = next(e for e in target.evidence if e.request.method == "POST")
+    read_only = target.model_copy(update={"evidence": [e for e in target.evidence if e.request.method != "POST"]})
+    check = card.checks[0].model_copy(update={"evidence": [*card.checks[0].evidence, create]})
+    card = card.model_copy(update={"findings": [read_only if f.id == target.id else f for f in card.findings],
+                                   "checks": [check, *card.checks[1:]]})
+    card = Scorecard.model_validate_json(card.model_dump_json())
+    target = finding(card, "redirect_wrong")
+    code = create.response.body.split('"code":"')[1].split('"')[0]
+    assert any(urlsplit(e.request.url).path == f"/{code}" for e in target.evidence), target.evidence
+    fresh = run(plan(card, target), Prober(serve(words_shortener_app(redirect=False))))
+    assert fresh.verdict == "reproduces", fresh.line()
+    fixed = run(plan(card, target), Prober(serve(words_shortener_app(redirect=True))))
+    assert fixed.verdict == "does_not_reproduce", fixed.line()

@@ -21,6 +21,8 @@ from portfolio_grader.models import Manifest, RepoFacts, Source, Workspace
 from portfolio_grader.runtime import RuntimeOptions, start
 from portfolio_grader.runtime.builders import detect_builder
 
+from .test_samples import SAMPLE_NAMES, SAMPLES
+
 pytestmark = pytest.mark.docker
 
 KNOWN_BUILDERS = ("docker buildx (BuildKit)", "docker CLI ", "docker SDK (classic builder, no BuildKit)")
@@ -450,13 +452,8 @@ def test_a_migration_that_fails_is_reported_with_the_table_still_missing(engine,
 
 # ---------------------------------------------------------------- samples: what the scorecard says the grader did
 # expected.yaml's `notes_include` (texts each found in one scorecard note) and `criteria_evaluated` (criteria whose
-# checks must have run, whatever their verdict). The grades are test_samples.py's: one build per sample per run.
-
-from . import test_samples as _samples  # noqa: E402
-from .test_samples import SAMPLE_NAMES, SAMPLES  # noqa: E402
-
-if hasattr(_samples, "graded"):  # the shared fixture: test_samples.py's module one, else conftest.py's session one
-    graded = _samples.graded
+# checks must have run, whatever their verdict). `graded` is conftest.py's session fixture: one build per sample
+# per run, shared with test_samples.py.
 
 _NOTED = [n for n in SAMPLE_NAMES if {"notes_include", "criteria_evaluated"} & set(
     (__import__("yaml").safe_load((SAMPLES / n / "expected.yaml").read_text()) or {}))]

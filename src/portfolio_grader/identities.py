@@ -27,6 +27,8 @@ PRIVILEGED_FIELDS = frozenset({"role", "roles", "user_role", "userrole", "userty
                                "isstaff", "staff", "permissions", "scopes", "groups", "is_moderator"})
 # Fields a second user or object may not share with the first (a unique index): each gets a fresh value.
 _UNIQUE_WORDS = re.compile(r"phone|mobile|tel(ephone)?$|handle|slug|nick|cpf|document|ssn|code$", re.I)
+# an optional field naming another object (`coupon_id`, `categoryId`, `tag_ids`): a made-up value points at nothing
+_REFERENCE = re.compile(r"(^|_)ids?$|[a-z0-9]Ids?$")
 # A refusal that says the value is taken: the next attempt uses fresh values.
 _TAKEN_WORDS = re.compile(r"already|exist|taken|unique|duplicate|in use|registered", re.I)
 
@@ -164,12 +166,18 @@ def signup_body(schema: dict, flow: AuthFlow, label: str, tag: str, password: st
 
 def fresh_object(schema: dict | None, keys: tuple[str, ...] = ()) -> Any:
     """A schema-valid create body whose key fields (`keys`: the natural key a path addresses the object by, a
-    title or a slug) and unique-looking fields hold fresh values, so that no create collides with an earlier one."""
+    title or a slug) and unique-looking fields hold fresh values, so that no create collides with an earlier one.
+    Optional fields that reference other objects (`coupon_id`, `categoryId`, an optional `id`) are left out: an
+    example id names an object that need not exist, and the create is refused for it (404 "Coupon not found")."""
     body = valid_example(schema) if schema else {}
     if not isinstance(body, dict):
         return body
+    required = set((schema or {}).get("required") or ())
     for name, sub in ((schema or {}).get("properties") or {}).items():
         sub = sub if isinstance(sub, dict) else {}
+        if name not in required and name not in keys and _REFERENCE.search(name):
+            body.pop(name, None)
+            continue
         if (name in body and (name in keys or _UNIQUE_WORDS.search(name.lower()))
                 and _type_of(sub) in ("string", "integer", None) and not sub.get("enum") and not sub.get("format")):
             body[name] = _unique_value(sub, name.lower())

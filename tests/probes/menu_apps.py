@@ -1,6 +1,8 @@
 """A restaurant menu API: customers sign up and read the menu, only staff may add to it. Nothing in the spec
 says which operations are staff-only (no tags, no /admin prefix, no item GET): the create's 403 to a customer
-is the only sign. `open_writes` lets any logged-in customer change and delete menu items (the flaw)."""
+is the only sign. `open_writes` lets any logged-in customer change and delete menu items (the flaw). Customers
+order from the menu: an order may name a coupon (an optional reference that must exist), and `open_orders` lets
+any customer read any order (the flaw)."""
 
 from __future__ import annotations
 
@@ -28,12 +30,25 @@ class Item(BaseModel):
     price: float = Field(ge=0)
 
 
-def menu_app(open_writes: bool = False, self_promotion: bool = False) -> FastAPI:
-    """`self_promotion`: any user may make itself an employee through PUT /users/update_role (the flaw)."""
+class OrderIn(BaseModel):
+    delivery_address: str = Field(max_length=120)
+    coupon_id: int | None = None
+
+
+def menu_app(open_writes: bool = False, self_promotion: bool = False, more_items: int = 0, held: int = 0,
+             with_orders: bool = False, open_orders: bool = False) -> FastAPI:
+    """`self_promotion`: any user may make itself an employee through PUT /users/update_role (the flaw).
+    `more_items` seeds that many items after the first two; the first `held` items are in past orders, and
+    deleting one answers 409 (the API protects its own data, which says nothing about who may delete)."""
     users: dict[str, dict] = {"chef": {"username": "chef", "password": "Chef-Pass-123", "role": "chef"}}
     tokens: dict[str, str] = {}
     items: dict[int, dict] = {1: {"id": 1, "name": "Soup", "price": 4.5}, 2: {"id": 2, "name": "Pie", "price": 3.0}}
-    ids = itertools.count(3)
+    for number in range(3, 3 + more_items):
+        items[number] = {"id": number, "name": f"Dish {number}", "price": 5.0}
+    ids = itertools.count(3 + more_items)
+    orders: dict[int, dict] = {}
+    order_ids = itertools.count(1)
+    coupons = {7: 10}
     app = FastAPI(title="menu")
     bearer = HTTPBearer(auto_error=False)
 
@@ -96,10 +111,29 @@ def menu_app(open_writes: bool = False, self_promotion: bool = False) -> FastAPI
         items[item_id].update(body.model_dump())
         return items[item_id]
 
-    @app.delete("/menu/{item_id}", status_code=204, responses={401: {}, 403: {}, 404: {}})
+    @app.delete("/menu/{item_id}", status_code=204, responses={401: {}, 403: {}, 404: {}, 409: {}})
     def delete(item_id: int, _: dict = Depends(writer)):
-        if items.pop(item_id, None) is None:
+        if item_id not in items:
             raise HTTPException(404, "no such item")
+        if item_id <= held:
+            raise HTTPException(409, "You can not delete this menu item: it is in orders")
+        del items[item_id]
         return Response(status_code=204)
+
+    if with_orders:
+        @app.post("/orders", status_code=201, responses={401: {}, 404: {}})
+        def order(body: OrderIn, user: dict = Depends(current)):
+            if body.coupon_id is not None and body.coupon_id not in coupons:
+                raise HTTPException(404, "Coupon not found")
+            made = {"id": next(order_ids), "owner": user["username"], **body.model_dump()}
+            orders[made["id"]] = made
+            return made
+
+        @app.get("/orders/{order_id}", responses={401: {}, 404: {}})
+        def read_order(order_id: int, user: dict = Depends(current)):
+            made = orders.get(order_id)
+            if made is None or not open_orders and made["owner"] != user["username"]:
+                raise HTTPException(404, "Order not found")
+            return made
 
     return app

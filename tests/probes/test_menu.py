@@ -51,3 +51,32 @@ def test_crud_on_a_collection_only_staff_create_in_is_not_failed_for_a_customer_
     as_chef = run("crud.lifecycle", make_context(serve(menu_app()), facts=facts))
     assert as_chef.status == "pass", (as_chef.summary, [f.message for f in as_chef.findings])
     assert "walked as the manifest's admin" in as_chef.summary
+
+
+def test_a_delete_refused_with_409_for_the_items_own_sake_is_retried_on_other_existing_items(serve):
+    """409 (the item is in past orders) says nothing about who may delete: the newest listed items are tried until
+    one answers with allowed or refused (the older items are the ones orders name)."""
+    outcome = run("ownership.bfla", make_context(serve(menu_app(open_writes=True, more_items=10, held=8))))
+    assert outcome.status == "fail" and "DELETE /menu/{item_id}" in {f.operation for f in outcome.findings}, outcome
+    deleted = next(f for f in outcome.findings if f.operation == "DELETE /menu/{item_id}").evidence[-1]
+    assert deleted.response.status == 204 and int(deleted.request.url.rsplit("/", 1)[-1]) > 8
+
+
+def test_held_items_refused_to_customers_still_pass(serve):
+    outcome = run("ownership.bfla", make_context(serve(menu_app(more_items=10, held=8))))
+    assert outcome.status == "pass", (outcome.summary, outcome.reason)
+
+
+def test_an_optional_reference_to_another_object_is_left_out_of_the_grader_s_creates(serve):
+    """An order may name a coupon; the example coupon id names none, so the create leaves it out and is not
+    refused 404 "Coupon not found": CRUD and ownership get an object to work with."""
+    ctx = make_context(serve(menu_app(with_orders=True, open_orders=True)))
+    outcome = run("ownership.bola", ctx)
+    assert outcome.status == "fail" and "bola_read" in kinds(outcome), (outcome.summary, outcome.reason)
+    create = next(e for e in outcome.findings[0].evidence if e.request.method == "POST")
+    assert "coupon_id" not in (create.request.body or "")
+
+
+def test_orders_only_their_owner_reads_pass_the_ownership_walk(serve):
+    outcome = run("ownership.bola", make_context(serve(menu_app(with_orders=True))))
+    assert outcome.status == "pass", (outcome.summary, outcome.reason)

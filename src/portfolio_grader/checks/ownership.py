@@ -34,6 +34,7 @@ from .registry import CheckContext, check
 MAX_RESOURCES = 3  # collections the mass-assignment and control probes look at
 MAX_OWNED = 20  # owned collections BOLA walks at most (top level and nested), within the family's deadline
 MAX_ADMIN_OPERATIONS = 8
+MAX_CONFLICT_RETRIES = 10  # other existing objects an admin write is tried on after a 409
 MAX_EXPOSURE_FINDINGS = 10
 OWNER_FIELDS = ("owner_id", "ownerId", "user_id", "userId", "owner", "created_by", "createdBy", "author_id",
                 "authorId")
@@ -1006,10 +1007,17 @@ def _profiles_of(ctx: CheckContext, other: Identity, viewer: Identity, admin_pat
 # ---------------------------------------------------------------- 4. BFLA
 
 
+# what the summary of an admin-only operation says: "(Only Admins)", "admins only", "requires admin"
+_ADMIN_ONLY = re.compile(r"\bonly\s+(?:for\s+)?(?:the\s+)?(?:admins?|administrators?|staff|superusers?)\b"
+                         r"|\b(?:admins?|administrators?|staff|superusers?)[\s-]+only\b"
+                         r"|\brequires?\s+(?:an?\s+)?(?:admin|administrator|staff|superuser)\b", re.I)
+
+
 def _admin_operations(ctx: CheckContext) -> tuple[list[Operation], list[str]]:
     """The admin-only operations, and why the ones inferred from behaviour count as admin-only."""
     ops = list(ctx.api.auth.admin_operations) if ctx.api.auth else []
-    ops += [op for op in ctx.api.operations if op not in ops and re.search(r"admin", op.operation_id or "", re.I)]
+    ops += [op for op in ctx.api.operations if op not in ops and (
+        re.search(r"admin", op.operation_id or "", re.I) or _ADMIN_ONLY.search(op.summary))]
     privileged, why = _privileged_writes(ctx)
     return ops + [op for op in privileged if op not in ops], why
 
@@ -1114,8 +1122,7 @@ def bfla(ctx: CheckContext):
                         "with the same token, so refusals of the admin operations would prove nothing (the test "
                         "user may have been deleted or the API reset)")
     admin = ctx.admin_identity()
-    user_id = _user_id(ctx, b) if b is not None else None
-    user_id = user_id if user_id is not None else _user_id(ctx, a)
+    users = [u for u in (b, a) if u is not None]
     findings: list[Finding] = []
     warnings: list[Finding] = []  # refusals with the wrong status: shown, the refusal still counts
     evidence: list[Evidence] = [control.evidence(f"control: user A's token works ({_route(ctx, control)} answered "
@@ -1125,7 +1132,7 @@ def bfla(ctx: CheckContext):
     cleanup = _Cleanup(ctx)
     try:
         for op in admin_ops[:MAX_ADMIN_OPERATIONS]:
-            target = _existing_target(ctx, op, user_id, [u for u in (b, admin, a) if u is not None], cleanup)
+            target = _existing_target(ctx, op, users, [u for u in (b, admin, a) if u is not None], cleanup)
             if "{" in op.path and target is None:
                 notes.append(f"{op.label} not sent: no existing object to aim it at (a made-up id's 404 proves "
                              "nothing)")
@@ -1137,8 +1144,10 @@ def bfla(ctx: CheckContext):
                 continue
             payload = {"json": body if body is not None else {}} if op.method not in ("GET", "DELETE") else {}
             sent = ctx.prober.request(op.method, path, headers=headers, **payload)
-            # 409: this object is held by others (a menu item in orders); another existing one tells more
-            for other in (_listed_ids(ctx, op, a) if sent.status == 409 and target is not None else [])[:5]:
+            # 409: this object is held by others (a menu item in orders); another existing one tells more, the
+            # newest first (older objects are the ones orders and fixtures name)
+            for other in list(reversed(_listed_ids(ctx, op, a) if sent.status == 409 and target is not None
+                                       else []))[:MAX_CONFLICT_RETRIES]:
                 if other != target:
                     target, path = other, fill_id(op.path, other)
                     sent = ctx.prober.request(op.method, path, headers=headers, **payload)
@@ -1227,15 +1236,16 @@ def _credentials_control(ctx: CheckContext, identity: Identity) -> Exchange | No
     return ctx.prober.request("GET", lists[0].path, headers=identity.headers(flow)) if lists else None
 
 
-def _existing_target(ctx: CheckContext, op: Operation, user_id: Any, creators: list[Identity],
+def _existing_target(ctx: CheckContext, op: Operation, users: list[Identity], creators: list[Identity],
                      cleanup: _Cleanup) -> Any:
-    """The id an admin operation on `/x/{id}` is aimed at: a user's real id for user routes, else an object of
-    the matching collection that another user (or the admin) created for the probe, else one from its list."""
+    """The id an admin operation on `/x/{id}` is aimed at: an existing user's for user routes (its id, username
+    or e-mail, whichever the parameter names), else an object of the matching collection that another user (or
+    the admin) created for the probe, else one from its list."""
     params = re.findall(r"\{([^}]+)\}", op.path)
     if len(params) != 1:
         return None
     if re.search(r"user|account|member|customer", params[0] + op.path.rsplit("{", 1)[0].rsplit("/", 2)[-2], re.I):
-        return user_id
+        return _user_target(ctx, op, params[0], users)
     segment = op.path.rsplit("{", 1)[0].rstrip("/").rsplit("/", 1)[-1]
     resource = next((r for r in ctx.api.resources if r.item == op.path
                      or r.collection.rstrip("/").rsplit("/", 1)[-1] == segment), None)
@@ -1254,6 +1264,19 @@ def _existing_target(ctx: CheckContext, op: Operation, user_id: Any, creators: l
         listed = ctx.prober.request("GET", resource.list.path, headers=creators[0].headers(flow))
         return next((i for i in (find_id(o, resource.id_field) for o in items_of(listed.json())) if i is not None), None)
     return None
+
+
+def _user_target(ctx: CheckContext, op: Operation, param: str, users: list[Identity]) -> Any:
+    """The value of a user route's parameter for an existing user: a disposable victim's for writes (a delete
+    wrongly allowed must harm no test user), else user B's or A's; None when no user's value is known."""
+    from .accounts import _value_of  # accounts builds on this module's helpers
+    candidates = list(users)
+    if op.method != "GET":
+        try:
+            candidates.insert(0, ctx.disposable_identity("Q"))
+        except IdentityError:
+            pass
+    return next((v for v in (_value_of(ctx, u, param) for u in candidates) if v not in (None, "")), None)
 
 
 def _listed_id(ctx: CheckContext, op: Operation, identity: Identity) -> Any:

@@ -1,0 +1,28 @@
+"""ownership.bfla on an admin operation that only its summary marks admin-only ("(Only Admins)"), addressed by
+username (roster_apps.py): it is judged on an existing, disposable user, after a control with user A's token."""
+
+from __future__ import annotations
+
+from ..conftest import kinds, make_context, run
+from .roster_apps import roster_app
+
+
+def test_a_delete_its_summary_says_only_admins_may_call_is_an_admin_operation_refused_with_the_control(serve):
+    ctx = make_context(serve(roster_app()))
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "warn", (outcome.summary, outcome.reason)  # refused, with 401 where 403 is meant
+    assert kinds(outcome) == {"forbidden_answered_401"} and "1/1 admin operation(s) refused" in outcome.summary
+    assert outcome.evidence[0].response.status == 200 and "control" in outcome.evidence[0].note
+    refused = next(e for e in outcome.evidence if "DELETE" == e.request.method)
+    victim = refused.request.url.rsplit("/", 1)[-1]
+    assert victim.startswith("pg") and victim not in {u.login_value for u in ctx.identities(2)}  # a disposable user
+
+
+def test_any_user_deleting_other_users_by_username_is_bfla(serve):
+    ctx = make_context(serve(roster_app(open_delete=True)))
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"bfla"}, (outcome.summary, outcome.reason)
+    assert outcome.findings[0].operation == "DELETE /users/v1/{username}"
+    a, b = ctx.identities(2)
+    for user in (a, b):  # the victim was a disposable user: the test users are still there
+        assert ctx.prober.request("GET", "/me", headers=user.headers(ctx.api.auth)).status == 200

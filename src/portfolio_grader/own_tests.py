@@ -14,7 +14,7 @@ import json
 import re
 import shlex
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
@@ -190,9 +190,35 @@ def _pyproject_groups(doc: dict, with_dev: bool, extras: list[str]) -> bool:
     return any(_names_pytest(g) for g in groups)
 
 
+_EXPORT = re.compile(r"\b(poetry|pdm|uv)\s+export\b([^;&|]*?)(?:-o|--output(?:-file)?)[= ]\s*(\S+)([^;&|]*)")
+
+
+def _exported(chain: list[Stage]) -> dict[str, tuple[str, bool]]:
+    """{file name: (the export command, with the dev dependencies?)} of requirement files the build writes from
+    pyproject.toml (`poetry export -f requirements.txt --output requirements.txt`): the repository has no such file."""
+    out = {}
+    for _, run in _runs(chain):
+        for match in _EXPORT.finditer(run):
+            options = match.group(2) + match.group(4)
+            with_dev = bool(re.search(r"--with[= ]\S*dev|--dev\b|--all-groups|-G\s*dev", options)) \
+                if match.group(1) == "poetry" else not _DEV_OFF.search(options)
+            out[Path(match.group(3).strip("'\"")).name] = (f"{match.group(1)} export", with_dev)
+    return out
+
+
 def _pytest_installed(root: Path, chain: list[Stage], dockerfile: str) -> tuple[str, list[str]]:
     """(what shows pytest is installed, or '' when nothing does; the requirement files the image installs)."""
     installed: list[str] = []
+    exported = _exported(chain)
+
+    def lists_pytest(name: str) -> str | None:
+        if _requirements_lists_pytest(root, name):
+            return f"{name}, which lists pytest"
+        export = exported.get(Path(name).name) if not (root / name).is_file() else None
+        if export and _pyproject_groups(_pyproject(root), export[1], []):
+            return f"{name}, written by `{export[0]}` from pyproject.toml, which lists pytest"
+        return None
+
     for line, run in _runs(chain):
         where = f"{dockerfile}:{line}"
         for match in _PIP.finditer(run):
@@ -200,13 +226,13 @@ def _pytest_installed(root: Path, chain: list[Stage], dockerfile: str) -> tuple[
             for i, word in enumerate(words):
                 if word in ("-r", "--requirement") and i + 1 < len(words):
                     installed.append(words[i + 1])
-                    if _requirements_lists_pytest(root, words[i + 1]):
-                        return f"{where} installs {words[i + 1]}, which lists pytest", installed
+                    if found := lists_pytest(words[i + 1]):
+                        return f"{where} installs {found}", installed
                 elif word.startswith(("-r", "--requirement=")) and len(word) > 2:
                     name = word.split("=", 1)[1] if "=" in word else word[2:]
                     installed.append(name)
-                    if _requirements_lists_pytest(root, name):
-                        return f"{where} installs {name}, which lists pytest", installed
+                    if found := lists_pytest(name):
+                        return f"{where} installs {found}", installed
                 elif _PYTEST.match(word.strip("'\"")):
                     return f"{where} installs pytest (`{' '.join(match.group(0).split())[:100]}`)", installed
                 elif re.match(r"^['\"]?\.(\[[\w,\-]+\])?['\"]?$", word):
@@ -236,9 +262,11 @@ def _python_plan(root: Path, chain: list[Stage], dockerfile: str, tests: list[st
                     basis=basis)
     texts = [read_text(root / t) for t in tests]
     uses_pytest = any(re.search(r"^\s*(import pytest|from pytest\b)|@pytest\.", t, re.MULTILINE) for t in texts)
-    if not uses_pytest and (root / "manage.py").is_file():
-        return Plan(command=("python", "manage.py", "test", "--noinput"), tool="django",
-                    basis="a Django project: `manage.py test` needs nothing beyond Django itself")
+    manage = _manage_py(root, chain) if not uses_pytest else None
+    if manage:
+        where = "" if manage == "manage.py" else f" (the image has it at {manage} from its working directory)"
+        return Plan(command=("python", manage, "test", "--noinput"), tool="django",
+                    basis=f"a Django project: `manage.py test` needs nothing beyond Django itself{where}")
     if not uses_pytest and all(re.search(r"^\s*(import unittest|from unittest\b)", t, re.MULTILINE) for t in texts):
         return Plan(command=("python", "-m", "unittest", "discover", "-v"), tool="unittest",
                     basis="the tests use unittest, which comes with Python")
@@ -247,6 +275,49 @@ def _python_plan(root: Path, chain: list[Stage], dockerfile: str, tests: list[st
     where = (f"; pytest is in {', '.join(dev)}, which the image does not install" if dev else "")
     shown = ", ".join(installed) if installed else "nothing that lists pytest"
     return _not(NotRun.NOT_IN_IMAGE, f"the image does not install pytest ({dockerfile} installs {shown}{where})")
+
+
+def _manage_py(root: Path, chain: list[Stage]) -> str | None:
+    """Django's manage.py as the image's working directory reaches it: `manage.py` at the root, or a project
+    folder's (`app/manage.py` copied by `COPY ./app /app` into `WORKDIR /app` is `manage.py` there); None when
+    the repository has none or the image does not copy it."""
+    found = sorted((p for p in (root.glob("manage.py"), root.glob("*/manage.py"), root.glob("*/*/manage.py"))
+                    for p in p), key=lambda p: len(p.parts))
+    for path in found:
+        rel = path.relative_to(root).as_posix()
+        image = _image_path(rel, chain)
+        if image is not None:
+            return image
+    return None
+
+
+def _image_path(rel: str, chain: list[Stage]) -> str | None:
+    """Where a COPY of the chain puts the repository file `rel`, relative to the image's final working directory
+    (absolute when outside it); None when no COPY takes it."""
+    import posixpath
+
+    workdir, placed = "/", None
+    for stage in reversed(chain):  # the chain is outermost last: build from the first stage on
+        for _, word, rest in stage.instructions:
+            if word == "WORKDIR":
+                workdir = posixpath.normpath(posixpath.join(workdir, rest.strip().strip("'\"")))
+            elif word in ("COPY", "ADD") and "--from=" not in rest and not rest.startswith("["):
+                args = [a for a in rest.split() if not a.startswith("--")]
+                if len(args) < 2:
+                    continue
+                dest = posixpath.join(workdir, args[-1])
+                for source in (a.removeprefix("./").rstrip("/") or "." for a in args[:-1]):
+                    if source == ".":
+                        placed = posixpath.join(dest, rel)
+                    elif rel == source:
+                        placed = posixpath.join(dest, posixpath.basename(rel)) if args[-1].endswith("/") else dest
+                    elif rel.startswith(source + "/"):
+                        placed = posixpath.join(dest, rel[len(source) + 1:])
+    if placed is None:
+        return None
+    placed = posixpath.normpath(placed)
+    inside = posixpath.relpath(placed, workdir)
+    return placed if inside.startswith("..") else inside
 
 
 # ---------------------------------------------------------------- Node: are the dev dependencies installed?
@@ -317,9 +388,41 @@ def plan(root: Path, dockerfile: str | None, stack: str, tests: list[str], datas
     if test_stage is not None:
         return _not(NotRun.TEST_STAGE, f"the tests belong to {dockerfile}'s `{test_stage.name}` stage (line "
                                        f"{test_stage.line}); the grader builds and runs the final stage only")
-    if datastores:
+    planned = _plan_in_image(root, chain, dockerfile, stack, tests)
+    if not planned.runs or not datastores:
+        return planned
+    own = own_database(root, tests)
+    if own is None:
         return _not(NotRun.NEEDS_DATABASE, f"the compose project gives the API a database ({', '.join(datastores)}), "
                                            "which its tests would need, and the grader runs them with no network")
+    return replace(planned, basis=f"{planned.basis}; the tests make their own database ({own}), not the compose "
+                                  f"project's {datastores[0].split(':')[0]}")
+
+
+# where tests make a database of their own: SQLite (a file or in memory), Django's sqlite3 backend, an in-memory
+# MongoDB or Postgres; a test container is not one (it needs Docker and the network)
+_OWN_DATABASE = re.compile(r"""sqlite(\+\w+)?:///?|django\.db\.backends\.sqlite3|['"]:memory:['"]|mongodb-memory-server"""
+                           r"|MongoMemoryServer|\bpg-mem\b")
+_TEST_SETUP = re.compile(r"(^|/)(conftest\.py|[\w.-]*(test|testing)[_-]?settings[\w.-]*\.py|settings/(test|testing)\w*\.py|"
+                         r"jest\.(config|setup)[\w.-]*\.[cm]?[jt]s|setup-?tests?\.[cm]?[jt]s|\.env\.test)$", re.I)
+
+
+def own_database(root: Path, tests: list[str]) -> str | None:
+    """`file:line match` where the tests (or their set-up: conftest.py, test settings, Jest's set-up) make a
+    database of their own, so a compose project's database is not what they need; None when nothing shows it."""
+    from .inspect import _list_files
+
+    setup = [f for f in _list_files(root) if _TEST_SETUP.search(f) and "/node_modules/" not in f"/{f}"]
+    for rel in [*setup, *tests][:200]:
+        for number, line in enumerate(read_text(root / rel).splitlines(), 1):
+            match = _OWN_DATABASE.search(line)
+            if match and not line.lstrip().startswith(("#", "//")):
+                return f"{rel}:{number} `{match.group(0)}`"
+    return None
+
+
+def _plan_in_image(root: Path, chain: list[Stage], dockerfile: str, stack: str, tests: list[str]) -> Plan:
+    """The command that runs the tests in the image, or why the image cannot run them."""
     patterns, sources = _ignore_patterns(root, dockerfile), _copy_sources(chain)
     kept_out = {t: ignored(t, patterns) for t in tests}
     in_image = [t for t in tests if _copied(t, sources) and not kept_out[t]]

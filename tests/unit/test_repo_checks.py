@@ -157,6 +157,61 @@ def test_ci_that_never_runs_the_projects_tests_is_ci_tests_not_run(tmp_path):
     assert outcome.status == "pass" and "no tests to run" in outcome.summary
 
 
+# ---------------------------------------------------------------- the project's own tests: how they would run
+
+
+def own_plan(root: Path, datastores=()):
+    from portfolio_grader import own_tests
+    from portfolio_grader.checks.repo import _test_files
+
+    facts = inspect_repo(root)
+    return own_tests.plan(root, facts.dockerfile, facts.stack, _test_files(root), list(datastores))
+
+
+PYTEST_IMAGE = "FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nRUN pip install -r requirements.txt\n"
+
+
+def test_tests_that_make_their_own_database_run_beside_a_compose_database(tmp_path):
+    conftest = 'from sqlalchemy import create_engine\nengine = create_engine("sqlite://")\n'
+    files = {"Dockerfile": PYTEST_IMAGE, "requirements.txt": "pytest==8.3.4\n",
+             "tests/test_api.py": "def test_x():\n    pass\n"}
+    found = own_plan(repo(tmp_path, {**files, "tests/conftest.py": conftest}), ["`db`: postgres:16"])
+    assert found.runs and "tests/conftest.py:2 `sqlite://`" in found.basis, found
+    found = own_plan(repo(tmp_path / "pg", files), ["`db`: postgres:16"])
+    assert not found.runs and found.why.startswith("the compose project gives the API a database")
+
+
+@pytest.mark.parametrize("group, runs", [("dependencies", True), ("group.dev.dependencies", False)],
+                         ids=["main-group", "dev-group"])
+def test_a_requirements_file_exported_from_poetry_in_the_build_is_read_from_pyproject(tmp_path, group, runs):
+    dockerfile = ("FROM python:3.12 AS builder\nRUN pip install poetry\nCOPY pyproject.toml poetry.lock ./\n"
+                  "RUN poetry export -f requirements.txt --output requirements.txt --without-hashes\n"
+                  "FROM python:3.12-slim\nCOPY --from=builder /requirements.txt .\n"
+                  "RUN pip install -r requirements.txt\nCOPY app ./app\nWORKDIR /app\n")
+    pyproject = f'[tool.poetry.{group}]\npytest = "8.3.4"\n'
+    root = repo(tmp_path, {"Dockerfile": dockerfile, "pyproject.toml": pyproject, "poetry.lock": "",
+                           "app/tests/test_api.py": "def test_x():\n    pass\n"})
+    found = own_plan(root)
+    assert found.runs is runs, found
+    if runs:
+        assert "written by `poetry export` from pyproject.toml" in found.basis
+
+
+@pytest.mark.parametrize("dockerfile, command", [
+    ("FROM python:3.12-slim\nCOPY ./app /app\nWORKDIR /app\nRUN pip install django\n", "manage.py"),
+    ("FROM python:3.12-slim\nWORKDIR /code\nCOPY . .\nRUN pip install django\n", "app/manage.py"),
+], ids=["project-folder-is-the-workdir", "whole-repo-copied"])
+def test_a_django_project_in_a_subfolder_runs_manage_py_test_where_the_image_has_it(tmp_path, dockerfile, command):
+    root = repo(tmp_path, {"Dockerfile": dockerfile, "app/manage.py": "", "requirements.txt": "django==5.1\n",
+                           "app/core/tests/test_models.py": "from django.test import TestCase\n\n"
+                                                            "class T(TestCase):\n    def test_x(self):\n        pass\n"})
+    found = own_plan(root)
+    assert found.runs and found.command[:3] == ("python", command, "test"), found
+    uncopied = repo(tmp_path / "n", {"Dockerfile": "FROM python:3.12-slim\nCOPY ./api /srv\n", "app/manage.py": "",
+                                     "app/core/tests.py": "def test_x():\n    pass\n"})
+    assert not own_plan(uncopied).runs
+
+
 # ---------------------------------------------------------------- Dockerfile hygiene
 
 

@@ -118,6 +118,9 @@ def _is_prose(line: str) -> bool:
 
 _TEST_DEFINITION = re.compile(r"^\s*(async\s+)?def test_|\b(it|test|describe)\s*\(\s*['\"`]|@Test\b|func Test\w+\(",
                               re.MULTILINE)
+# what counts as one test: a `describe(...)` block groups tests and is none itself (Jest reports 30 where 45 were counted)
+_ONE_TEST = re.compile(r"^\s*(async\s+)?def test_|\b(it|test)(\.(only|skip|concurrent|each\s*\(.*?\)))?\s*\(\s*['\"`]"
+                       r"|@(Parameterized)?Test\b|func Test\w+\(", re.MULTILINE)
 _RUNS_TESTS = re.compile(r"pytest|unittest|manage\.py\s+test\b|(npm|pnpm|yarn|bun)\s+(run\s+)?[\w:-]*test|node\s+--test"
                          r"|\bjest\b|vitest|mocha|go test|\btox\b|\bnox\b|make test|(mvn|gradlew?)\s+[\w\s-]*\btest\b"
                          r"|cargo test|dotnet test", re.IGNORECASE)
@@ -146,7 +149,7 @@ def tests_exist(ctx: CheckContext):
                                 "test_client(), Jest/Vitest with supertest for Express. Cover the happy path and the "
                                 "errors (404, 422, 401) of each endpoint, and say in the README how to run them.")
         return ctx.verdict("no tests", [finding])
-    count = sum(len(_TEST_DEFINITION.findall(read_text(root / f))) for f in with_tests)
+    count = sum(len(_ONE_TEST.findall(read_text(root / f))) for f in with_tests)
     named = ", ".join(with_tests[:4]) + (f" and {len(with_tests) - 4} more" if len(with_tests) > 4 else "")
     found = f"{len(with_tests)} test file(s) with {count} test(s) ({named})"
     static = [Evidence(curl=f"grep -cE 'def test_|it\\(|test\\(' {shlex.quote(with_tests[0])}", file=with_tests[0],

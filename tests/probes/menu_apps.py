@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import secrets
 
+import httpx
+
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -28,6 +30,7 @@ class RoleUpdate(BaseModel):
 class Item(BaseModel):
     name: str = Field(max_length=80)
     price: float = Field(ge=0)
+    image_url: str | None = Field(default=None, max_length=300)
 
 
 class OrderIn(BaseModel):
@@ -36,10 +39,11 @@ class OrderIn(BaseModel):
 
 
 def menu_app(open_writes: bool = False, self_promotion: bool = False, more_items: int = 0, held: int = 0,
-             with_orders: bool = False, open_orders: bool = False) -> FastAPI:
+             with_orders: bool = False, open_orders: bool = False, fetch_images: bool = False) -> FastAPI:
     """`self_promotion`: any user may make itself an employee through PUT /users/update_role (the flaw).
     `more_items` seeds that many items after the first two; the first `held` items are in past orders, and
-    deleting one answers 409 (the API protects its own data, which says nothing about who may delete)."""
+    deleting one answers 409 (the API protects its own data, which says nothing about who may delete).
+    `fetch_images`: a new item's image is downloaded from the URL staff give (the flaw: SSRF, staff only)."""
     users: dict[str, dict] = {"chef": {"username": "chef", "password": "Chef-Pass-123", "role": "chef"}}
     tokens: dict[str, str] = {}
     items: dict[int, dict] = {1: {"id": 1, "name": "Soup", "price": 4.5}, 2: {"id": 2, "name": "Pie", "price": 3.0}}
@@ -100,6 +104,11 @@ def menu_app(open_writes: bool = False, self_promotion: bool = False, more_items
 
     @app.post("/menu", status_code=201, responses={401: {}, 403: {}})
     def add(body: Item, _: dict = Depends(staff)):
+        if fetch_images and body.image_url:
+            try:
+                httpx.get(body.image_url, timeout=2.0)
+            except httpx.HTTPError:
+                pass
         item = {"id": next(ids), **body.model_dump()}
         items[item["id"]] = item
         return item

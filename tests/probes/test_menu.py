@@ -80,3 +80,30 @@ def test_an_optional_reference_to_another_object_is_left_out_of_the_grader_s_cre
 def test_orders_only_their_owner_reads_pass_the_ownership_walk(serve):
     outcome = run("ownership.bola", make_context(serve(menu_app(with_orders=True))))
     assert outcome.status == "pass", (outcome.summary, outcome.reason)
+
+
+def _as_chef():
+    from portfolio_grader.models import Manifest, RepoFacts
+
+    return RepoFacts(manifest=Manifest.model_validate({"auth": {"admin": {"login": "chef",
+                                                                           "password": "Chef-Pass-123"}}}))
+
+
+def test_a_staff_only_create_that_fetches_its_image_url_is_ssrf_when_the_manifest_names_staff(serve):
+    """Only staff may add to the menu, so user A's 403 tells nothing about the fetch: sent as the manifest's
+    admin, the server fetches the image URL it was given."""
+    ctx = make_context(serve(menu_app(fetch_images=True)), facts=_as_chef())
+    ctx.check_params = {"ssrf.client_urls": {"wait_s": 2.0}}
+    outcome = run("ssrf.client_urls", ctx)
+    assert outcome.status == "fail" and kinds(outcome) == {"ssrf"}, (outcome.summary, outcome.reason)
+    assert "the manifest's admin" in outcome.findings[0].evidence[0].note
+
+
+def test_a_staff_only_create_that_stores_its_image_url_passes_and_without_staff_is_not_evaluated(serve):
+    ctx = make_context(serve(menu_app()), facts=_as_chef())
+    ctx.check_params = {"ssrf.client_urls": {"wait_s": 1.0}}
+    assert run("ssrf.client_urls", ctx).status == "pass"
+    alone = make_context(serve(menu_app(fetch_images=True)))
+    alone.check_params = {"ssrf.client_urls": {"wait_s": 1.0}}
+    outcome = run("ssrf.client_urls", alone)
+    assert outcome.status == "not_evaluated" and "answered 403 to user A" in outcome.reason, outcome

@@ -66,6 +66,7 @@ def client_urls(ctx: CheckContext):
         return ctx.skip(how)
     wait = float(ctx.params().get("wait_s", WAIT))
     headers = ctx.auth_headers()
+    admin = None
     with receiver:
         host = urlsplit(receiver.url()).hostname
         sent = []
@@ -74,16 +75,21 @@ def client_urls(ctx: CheckContext):
             body = body if isinstance(body, dict) else {}
             urls = {name: receiver.url(f"/ssrf/{number}/{name}") for name in fields}
             body.update(urls)
-            exchange = send(ctx, op.method, op.path, json=body, headers=headers)
-            sent.append((op, urls, exchange, time.monotonic()))
+            exchange, who = send(ctx, op.method, op.path, json=body, headers=headers), "user A"
+            if exchange.status in (401, 403) and (admin := admin or ctx.admin_identity()) is not None:
+                # staff-only (a menu item's image): a fetch by the server is as dangerous when staff send it
+                exchange = send(ctx, op.method, op.path, json=body, headers=admin.headers(ctx.api.auth))
+                who = "the manifest's admin"
+            sent.append((op, urls, exchange, time.monotonic(), who))
         deadline = time.monotonic() + wait
         receiver.wait(lambda _: len(_hits(receiver)) >= len(sent), wait)
         hits = _hits(receiver)
         waited = wait - max(0.0, deadline - time.monotonic())
     findings, evidence = [], []
-    for number, (op, urls, exchange, at) in enumerate(sent):
+    for number, (op, urls, exchange, at, who) in enumerate(sent):
         fetched = [h for h in hits if h.path.startswith(f"/hooks/{receiver.token}/ssrf/{number}/")]
-        evidence.append(exchange.evidence(f"{op.label} with {', '.join(urls)} set to the grader's receiver"))
+        evidence.append(exchange.evidence(f"{op.label} as {who} with {', '.join(urls)} set to the grader's "
+                                          "receiver"))
         if fetched:
             first = fetched[0]
             field = first.path.rsplit("/", 1)[-1]
@@ -94,15 +100,15 @@ def client_urls(ctx: CheckContext):
                 f"({host} is an internal address; {how}). Any client can point it at the cloud metadata service "
                 "or an admin port on the API's own network (OWASP API7:2023).",
                 operation=op.label, hint=HINT,
-                evidence=[exchange.evidence(f"the client names the grader's receiver in `{field}`"),
+                evidence=[exchange.evidence(f"the client ({who}) names the grader's receiver in `{field}`"),
                           _fetch_evidence(first, urls[field])]))
-    accepted = [(op, exchange) for op, _, exchange, _ in sent if ok(exchange)]
+    accepted = [(op, exchange) for op, _, exchange, _, _ in sent if ok(exchange)]
     if findings:
         return ctx.verdict(f"{len(findings)} of {len(sent)} operation(s) taking URLs fetched the one the client "
                            "gave", findings, evidence)
     if not accepted:
         return ctx.skip("no operation taking a URL accepted the grader's request ("
-                        + "; ".join(f"{op.label} answered {status_text(x)}" for op, _, x, _ in sent)
+                        + "; ".join(f"{op.label} answered {status_text(x)} to {who}" for op, _, x, _, who in sent)
                         + "), so whether it fetches the URL cannot be told")
     return ctx.verdict(f"{len(accepted)} operation(s) accepted a URL pointing at the grader's receiver "
                        f"({', '.join(op.label for op, _ in accepted)}) and none fetched it within {waited:.1f} s "

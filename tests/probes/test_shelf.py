@@ -154,8 +154,10 @@ def test_a_user_reading_back_the_secret_it_stored_is_no_exposure_another_user_re
         run("ownership.bola", ctx)  # A stores a book with its `secret` and reads it back; B tries to read it
         outcome = run("ownership.data_exposure", ctx)
         secret_reads = [f for f in outcome.findings if "`secret` field" in f.message]
-        if flawed:  # B received A's secret: B never sent it
+        if flawed:  # B received A's secret: B never sent it, and the book's owner field names A
             assert secret_reads and secret_reads[0].operation == "GET /books/{book_title}", outcome.summary
+            assert secret_reads[0].kind == "bola_read" and secret_reads[0].severity == "critical", secret_reads[0]
+            assert "to another user" in secret_reads[0].message
         else:
             assert not secret_reads, [f.message for f in secret_reads]
 

@@ -820,22 +820,32 @@ _USER_LIST = re.compile(r"/(users?|accounts?|members?|profiles?|people|customers
 _OWN_DATA_KEYS = _SECRET_KEYS - {"password", "passwd", "pwd", "passwordhash", "hashedpassword", "passwordsalt", "salt"}
 
 
+_THEIRS = "another test user's private data: "
+
+
 class Caller(NamedTuple):
     """Who sent a request, as far as its data goes: everything its credentials sent, and the names (login,
     username, id) an object's owner field would hold for it."""
 
     sent: str = ""
     names: frozenset[str] = frozenset()
+    others: frozenset[str] = frozenset()  # the names of every other user the grade made
 
     def owns(self, obj: dict) -> bool:
         return any(str(obj[k]) in self.names for k in OWNER_FIELDS if obj.get(k) not in (None, ""))
+
+    def owner_among_others(self, obj: dict) -> str | None:
+        """The owner field's value when it names another user the grade made, else None."""
+        return next((str(obj[k]) for k in OWNER_FIELDS if obj.get(k) not in (None, "")
+                     and str(obj[k]) in self.others and str(obj[k]) not in self.names), None)
 
 
 def _sensitive(node: Any, sent: str, get: bool, path: str = "",
                budget: list[int] | None = None, caller: Caller = Caller()) -> list[tuple[str, str]]:
     """(field, why) for every sensitive key or hash-looking value in a JSON body. `sent` is the request body when
     the response is an error (validation errors echo the client's own input, which is no leak), else "".
-    `caller`: whose request it was; its own objects' secret-named fields are no leak (see _OWN_DATA_KEYS)."""
+    `caller`: whose request it was; its own objects' secret-named fields are no leak (see _OWN_DATA_KEYS), and
+    another test user's are an ownership failure: their `why` starts with _THEIRS."""
     budget = budget if budget is not None else [5000]
     hits: list[tuple[str, str]] = []
     if budget[0] <= 0:
@@ -843,13 +853,16 @@ def _sensitive(node: Any, sent: str, get: bool, path: str = "",
     budget[0] -= 1
     if isinstance(node, dict):
         mine = caller.owns(node)
+        theirs = None if mine else caller.owner_among_others(node)
         for key, value in node.items():
             norm = re.sub(r"[_\-\s]", "", str(key).lower())
             shown = isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip("*• ")
             echo = shown and (str(value) in sent
                               or norm in _OWN_DATA_KEYS and (mine or str(value) in caller.sent))
             if shown and not echo:
-                if norm in _SECRET_KEYS and (get or norm not in _GET_ONLY_KEYS):
+                if theirs is not None and norm in _OWN_DATA_KEYS:
+                    hits.append((str(key), f"{_THEIRS}{theirs}'s `{key}` field"))
+                elif norm in _SECRET_KEYS and (get or norm not in _GET_ONLY_KEYS):
                     hits.append((str(key), f"a `{key}` field"))
                 elif _HASH_KEY.search(norm):
                     hits.append((str(key), f"a `{key}` field"))
@@ -930,6 +943,11 @@ def data_exposure(ctx: CheckContext):
                                      (exchange, f"user {seen.label}'s email ({leaked[0]}) in a response to user "
                                                 f"{seer.label}"))
     findings = [
+        ctx.fail("bola_read", "critical",
+                 f"{route} returned {why.removeprefix(_THEIRS)} to another user: a private field of an object its "
+                 "owner did not share (OWASP API1:2023 Broken Object Level Authorization).", operation=route,
+                 hint=HINTS["bola_read"], evidence=[exchange.evidence(f"the response contains {why}")])
+        if why.startswith(_THEIRS) else
         ctx.fail("sensitive_data_exposure", "high",
                  f"{route} returns {why} (OWASP API3:2023 Broken Object Property Level "
                  "Authorization: excessive data exposure).", operation=route, hint=HINTS["sensitive_data_exposure"],
@@ -975,6 +993,9 @@ def _callers(ctx: CheckContext) -> _Callers:
                                      and k.lower() in ("username", "user_name", "email", "login", "name")),
                  *(str(response[k]) for k in ID_FIELDS if isinstance(response, dict) and response.get(k) is not None)}
         callers[key] = Caller(sent.get(key, ""), frozenset(names))
+    everyone = frozenset().union(*(c.names for c in callers.values()))
+    for key, caller in list(callers.items()):
+        callers[key] = caller._replace(others=everyone - caller.names)
     for key, text in sent.items():
         callers.setdefault(key, Caller(text))
     return callers

@@ -146,12 +146,24 @@ def _how_sent(spec: dict) -> tuple[str | None, str]:
         kind = (scheme or {}).get("type")
         if kind == "apiKey":
             if scheme.get("in") == "header":
-                return scheme.get("name") or "X-API-Key", ""
+                name = scheme.get("name") or "X-API-Key"
+                return name, _declared_prefix(scheme) if name.lower() == "authorization" else ""
             if scheme.get("in") == "cookie":
                 return None, ""
         if kind == "http" and str(scheme.get("scheme", "")).lower() == "basic":
             continue  # basic auth needs no token; a token scheme elsewhere wins
     return "Authorization", "Bearer "
+
+
+# an apiKey scheme on Authorization says its scheme word in prose: drf-spectacular's 'required prefix "Token"'
+_PREFIX_SAID = re.compile(r"""prefix\w*\W+(?:\w+\W+){0,3}?(?:["'`](\w[\w-]*)["'`]|(?-i:(Token|Bearer|JWT|Api-?Key))\b)""", re.I)
+
+
+def _declared_prefix(scheme: dict) -> str:
+    """The scheme word an `apiKey` on Authorization carries before the token ("Token "), when its description
+    says; "" when it does not (calibrate_carrier then tries the usual ones)."""
+    said = _PREFIX_SAID.search(str(scheme.get("description") or ""))
+    return f"{said.group(1) or said.group(2)} " if said else ""
 
 
 def _token_path(login: Operation) -> str | None:
@@ -184,23 +196,29 @@ def _is_admin(op: Operation) -> bool:
         re.search(r"admin[- ]only|requires? admin|administrators? only", op.summary, re.I))
 
 
-# Headers learner APIs read a token from when their spec does not say (Express tutorials' `x-access-token`).
-TOKEN_CARRIERS = (("Authorization", "Bearer "), ("x-access-token", ""), ("x-auth-token", ""), ("Authorization", ""),
-                  ("token", ""), ("x-token", ""))
+# Headers learner APIs read a token from when their spec does not say (Express tutorials' `x-access-token`;
+# DRF's TokenAuthentication `Token `, djangorestframework-jwt's `JWT `).
+TOKEN_CARRIERS = (("Authorization", "Bearer "), ("Authorization", "Token "), ("x-access-token", ""),
+                  ("x-auth-token", ""), ("Authorization", ""), ("Authorization", "JWT "), ("token", ""), ("x-token", ""))
 
 
 def calibrate_carrier(prober: Any, flow: AuthFlow, spec: dict, operations: list[Operation], token: str) -> AuthFlow:
-    """The flow with the header the API really reads the token from, when the spec declares no scheme: the first
-    carrier a protected GET (one that refuses an anonymous request) accepts. Unchanged when the spec says, when
-    the usual `Authorization: Bearer` works, or when nothing tells."""
-    if _security_schemes(spec) or flow.send_header == "Cookie":
+    """The flow with the header the API really reads the token from: the first carrier a protected GET (one that
+    refuses an anonymous request) accepts, when the spec declares no scheme, or declares an `apiKey` on
+    Authorization without saying its scheme word (then only Authorization's prefixes are tried, the bare token
+    first). Unchanged when the spec says, when the carrier already used works, or when nothing tells."""
+    declared = bool(_security_schemes(spec))
+    unsaid_prefix = flow.send_header.lower() == "authorization" and not flow.send_prefix
+    if flow.send_header == "Cookie" or (declared and not unsaid_prefix):
         return flow
+    carriers = [("Authorization", ""), *(c for c in TOKEN_CARRIERS if c[0] == "Authorization" and c[1])] \
+        if declared else TOKEN_CARRIERS
     public = {flow.login.label, flow.signup.label if flow.signup else ""}
     for op in [o for o in operations if o.method == "GET" and "{" not in o.path and o.label not in public][:5]:
         anonymous = prober.request("GET", op.path)
         if anonymous.status not in (401, 403):
             continue
-        for header, prefix in TOKEN_CARRIERS:
+        for header, prefix in carriers:
             answer = prober.request("GET", op.path, headers={header: f"{prefix}{token}"})
             if answer.status is not None and 200 <= answer.status < 300:
                 if (header, prefix) == (flow.send_header, flow.send_prefix):

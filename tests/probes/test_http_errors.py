@@ -107,7 +107,7 @@ def problem_details_app() -> FastAPI:
                              **extra}, status_code=status, media_type="application/problem+json")
 
     @app.exception_handler(StarletteHTTPException)  # the router's own 404/405 too
-    async def http_problem(request: Request, exc: HTTPException):
+    async def http_problem(request: Request, exc: StarletteHTTPException):
         return problem(exc.status_code, str(exc.detail), request)
 
     @app.exception_handler(RequestValidationError)
@@ -165,3 +165,38 @@ def test_the_wrong_method_probe_uses_an_id_of_the_documented_type(serve):
     outcome = run("http.method_not_allowed", make_context(serve(app)))
     assert outcome.status == "pass", outcome
     assert "/things/00000000-0000-4000-8000-00000000f00d" in outcome.evidence[0].request.url
+
+
+def throttled_app(*, everything_throttled: bool = False) -> FastAPI:
+    """DRF's shape: routes end in a slash, and a spent rate limit answers 429 before routing, whatever the method
+    (here the login's, or every API path's); otherwise an undocumented method is 405 with Allow."""
+    app = FastAPI()
+
+    @app.middleware("http")
+    async def throttle(request: Request, call_next):
+        throttled = "/auth/login/" if not everything_throttled else "/auth/login/ /todos/"
+        if request.url.path.startswith(tuple(throttled.split())):
+            return JSONResponse({"detail": "Request was throttled."}, status_code=429, headers={"Retry-After": "60"})
+        return await call_next(request)
+
+    @app.post("/auth/login/")
+    def login():
+        return {"token": "t"}
+
+    @app.get("/todos/{todo_id}/")
+    def todo(todo_id: int):
+        return JSONResponse({"detail": "Not found."}, status_code=404)
+
+    return app
+
+
+def test_a_rate_limit_answering_before_routing_is_not_a_wrong_405(serve):
+    outcome = run("http.method_not_allowed", make_context(serve(throttled_app())))
+    assert outcome.status == "pass", outcome  # the item path with its trailing slash is tried first
+    assert outcome.evidence[0].request.url.endswith("/todos/999999999/") and "405, Allow:" in outcome.summary
+
+
+def test_only_429s_leave_the_method_check_not_evaluated(serve):
+    outcome = run("http.method_not_allowed", make_context(serve(throttled_app(everything_throttled=True))))
+    assert outcome.status == "not_evaluated", outcome
+    assert "429 Too Many Requests" in outcome.reason and not outcome.findings

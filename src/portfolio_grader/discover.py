@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .authflow import has_password, infer_auth
-from .models import ApiModel, Operation, RepoFacts, Resource, SpecIssue
+from .models import ApiModel, ManifestResource, Operation, RepoFacts, Resource, SpecIssue
 from .probe import Prober
 
 # Where frameworks serve their spec: FastAPI, Flask-smorest/apispec, springdoc, swagger-jsdoc/-ui-express,
@@ -77,6 +77,8 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
     held_out = held_out_operations(operations, facts.manifest.exclude if facts.manifest else [])
     operations = [op for op in operations if op.label not in held_out]
     auth, auth_problem = infer_auth(operations, spec, facts.manifest)
+    declared, declaration_problems = declared_resources(operations, facts.manifest.declared_resources
+                                                        if facts.manifest else [])
     return ApiModel(
         base_url=base_url,
         spec=spec,
@@ -84,7 +86,9 @@ def discover(facts: RepoFacts, prober: Prober | None) -> ApiModel:
         spec_version=version,
         spec_errors=errors,
         operations=operations,
-        resources=find_resources(operations, facts.manifest.resources if facts.manifest else []),
+        resources=declared + [r for r in find_resources(operations, facts.manifest.resources if facts.manifest else [])
+                              if r.collection not in {d.collection for d in declared}],
+        notes=declaration_problems,
         unknown_route_fingerprint=unknown,
         auth=auth,
         auth_problem=auth_problem,
@@ -314,6 +318,40 @@ def find_resources(operations: list[Operation], manifest_collections: list[str])
                 PLUMBING.search(resource.collection) or has_password(resource.create)):  # a sign-up is no data
             resources.append(resource)
     return resources
+
+
+def declared_resources(operations: list[Operation], declared: list[ManifestResource]) -> tuple[list[Resource], list[str]]:
+    """The resources the manifest spells out, made of the spec's operations; a declaration naming an operation the
+    spec does not have is left out, and the scorecard note says which and why."""
+    by_label = {op.label: op for op in operations}
+
+    def named(label: str | None, *defaults: str) -> Operation | None:
+        if label:
+            method, _, path = label.strip().partition(" ")
+            return by_label.get(f"{method.upper()} {path.strip()}")
+        return next((by_label[x] for x in defaults if x in by_label), None)
+
+    resources, problems = [], []
+    for d in declared:
+        where = f"the manifest's resource {d.collection}"
+        params = re.findall(r"\{([^}/]+)\}", d.item)
+        if len(params) != 1 or re.search(r"\{", d.collection):
+            problems.append(f"{where} was left out: its item path {d.item} must hold exactly one {{parameter}} (the "
+                            "object's id) and its collection none")
+            continue
+
+        ops = {"create": named(d.create, f"POST {d.collection}"), "list": named(d.list, f"GET {d.collection}"),
+               "read": named(d.read, f"GET {d.item}"), "update": named(d.update, f"PUT {d.item}", f"PATCH {d.item}"),
+               "delete": named(d.delete, f"DELETE {d.item}")}
+        unknown = [f"{role}: {label}" for role, label in (("create", d.create), ("list", d.list), ("read", d.read),
+                   ("update", d.update), ("delete", d.delete)) if label and ops[role] is None]
+        if unknown or ops["create"] is None:
+            missing = "; ".join(unknown) or f"create: POST {d.collection}"
+            problems.append(f"{where} was left out: the spec has no operation {missing} (the spec's operations are "
+                            "named 'METHOD /path' as documented)")
+            continue
+        resources.append(Resource(collection=d.collection, item=d.item, id_param=params[0], id_field=d.id, **ops))
+    return resources, problems
 
 
 # Verb-style routes (`/tarefa/criar`, `/getTask/{id}`, `/items/create`) in the languages learner projects use.

@@ -31,13 +31,14 @@ def read_manifest(text: str, name: str) -> tuple[Manifest | None, list[str]]:
             bad: dict[str, list[str]] = {}
             for error in exc.errors():
                 key = str(error["loc"][0]) if error["loc"] else ""
+                key = "resources" if key == "declared_resources" else key  # what the learner wrote
                 detail = ".".join(map(str, error["loc"][1:]))
                 why = ("unknown key" if error["type"] == "extra_forbidden" and not detail
                        else f"{detail + ': ' if detail else ''}{error['msg']}")
                 bad.setdefault(key, []).append(why)
             for key, whys in bad.items():
                 where = f" (line {lines[key]})" if key in lines else ""
-                known = "; the keys are: " + ", ".join(Manifest.model_fields) if "unknown key" in whys else ""
+                known = "; the keys are: " + ", ".join(k for k in Manifest.model_fields if k != "declared_resources") if "unknown key" in whys else ""
                 problems.append(f"{name}: `{key}`{where} was ignored: {'; '.join(whys)}{known}")
                 data.pop(key, None)
     return None, problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = "1.0"
 
@@ -53,6 +53,22 @@ class ManifestAdmin(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid")
     login: str  # the seeded admin's email or username
     password: str
+
+
+class ManifestResource(_Frozen):
+    """A resource the manifest spells out, for one discovery cannot see (its item path is not `<collection>/{id}`:
+    `/tasks/toggle/{id}`, `/getTask/{id}`). Operations are "METHOD /path" labels of the spec; each left out is the
+    usual one (POST and GET on the collection, GET, PUT or PATCH, DELETE on the item)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    collection: str
+    item: str
+    id: str = "id"  # the created object's field that fills the item's path parameter
+    create: str | None = None
+    read: str | None = None
+    update: str | None = None
+    delete: str | None = None
+    list: str | None = None
 
 
 class ManifestAuth(_Frozen):
@@ -132,12 +148,24 @@ class Manifest(_Frozen):
     spec: str | None = None  # a URL path ("/openapi.json") or a file in the repo
     setup: list[SetupStep] = []
     auth: ManifestAuth | None = None
-    resources: list[str] = []
+    resources: list[str] = []  # the collections to probe (those of declared_resources among them)
+    declared_resources: list[ManifestResource] = []  # `resources:` entries written as mappings
     # advanced and capstone tiers: what the grader cannot infer from the spec
     metrics: str | None = None  # "/metrics": where Prometheus metrics are served
     shortener: ManifestShortener | None = None
     api_keys: ManifestApiKeys | None = None
     tenants: ManifestTenants | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spelled_out_resources(cls, data: Any) -> Any:
+        """`resources:` takes collections and mappings alike; a mapping is a declared resource, and its collection
+        is one to probe like the others."""
+        entries = data.get("resources") if isinstance(data, dict) else None
+        if not isinstance(entries, list) or not any(isinstance(e, dict) for e in entries):
+            return data
+        return {**data, "resources": [e.get("collection") if isinstance(e, dict) else e for e in entries],
+                "declared_resources": [*data.get("declared_resources", []), *(e for e in entries if isinstance(e, dict))]}
     webhooks: ManifestWebhooks | None = None
     idempotency: ManifestIdempotency | None = None
     usage: str | None = None  # "GET /usage": the caller's usage counters
@@ -267,6 +295,7 @@ class ApiModel(_Frozen):
     held_out: dict[str, str] = {}
     # operations only the fuzzer leaves alone (a bulk delete would wipe the test users' objects) -> why
     not_fuzzed: dict[str, str] = {}
+    notes: list[str] = []  # what discovery could not use, for the scorecard (a declared resource left out)
 
 
 # ---------------------------------------------------------------- evidence and findings

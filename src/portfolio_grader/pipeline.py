@@ -141,6 +141,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
                             _setup(facts, handle, prober, stages, clock)
                         with stages("discover", clock.budget("discover")):
                             api = _discover(facts, prober, clock, stages)
+                            stages.notes.extend(n for n in api.notes if n not in stages.notes)  # once on a rerun
                             if prober is not None and api.base_url:
                                 prober.base_url = api.base_url  # the spec's mount point (servers: [{url: /api/v1}])
                         if prober is not None:

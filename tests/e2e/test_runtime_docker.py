@@ -450,6 +450,74 @@ def test_a_migration_that_fails_is_reported_with_the_table_still_missing(engine,
     assert leftovers(engine, opts) == []
 
 
+# ---------------------------------------------------------------- the `.env` a README spells out
+# A stack whose compose file reads `.env` (not committed) for the API's env_file and for ${DB_USER} in the database
+# service; `.env.example` holds placeholders (DB_HOST=changeme), the README the values a new user is told to write,
+# one of them built from the others. The "database" answers each connection with the credentials it was given;
+# the API exits unless they are the ones it holds and its DATABASE_URL is spelled out, as a real client would fail.
+_DB_STUB = ("import os, socketserver; socketserver.TCPServer.allow_reuse_address = True; "
+            "H = type('H', (socketserver.BaseRequestHandler,), {'handle': lambda self: self.request.sendall("
+            "(os.environ['POSTGRES_USER'] + ':' + os.environ['POSTGRES_PASSWORD']).encode())}); "
+            "socketserver.TCPServer(('0.0.0.0', 5432), H).serve_forever()")
+_API_CHECKS_ITS_DB = '''import http.server, json, os, socket, sys, time
+env = {k: os.environ.get(k, "") for k in ("DB_HOST", "DB_USER", "DB_PASSWORD", "DATABASE_URL")}
+for _ in range(60):
+    try:
+        given = socket.create_connection((env["DB_HOST"], 5432), 2).recv(200).decode()
+        break
+    except OSError as exc:
+        print(f"database {env['DB_HOST']!r} not reachable: {exc}", flush=True)
+        time.sleep(0.5)
+else:
+    sys.exit(1)
+wanted = f"postgresql://{env['DB_USER']}:{env['DB_PASSWORD']}@{env['DB_HOST']}:5432/shelf"
+if given != f"{env['DB_USER']}:{env['DB_PASSWORD']}" or env["DATABASE_URL"] != wanted:
+    sys.exit(f"password authentication failed: database has {given!r}, DATABASE_URL is {env['DATABASE_URL']!r}")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Type", "application/json"); self.end_headers()
+        self.wfile.write(json.dumps(env).encode())
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+'''
+_SHELF_README = """# Shelf API
+
+Copy `.env.example` to a `.env` file beside `docker-compose.yml` and set it like this:
+
+```env
+DB_HOST=db
+DB_USER=shelf
+DB_PASSWORD=shelf-pass
+DATABASE_URL=postgresql://${DB_USER}:${DB_PASSWORD}@${DB_HOST}:5432/shelf
+```
+
+Then `docker compose up --build` and open http://localhost:8000/.
+"""
+
+
+def test_an_uncommitted_env_is_made_of_the_readme_block_over_the_example_for_every_service(engine, tmp_path):
+    ws, root = repo(
+        tmp_path,
+        {"docker-compose.yml": "services:\n  api:\n    build: .\n    ports: ['8000:8000']\n    env_file: .env\n"
+                               "    depends_on: [db]\n"
+                               "  db:\n    image: python:3.12-slim\n    environment:\n"
+                               "      POSTGRES_USER: ${DB_USER}\n      POSTGRES_PASSWORD: ${DB_PASSWORD}\n"
+                               f"    command: [\"python\", \"-c\", \"{_DB_STUB}\"]\n",
+         "Dockerfile": 'FROM python:3.12-slim\nWORKDIR /app\nCOPY serve.py .\nCMD ["python", "serve.py"]\n',
+         "serve.py": _API_CHECKS_ITS_DB, ".env.example": "DB_HOST=changeme\nDB_USER=changeme\nDB_PASSWORD=\n",
+         "README.md": _SHELF_README, ".gitignore": ".env\n"},
+    )
+    opts = options()
+    with start(ws, RepoFacts(root=root, compose_file="docker-compose.yml"), opts) as handle:
+        s = handle.service
+        assert (s.kind, s.status) == ("compose", "running"), s.detail
+        seen = httpx.get(f"{s.base_url}/", trust_env=False).json()
+        assert seen == {"DB_HOST": "db", "DB_USER": "shelf", "DB_PASSWORD": "shelf-pass",
+                        "DATABASE_URL": "postgresql://shelf:shelf-pass@db:5432/shelf"}, seen
+        [note] = [n for n in handle.notes if "in place of the uncommitted .env" in n]
+        assert "the .env block of README.md (line 6), over .env.example" in note and "shelf-pass" not in note
+    assert leftovers(engine, opts) == []
+
+
 # ---------------------------------------------------------------- samples: what the scorecard says the grader did
 # expected.yaml's `notes_include` (texts each found in one scorecard note) and `criteria_evaluated` (criteria whose
 # checks must have run, whatever their verdict). `graded` is conftest.py's session fixture: one build per sample

@@ -31,7 +31,7 @@ from .builders import (
     remove_build,
     run_command,
 )
-from .compose_file import dotenv_for, example_note, fill_empty_secrets, load_yaml
+from .compose_file import example_note, fill_empty_secrets, load_yaml
 from .compose_rewrite import ComposePlan, _inside, project_name, rewrite_compose
 from .compose_tool import ComposeTool, detect_compose
 from .diagnose import DATABASE_NOT_READY, diagnose
@@ -44,6 +44,7 @@ from .docker import (
     sweep,
     wait_for_http,
 )
+from .env_standin import dotenv_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models import RepoFacts, Workspace

@@ -10,12 +10,10 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-ENV_FALLBACKS = (".env", ".env.example", ".env.sample", ".env.dist", "example.env", ".env.template", ".env.exemplo")
 _SECRET_VARIABLE = re.compile(r"SECRET|_KEY$|^KEY$|TOKEN|PASSW(OR)?D|SALT", re.I)
 
 
@@ -165,16 +163,3 @@ def _escape_dollars(node: Any) -> Any:
     if isinstance(node, dict):
         return {k: _escape_dollars(v) for k, v in node.items()}
     return node
-
-
-def dotenv_for(compose_dir: Path, root: Path) -> tuple[dict[str, str], str | None]:
-    """The variables compose would read: `.env` beside the compose file (or at the root), else an example file."""
-    for folder in dict.fromkeys([compose_dir, root]):
-        for name in ENV_FALLBACKS:
-            path = folder / name
-            if path.is_file():
-                try:
-                    return parse_dotenv(path.read_text("utf-8", "replace")), (None if name == ".env" else name)
-                except OSError:
-                    continue
-    return {}, None

@@ -25,6 +25,7 @@ from .builders import dockerfile_env_port, dockerfile_exposed_ports, image_tag
 from .compose_file import (ComposeRefused, _escape_dollars, _interpolate_tree, example_note, fill_empty_secrets,
                            parse_dotenv)
 from .docker import COMMON_PORTS, candidate_ports
+from .env_standin import stand_in
 from .sandbox import LOG_OPTIONS, NO_MASQUERADE, tmpfs_mounts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -233,7 +234,7 @@ class _Rewriter:
         self.env = dict(env)
         self.labels = labels_for(options)
         self.notes: list[str] = []
-        self.example_secrets: dict[str, dict[str, str]] = {}  # service -> random values for an example's empty secrets
+        self.standin_env: dict[str, dict[str, str]] = {}  # service -> what an env file's stand-in adds to its environment
         self.missing_env_files: list[str] = []
         self.example_env_files: list[str] = []
 
@@ -322,8 +323,8 @@ class _Rewriter:
                     svc[key] = self._env_files(svc[key], where)
             if "environment" in svc:
                 svc["environment"] = self._environment(svc["environment"])
-            if self.example_secrets.get(where):  # environment wins over env_file: the example's empty secrets
-                svc["environment"] = {**self.example_secrets[where], **(svc.get("environment") or {})}
+            if self.standin_env.get(where):  # below its own environment: a README's values, the empty secrets filled
+                svc["environment"] = {**self.standin_env[where], **(svc.get("environment") or {})}
             given = self.manifest.services.get(name) if self.manifest else None
             if given is not None and given.env:
                 svc["environment"] = {**(svc.get("environment") or {}), **given.env}
@@ -516,18 +517,15 @@ class _Rewriter:
             if resolved is None:
                 continue
             if not Path(resolved).is_file():
-                alt = next(
-                    (Path(resolved).with_name(Path(resolved).name + s) for s in (".example", ".sample", ".dist", ".template")
-                     if Path(resolved).with_name(Path(resolved).name + s).is_file()),
-                    None,
-                )
-                if alt is not None:
-                    example = parse_dotenv(alt.read_text("utf-8", "replace"))
-                    filled = fill_empty_secrets(example)
-                    self.example_secrets.setdefault(where, {}).update(filled)
-                    self.notes.append(f"{where}: {example_note(alt.name, example, filled)}")
-                    self.example_env_files.append(alt.name)
-                    out.append(str(alt))
+                found = stand_in(Path(resolved), dict.fromkeys([Path(resolved).parent, self.root]))
+                if found is not None:  # an example beside it, the block a README shows for it, or both
+                    filled = fill_empty_secrets(found.values)
+                    # the environment wins over env_file: what the example file alone does not give goes there
+                    self.standin_env.setdefault(where, {}).update({**found.beyond_example(), **filled})
+                    self.notes.append(f"{where}: {example_note(found.label, found.values, filled)}")
+                    self.example_env_files.append(found.label)
+                    if found.example is not None:
+                        out.append(str(found.example))
                 elif required:
                     self.notes.append(f"{where}: env_file {path} is not in the repo (dropped)")
                     self.missing_env_files.append(path)

@@ -40,7 +40,9 @@ _SETTING_NAME = re.compile(r"TIME|TTL|EXPIR|LIFETIME|MINUTES|SECONDS|HOURS|DAYS|
                            r"PREFIX|FILE|PATH|LOCATION", re.I)
 _MIGRATION = re.compile(r"^\s*(down_)?revision\s*(:\s*[\w\[\], |]+)?\s*=|(^|/)(alembic|migrations)/", re.I)
 
-_KEY_NAME = (r"(?:\w*_)?(?:SECRET(?:_?KEY)?|SIGNING_?KEY|JWT_?SECRET(?:_?KEY)?|TOKEN_?SECRET|SESSION_?SECRET|"
+# a key's name, alone or after a prefix: JWT_SECRET, app_secret, jwtPrivateKey, accessTokenSecret (camelCase: the
+# prefix ends where an upper-case letter begins the key word)
+_KEY_NAME = (r"(?:\w*_|(?-i:[a-z][a-zA-Z0-9]*?(?=[A-Z])))?(?:SECRET(?:_?KEY)?|SIGNING_?KEY|JWT_?SECRET(?:_?KEY)?|TOKEN_?SECRET|SESSION_?SECRET|"
              r"APP_?SECRET|PRIVATE_?KEY)")
 _LITERAL = r"""(?P<q>['"`])(?P<value>[^'"`\n]{1,200})(?P=q)"""
 _KEY_USES = (
@@ -65,7 +67,7 @@ _ENV_SECRET_NAME = re.compile(rf"{_SECRET_NAME.pattern}|(^|_)(PASS|PWD)($|_)", r
 # CI configuration: the values it sets are for its own run (a service database, a test settings key)
 CI_CONFIG = re.compile(r"^(\.github/workflows/|\.circleci/)|^(\.gitlab-ci\.ya?ml|\.travis\.ya?ml|azure-pipelines\.ya?ml|"
                        r"bitbucket-pipelines\.ya?ml|Jenkinsfile)$")
-_PLACEHOLDER = re.compile(r"^\s*$|^[$%{<]|^\*+$|^(?:str|string|none|null|undefined|true|false)$", re.I)
+_PLACEHOLDER = re.compile(r"^\s*$|^[$%{<]|^\*+$|^(?:str|string|none|null|undefined|true|false|yes|no)$", re.I)
 
 
 @dataclass(frozen=True)

@@ -465,6 +465,16 @@ def test_a_jwt_librarys_key_is_found_under_any_name(tmp_path, text):
     assert finding.severity == "high" and "the literal is the key of" in finding.message, finding.message
 
 
+def test_a_camel_case_key_in_a_config_object_is_a_secret_and_its_type_or_env_read_is_not(tmp_path):
+    config = ('export type Config = { jwtPrivateKey: string; showSecret: string };\n'
+              'export const config = <Config>{ jwtPrivateKey: "1234567890!", showSecret: "yes" };\n')
+    [finding] = check(repo(tmp_path, {"README.md": README_RUN, "src/config.ts": config}), "repo.secrets").findings
+    assert "`jwtPrivateKey` is set to a literal" in finding.message and "showSecret" not in finding.message
+    from_env = "export const config = { jwtPrivateKey: String(process.env.JWT_SECRET) };\n"
+    outcome = check(repo(tmp_path / "env", {"README.md": README_RUN, "src/config.ts": from_env}), "repo.secrets")
+    assert outcome.status == "pass", outcome.findings
+
+
 def test_a_jwt_key_read_from_the_environment_is_no_secret(tmp_path):
     text = "jsonwebtoken.verify(token, process.env.JWT_SECRET, (err, decode) => {})\n"
     assert check(repo(tmp_path, {"README.md": README_RUN, "src/auth.js": text}), "repo.secrets").status == "pass"

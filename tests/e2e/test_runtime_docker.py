@@ -138,7 +138,9 @@ def test_build_failure_names_the_step(engine, tmp_path):
         s = handle.service
         assert s.status == "build_failed", s.detail
         if s.builder.startswith(("docker buildx", "docker CLI")):
-            assert s.detail == "the image did not build: step 'RUN pip install -r requirement.txt' failed (exit 1)"
+            assert s.detail == ("the image did not build: step 'RUN pip install -r requirement.txt' failed (exit 1): "
+                                "ERROR: Could not open requirements file: [Errno 2] No such file or directory: "
+                                "'requirement.txt'")
         else:
             assert "RUN pip install -r requirement.txt" in s.detail
         assert s.base_url is None and not handle.alive()

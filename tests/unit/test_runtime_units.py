@@ -224,6 +224,62 @@ CLASSIC_MOUNT = (
 )
 
 
+# what real projects' failed steps print (seen on learner repos: psycopg2 built from source without libpq's headers,
+# `npm install -g npm@latest` on an old node, a typo in an apt package, a pin no index has)
+BUILDKIT_PSYCOPG = """#9 [5/5] RUN pip install -r requirements.txt
+#9 9.790       error: subprocess-exited-with-error
+#9 9.790       In file included from psycopg/adapter_asis.c:28:
+#9 9.790       ./psycopg/psycopg.h:36:10: fatal error: libpq-fe.h: No such file or directory
+#9 9.790       compilation terminated.
+#9 9.790       error: command '/usr/bin/x86_64-linux-gnu-gcc' failed with exit code 1
+#9 9.793 error: legacy-install-failure
+#9 ERROR: executor failed running [/bin/sh -c pip install -r requirements.txt]: exit code: 1
+------
+ > [5/5] RUN pip install -r requirements.txt:
+------
+"""
+BUILDKIT_NPM_ENGINE = """#6 [3/6] RUN npm install i npm@latest -g
+#6 3.752 npm ERR! code EBADENGINE
+#6 3.760 npm ERR! engine Unsupported engine
+#6 3.764 npm ERR! engine Not compatible with your version of node/npm: npm@12.2.3
+#6 3.771 npm ERR! notsup Not compatible with your version of node/npm: npm@12.2.3
+#6 3.789 npm ERR!     /root/.npm/_logs/2026-12-06T21_35_08_625Z-debug-0.log
+#6 ERROR: executor failed running [/bin/sh -c npm install i npm@latest -g]: exit code: 1
+------
+ > [3/6] RUN npm install i npm@latest -g:
+------
+"""
+BUILDX_APT = """#5 [2/4] RUN apt-get update && apt-get install -y libpq-devel
+#5 1.200 Reading package lists...
+#5 1.900 E: Unable to locate package libpq-devel
+#5 ERROR: process "/bin/sh -c apt-get update && apt-get install -y libpq-devel" did not complete successfully: exit code: 100
+------
+ > [2/4] RUN apt-get update && apt-get install -y libpq-devel:
+------
+"""
+CLASSIC_PIN = (
+    "Step 3/4 : RUN pip install -r requirements.txt\n ---> Running in 1a2b3c\nCollecting fastapi==0.0.999\n"
+    "ERROR: Could not find a version that satisfies the requirement fastapi==0.0.999 (from versions: 0.1.0)\n"
+    "ERROR: No matching distribution found for fastapi==0.0.999\n"
+    "The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 1\n"
+)
+
+
+@pytest.mark.parametrize("log, why", [
+    (BUILDKIT_PSYCOPG, "fatal error: libpq-fe.h: No such file or directory"),
+    (BUILDKIT_NPM_ENGINE, "npm ERR! notsup Not compatible with your version of node/npm: npm@12.2.3"),
+    (BUILDX_APT, "E: Unable to locate package libpq-devel"),
+    (CLASSIC_PIN, "ERROR: Could not find a version that satisfies the requirement fastapi==0.0.999 (from versions: 0.1.0)"),
+    (BUILDX_MULTISTAGE, None),  # `npm ERR! code ENOENT` alone says nothing the exit code does not
+    (CLASSIC_RUN, None),
+])
+def test_a_failed_step_is_said_with_the_line_of_its_output_that_says_why(log, why):
+    step, code = b.failing_step(log)
+    sentence = b.describe_build_failure(log)
+    assert sentence.startswith(f"the image did not build: step '{step}' failed (exit {code})"), sentence
+    assert sentence.endswith(f": {why}" if why else f"(exit {code})"), sentence
+
+
 def test_failing_step_from_buildkit_and_classic_logs():
     assert b.failing_step(BUILDKIT_2010_RUN) == ("RUN pip install -r requirement.txt", 1)
     assert b.failing_step(BUILDX_MULTISTAGE) == ("RUN npm ci (stage builder)", 254)
@@ -234,7 +290,8 @@ def test_failing_step_from_buildkit_and_classic_logs():
 def test_describe_build_failure_sentences():
     assert (
         b.describe_build_failure(BUILDKIT_2010_RUN)
-        == "the image did not build: step 'RUN pip install -r requirement.txt' failed (exit 1)"
+        == "the image did not build: step 'RUN pip install -r requirement.txt' failed (exit 1): ERROR: Could not open "
+        "requirements file: [Errno 2] No such file or directory: 'requirement.txt'"
     )
     assert "step 'RUN npm ci (stage builder)' failed (exit 254)" in b.describe_build_failure(BUILDX_MULTISTAGE)
     copy = b.describe_build_failure(BUILDKIT_COPY)

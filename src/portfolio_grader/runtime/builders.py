@@ -423,6 +423,47 @@ def failing_step(log: str) -> tuple[str | None, int | None]:
     return (_short(_strip_run_flags(step)) if step else None), code
 
 
+# The line of a failed step's output that says why, best first: a compiler's missing header, a requirement no index
+# has, a package apt does not know, npm's engine or registry refusal; else the step's first error line that is not
+# a tool's boilerplate around it.
+_TELLING_RES = (
+    re.compile(r"fatal error: .+"),
+    re.compile(r"Error: pg_config executable not found.*|ERROR: (?:Could not find a version|No matching distribution|"
+               r"Could not open requirements file|Cannot install|ResolutionImpossible).*"),
+    re.compile(r"E: (?:Unable to locate package|Package .+ has no installation candidate).*"),
+    re.compile(r"npm ERR! (?:notsup Not compatible|notsup Required|404 |ERESOLVE|peer ).*|npm error (?:notsup|404).*"),
+)
+_ERROR_LINE = re.compile(r"(?:^|\s)(?:(?:error|fatal|failed)\b|err!)", re.IGNORECASE)
+_BOILERPLATE = re.compile(
+    r"npm (?:ERR!|error) (?:code |errno |A complete log|syscall |$)|npm (?:ERR!|error)\s*$|"
+    r"subprocess-exited-with-error|legacy-install-failure|metadata-generation-failed|^note: |^hint: |^×|^╰─>|"
+    r"executor failed running|did not complete successfully|failed to solve|^ERROR: failed to|"
+    r"error: command '[^']+' failed with exit code|Removing intermediate container", re.IGNORECASE)
+_BUILDKIT_OUTPUT = re.compile(r"^#(\d+) \d+(?:\.\d+)? (.*)$")
+_BUILDKIT_FAILED = re.compile(r"^#(\d+) ERROR\b")
+
+
+def step_output(log: str) -> list[str]:
+    """What the failed step printed: its `#N 1.234 ...` lines in a BuildKit log (N: the step marked ERROR last),
+    or the lines after the last `Step k/n :` of a classic one."""
+    lines = (log or "").splitlines()
+    failed = next((m.group(1) for m in map(_BUILDKIT_FAILED.match, reversed(lines)) if m), None)
+    if failed is not None:
+        return [m.group(2) for m in map(_BUILDKIT_OUTPUT.match, lines) if m and m.group(1) == failed]
+    start = next((i for i in range(len(lines) - 1, -1, -1) if _CLASSIC_STEP_RE.match(lines[i].strip())), None)
+    return lines[start + 1:] if start is not None else []
+
+
+def telling_line(output: list[str]) -> str | None:
+    """The line of a failed step's output that says why it failed (see _TELLING_RES), None when none does."""
+    cleaned = [" ".join(line.split()) for line in output if line.strip()]
+    for pattern in _TELLING_RES:
+        found = next((m.group(0) for m in map(pattern.search, cleaned) if m), None)
+        if found:
+            return found
+    return next((line for line in cleaned if _ERROR_LINE.search(line) and not _BOILERPLATE.search(line)), None)
+
+
 def _strip_run_flags(step: str) -> str:
     """`RUN --mount=type=cache,target=/x pip install ...` -> `RUN pip install ...` (what the learner wrote matters)."""
     match = re.match(r"^(RUN)\s+((?:--[\w-]+(?:=\S+)?\s+)+)(.*)$", step, re.IGNORECASE | re.DOTALL)
@@ -511,6 +552,9 @@ def describe_build_failure(
         sentence = f"{subject} did not build: step '{step}' failed: a file it copies is not in the build context (check the path and .dockerignore)"
     elif step and not step.lower().startswith(("from ", "load metadata")):
         sentence = f"{subject} did not build: step '{step}' failed" + (f" (exit {code})" if code is not None else "")
+        why = telling_line(step_output(log))
+        if why:
+            sentence += f": {_short(why, 200)}"
     elif base:
         sentence = (
             f"{subject} did not build: the base image '{base}' could not be found or pulled"

@@ -38,6 +38,23 @@ def check(root: Path, check_id: str):
     return outcome
 
 
+# ---------------------------------------------------------------- README
+
+
+@pytest.mark.parametrize("command", ["go run main.go", "./mvnw spring-boot:run", "./gradlew bootRun", "cargo run",
+                                     "pnpm dev", "poetry run uvicorn app.main:app", "fastapi dev app/main.py",
+                                     "npx nodemon src/index.js"],
+                         ids=["go", "maven", "gradle", "cargo", "pnpm", "poetry", "fastapi-cli", "nodemon"])
+def test_each_stacks_run_command_is_a_run_command(tmp_path, command):
+    text = ("# Todo API\n\nA small REST API for a to-do list, written for my backend course: users, lists, items, and "
+            "JSON answers for each of them. It keeps its data in SQLite and signs its tokens with a key from the "
+            "environment.\n\n## Run\n\n```bash\n" + command + "\n```\n")
+    outcome = check(repo(tmp_path, {"README.md": text}), "repo.readme")
+    assert outcome.status == "pass", outcome.summary
+    unrun = text.replace(command, "git clone https://example.com/todo.git\nnpm install -g nodemon")  # no run
+    assert kinds(check(repo(tmp_path / "n", {"README.md": unrun}), "repo.readme")) == {"readme_missing"}
+
+
 # ---------------------------------------------------------------- README design decisions
 
 

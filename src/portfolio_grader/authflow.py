@@ -64,9 +64,13 @@ def infer_auth(operations: list[Operation], spec: dict[str, Any], manifest: Mani
         send_header=header or "Cookie",
         send_prefix=prefix,
         me=next((op for op in operations if op.method == "GET" and _ME_PATH.search(op.path)), None),
+        csrf=next((op for op in operations if op.method == "GET" and _CSRF_PATH.search(op.path)), None),
         admin_operations=[op for op in operations if _is_admin(op) or op.label in _named_admin_ops(named)],
         evidence=notes,
     ), None
+
+
+_CSRF_PATH = re.compile(r"csrf|xsrf", re.I)
 
 
 def _named_admin_ops(named) -> set[str]:

@@ -50,7 +50,9 @@ class Identity:
     login_value: str  # what goes in the login's identity field
     password: str
     token: str | None = None  # None for a cookie session
-    cookie: str | None = None
+    cookie: str | None = None  # the session cookie, `name=value`
+    csrf_cookie: str | None = None  # a cookie session's CSRF cookie (`csrftoken=...`), sent beside it
+    csrf: str | None = None  # the CSRF token its unsafe requests carry in a header
     signup_body: dict[str, Any] = field(default_factory=dict)
     signup_response: Any = None
     exchanges: list[Exchange] = field(default_factory=list)
@@ -58,7 +60,60 @@ class Identity:
     def headers(self, flow: AuthFlow) -> dict[str, str]:
         if self.token is not None:
             return {flow.send_header: f"{flow.send_prefix}{self.token}"}
-        return {"Cookie": self.cookie} if self.cookie else {}
+        if not self.cookie:
+            return {}
+        headers = {"Cookie": "; ".join(c for c in (self.cookie, self.csrf_cookie) if c)}
+        if self.csrf:  # the header each framework reads it from (Django, csurf/Rails, Angular/axios)
+            headers.update({name: self.csrf for name in CSRF_HEADERS})
+        return headers
+
+
+CSRF_HEADERS = ("X-CSRFToken", "X-CSRF-Token", "X-XSRF-TOKEN")
+_CSRF_NAME = re.compile(r"csrf|xsrf", re.I)
+_SESSION_NAME = re.compile(r"sess|sid|auth|token|jwt|login|user", re.I)
+_CSRF_FIELDS = ("csrfToken", "csrf_token", "csrf", "_csrf", "token", "csrftoken", "xsrfToken")
+
+
+def set_cookies(exchange: Exchange) -> list[tuple[str, str]]:
+    """The (name, value) of each cookie an answer sets; the client folds several Set-Cookie headers into one, and
+    an `expires=Thu, 01 Jan ...` holds a comma of its own, so a new cookie starts only where `name=` follows."""
+    joined = next((v for k, v in exchange.headers.items() if k.lower() == "set-cookie"), "")
+    pairs = []
+    for part in re.split(r",\s*(?=[^;,=\s]+=)", joined):
+        name, sep, value = part.split(";", 1)[0].strip().partition("=")
+        if sep and name:
+            pairs.append((name, value))
+    return pairs
+
+
+def _session_and_csrf(pairs: list[tuple[str, str]]) -> tuple[str | None, tuple[str, str] | None]:
+    """The session cookie (`name=value`; a session-like name first) and the CSRF cookie among an answer's."""
+    csrf = next((p for p in pairs if _CSRF_NAME.search(p[0])), None)
+    others = [p for p in pairs if p is not csrf and p[1]]
+    session = next((p for p in others if _SESSION_NAME.search(p[0])), others[0] if others else None)
+    return (f"{session[0]}={session[1]}" if session else None), csrf
+
+
+def csrf_for(prober: Prober, flow: AuthFlow, identity: Identity, login_answer: Exchange) -> list[Exchange]:
+    """Give a cookie session its CSRF token: the token a CSRF operation of the API hands out (`GET /api/csrf/`:
+    csurf's token is not its cookie), else the CSRF cookie's own value (Django's and Angular's double submit).
+    The exchanges it made."""
+    _, pair = _session_and_csrf(set_cookies(login_answer))
+    if pair:
+        identity.csrf_cookie, identity.csrf = f"{pair[0]}={pair[1]}", pair[1]
+    if flow.csrf is None:
+        return []
+    answer = prober.request("GET", flow.csrf.path, headers=identity.headers(flow))
+    if answer.status is None or answer.status >= 300:
+        return [answer]
+    _, pair = _session_and_csrf(set_cookies(answer))
+    if pair:
+        identity.csrf_cookie, identity.csrf = f"{pair[0]}={pair[1]}", pair[1]
+    body = answer.json()
+    given = next((body[k] for k in _CSRF_FIELDS if isinstance(body, dict) and isinstance(body.get(k), str)), None)
+    if given:
+        identity.csrf = given
+    return [answer]
 
 
 def login(prober: Prober, flow: AuthFlow, login_value: str, password: str) -> Exchange:
@@ -77,8 +132,7 @@ def token_from(exchange: Exchange, flow: AuthFlow) -> tuple[str | None, str | No
     token = _dig(body, path) if path else None
     if isinstance(token, str) and token:
         return token, None
-    cookie = next((v.split(";", 1)[0] for k, v in exchange.headers.items() if k.lower() == "set-cookie"), None)
-    return None, cookie
+    return None, _session_and_csrf(set_cookies(exchange))[0]
 
 
 # What a login that refused says in a 2xx body (`200 {"status": "fail", "message": "Password is not correct"}`).
@@ -132,8 +186,11 @@ def create_identity(prober: Prober, flow: AuthFlow, label: str, run_tag: str,
     if token is None and cookie is None:
         raise IdentityError(f"logging in user {label} with {flow.login.label} gave no token or session cookie "
                             f"({answer.status or answer.error})", exchanges)
-    return Identity(label=label, login_value=login_value, password=password, token=token, cookie=cookie,
-                    signup_body=body, signup_response=exchanges[-2].json(), exchanges=exchanges)
+    identity = Identity(label=label, login_value=login_value, password=password, token=token, cookie=cookie,
+                        signup_body=body, signup_response=exchanges[-2].json(), exchanges=exchanges)
+    if cookie is not None:
+        exchanges.extend(csrf_for(prober, flow, identity, answer))
+    return identity
 
 
 def signup_body(schema: dict, flow: AuthFlow, label: str, tag: str, password: str) -> tuple[dict, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +98,10 @@ class Prober:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False)
+            # no cookie jar: a session cookie one answer set would go out with every later request, the
+            # "anonymous" ones and the other user's included; credentials travel only as each request says
+            self._client = httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False,
+                                        cookies=CookieJar(policy=_KeepNoCookies()))
         return self._client
 
     def close(self) -> None:
@@ -183,3 +187,10 @@ class Prober:
             self.exchanges.append(exchange)
         if self.on_exchange is not None:
             self.on_exchange(exchange)
+
+
+class _KeepNoCookies(DefaultCookiePolicy):
+    """A cookie policy that stores nothing: every Set-Cookie stays in its answer's headers, for who asked."""
+
+    def set_ok(self, cookie, request) -> bool:
+        return False

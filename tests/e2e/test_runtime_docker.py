@@ -452,6 +452,50 @@ def test_a_migration_that_fails_is_reported_with_the_table_still_missing(engine,
     assert leftovers(engine, opts) == []
 
 
+# An API whose README says to call `GET /createdb` once: until then GET /books answers 500 and logs sqlite's "no
+# such table"; the repository has no migration command. The grader sends the call itself, once, then reads again.
+_CREATEDB_API = '''import http.server, sqlite3, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        db = sqlite3.connect("shelf.db")
+        try:
+            if self.path == "/createdb":
+                db.execute("CREATE TABLE IF NOT EXISTS books (title TEXT)"); db.commit()
+                status, body = 200, '{"message": "Database populated."}'
+            else:
+                status, body = 200, str(db.execute("SELECT title FROM books").fetchall())
+        except sqlite3.OperationalError as exc:
+            print(f"sqlite3.OperationalError: {exc}", file=sys.stderr, flush=True)
+            status, body = 500, "Internal Server Error"
+        self.send_response(status); self.end_headers(); self.wfile.write(body.encode())
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+'''
+
+
+def test_with_no_migration_command_the_apis_createdb_is_sent_once_and_the_tables_come(engine, tmp_path):
+    from portfolio_grader.runtime.migrations import ensure_schema
+
+    ws, root = repo(tmp_path, {"Dockerfile": 'FROM python:3.12-slim\nWORKDIR /app\nCOPY serve.py .\n'
+                                             'CMD ["python", "serve.py"]\n', "serve.py": _CREATEDB_API})
+    opts = options()
+    sent: list[str] = []
+
+    def send(label: str) -> str:
+        sent.append(label)
+        method, path = label.split(" ", 1)
+        return str(httpx.request(method, handle.service.base_url + path, trust_env=False).status_code)
+
+    with start(ws, RepoFacts(root=root, dockerfile="Dockerfile"), opts) as handle:
+        assert handle.service.up, handle.service.detail
+        done = ensure_schema(handle, [handle.api_context, root], _reads(handle), timeout=30,
+                             held_out=["DELETE /books", "GET /createdb"], send=send)
+        assert done is not None and done.table == "books" and done.command is None
+        assert (sent, done.answer, done.before, done.after, done.fixed) == (
+            ["GET /createdb"], "200", "GET /books 500", "GET /books 200", True)
+        assert "the API documents `GET /createdb`" in done.note and "- request: GET /createdb" in done.note
+    assert leftovers(engine, opts) == []
+
+
 # ---------------------------------------------------------------- the `.env` a README spells out
 # A stack whose compose file reads `.env` (not committed) for the API's env_file and for ${DB_USER} in the database
 # service; `.env.example` holds placeholders (DB_HOST=changeme), the README the values a new user is told to write,

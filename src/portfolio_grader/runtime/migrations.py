@@ -10,10 +10,14 @@ a reviewer would have taken. So, once, right after readiness:
       -> handle.exec(command, deadline)     inside the API container: its image, user, environment, limits
       -> the reads again, and the log since -> the table is there now, or it is still missing
 
-`ensure_schema` returns what happened as a SchemaOutcome whose `note` the scorecard shows: the command, what it
-printed (its tail), whether the tables came, and that a reviewer expects migrations to run on start. The
-manifest's `setup:` stays the explicit way: when it is given, nothing is run here (the note says the table is
-still missing after it). With no known command, or when the command fails, the note says so and names the table.
+With no command in the layout, an operation the API documents for it (`GET /createdb`, `POST /init-db`: the ones
+discovery holds out of every probe, since they may reset the data) is sent once instead, as its README tells a new
+user to do; before the first test user exists there is nothing for it to wipe (`init_operation`).
+
+`ensure_schema` returns what happened as a SchemaOutcome whose `note` the scorecard shows: the command (or the
+request), what it printed (its tail), whether the tables came, and that a reviewer expects the schema to be made on
+start. The manifest's `setup:` stays the explicit way: when it is given, nothing is run here (the note says the table
+is still missing after it). With neither, or when the command fails, the note says so and names the table.
 """
 
 from __future__ import annotations
@@ -143,6 +147,34 @@ def detect_command(folders: Iterable[Path]) -> MigrationCommand | None:
     return None
 
 
+# words of an operation that creates the schema (`/createdb`, `/init-db`, `/api/setup`, `/seed`), and of one that
+# (also) destroys data, which is never sent on the grader's own initiative
+_INIT_WORDS = {"createdb", "initdb", "setupdb", "populatedb", "seeddb", "populate", "seed", "setup", "install"}
+_INIT_VERBS = {"create", "init", "initialize", "initialise", "setup", "make", "build", "migrate"}
+_INIT_OBJECTS = {"db", "database", "tables", "schema", "models"}
+_DESTRUCTIVE = {"drop", "dropdb", "reset", "resetdb", "reseed", "wipe", "purge", "truncate", "flush", "flushdb",
+                "delete", "clear", "nuke", "destroy", "remove", "empty"}
+
+
+def _words(path: str) -> set[str]:
+    return {w.lower() for w in re.split(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])", path) if w}
+
+
+def init_operation(labels: Iterable[str]) -> str | None:
+    """The first of the operations ("GET /createdb") that creates the database's schema by its path: a GET or POST
+    with no path parameter, named for creating or seeding the database and for nothing destructive; None if none."""
+    for label in labels:
+        method, _, path = label.partition(" ")
+        if method not in ("GET", "POST") or "{" in path:
+            continue
+        words = _words(path)
+        if words & _DESTRUCTIVE:
+            continue
+        if words & _INIT_WORDS or (words & _INIT_VERBS and words & _INIT_OBJECTS):
+            return label
+    return None
+
+
 # ---------------------------------------------------------------- the API's log, before and after
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z? ?")
@@ -196,6 +228,8 @@ class SchemaOutcome:
     after: str = ""  # ... and after the run
     still: str = ""  # the log line that still says a table is missing after the run
     setup_given: bool = False
+    request: str = ""  # with no command: the API's own init operation sent instead ("GET /createdb")
+    answer: str = ""  # ... and what it answered ("200")
 
     @property
     def note(self) -> str:
@@ -204,6 +238,13 @@ class SchemaOutcome:
         if self.setup_given:
             return (f"{seen}, after the manifest's `setup:` steps; the grader runs no migrations of its own when "
                     "`setup:` is given: list the migration command there, or run it in the container's command")
+        if self.request:
+            return (f"{seen}; no migration command was found in the repository (looked for {', '.join(LOOKED_FOR)}), "
+                    f"but the API documents `{self.request}`, which the probes leave alone since it may reset the "
+                    f"data: the grader sent it once, before any test user existed (it answered {self.answer})"
+                    f"{self._outcome()}. A reviewer expects the schema to be created on start (create the tables "
+                    "when the app starts), or list the call under `setup:` in portfolio-grader.yaml "
+                    f"(`- request: {self.request}`)")
         if self.command is None:
             return (f"{seen}; no migration command was found in the repository (looked for "
                     f"{', '.join(LOOKED_FOR)}), so the grade went on without the schema: create it on start (run "
@@ -218,18 +259,19 @@ class SchemaOutcome:
         else:
             result = f"it exited {self.exit_code} after {self.seconds:.1f} s"
         printed = f"; it printed: {self.output!r}" if self.output.strip() and self.exit_code not in (125, 126) else ""
-        if self.fixed:
-            outcome = ("; the tables were there afterwards" + (f" ({self.after})" if self.after else "") +
-                       " and the grade went on with them")
-        elif self.still:
-            outcome = (f"; a table was still missing afterwards ({self.still!r}), so the grade went on without "
-                       "the schema")
-        else:
-            outcome = "; the grade went on without the schema"
+        outcome = self._outcome()
         hint = ("A reviewer expects the migrations to run on start: run them in the container's command or "
                 f"entrypoint (e.g. `sh -c \"{self.command.command} && <your server command>\"`), or list the command "
                 "under `setup:` in portfolio-grader.yaml")
         return f"{seen}, {ran}; {result}{printed}{outcome}. {hint}"
+
+    def _outcome(self) -> str:
+        if self.fixed:
+            return ("; the tables were there afterwards" + (f" ({self.after})" if self.after else "") +
+                    " and the grade went on with them")
+        if self.still:
+            return f"; a table was still missing afterwards ({self.still!r}), so the grade went on without the schema"
+        return "; the grade went on without the schema"
 
 
 def output_tail(text: str, lines: int = OUTPUT_TAIL_LINES, chars: int = OUTPUT_TAIL_CHARS) -> str:
@@ -255,11 +297,14 @@ def _settled_log(handle: Any, since: tuple[str, int] | None, answers: str) -> st
 
 
 def ensure_schema(handle: Any, folders: Iterable[Path], reads: Callable[[], str], *, timeout: float,
-                  setup_given: bool = False, since: tuple[str, int] | None = None) -> SchemaOutcome | None:
+                  setup_given: bool = False, since: tuple[str, int] | None = None, held_out: Iterable[str] = (),
+                  send: Callable[[str], str] | None = None) -> SchemaOutcome | None:
     """After readiness: the harmless `reads()` (they return what was answered, "GET /books 500"), then the API's
     log (from its start, or the lines after `since`, a `last_stamp`). None when no table is missing. Otherwise the
-    project's migration command runs once in the API container (unless the manifest's `setup:` is the way), the
-    reads are made again, and the log since tells if it helped."""
+    project's migration command runs once in the API container (unless the manifest's `setup:` is the way) — or,
+    with none in the layout, the first of the `held_out` operations that creates the schema (`init_operation`) is
+    sent once with `send(label)` (which returns its status) — the reads are made again, and the log since tells if
+    it helped. Call it before the first test user is made: an init operation may also wipe the data."""
     before = reads()
     found = missing_table(_settled_log(handle, since, before))
     if found is None:
@@ -268,6 +313,14 @@ def ensure_schema(handle: Any, folders: Iterable[Path], reads: Callable[[], str]
     if setup_given:
         return SchemaOutcome(table, line, before=before, setup_given=True)
     command = detect_command(folders)
+    request = init_operation(held_out) if command is None and send is not None else None
+    if request is not None:
+        mark = last_stamp(handle.api_log(timestamps=True))
+        answer = send(request)
+        after = reads()
+        still = missing_table(_settled_log(handle, mark, after))
+        return SchemaOutcome(table, line, request=request, answer=answer, fixed=still is None, before=before,
+                             after=after, still=still[1] if still else "")
     if command is None:
         return SchemaOutcome(table, line, before=before)
     mark = last_stamp(handle.api_log(timestamps=True))

@@ -29,6 +29,7 @@ class NotRun(str, Enum):
     NOT_IN_IMAGE = "not_in_image"  # the test tool or the test files are not in the image
     TEST_STAGE = "test_stage"  # the tests live in a Dockerfile stage the grader does not build
     NEEDS_DATABASE = "needs_database"  # a compose project whose tests would need its database
+    RUNS_DOCKER = "runs_docker"  # the test command starts containers itself (docker build/run, compose)
     NO_IMAGE = "no_image"  # nothing was built (a live URL, a failed build)
     DEADLINE = "deadline"  # no time left in the grade
 
@@ -337,6 +338,21 @@ def _test_tool(script: str) -> str:
     return words[0] if words else ""
 
 
+_DOCKER_CALL = re.compile(r"\bdocker(-compose|\s+compose)?\s+(build|run|exec|up)\b")
+
+
+def _calls_docker(root: Path, script: str) -> str | None:
+    """`docker ...` as the test script, or a shell script it runs, says it: `"test": "docker compose run api jest"`,
+    `"test": "./scripts/test.sh"` whose script builds and runs a test image. None when it does not."""
+    if match := _DOCKER_CALL.search(script):
+        return f"`{match.group(0)}` in scripts.test"
+    for word in re.findall(r"(?:^|\s|&&\s*)(?:sh\s+|bash\s+)?(\.?/?[\w./-]+\.sh)\b", script):
+        path = root / word.removeprefix("./")
+        if path.is_file() and (match := _DOCKER_CALL.search(read_text(path))):
+            return f"{word.removeprefix('./')} runs `{match.group(0)}`"
+    return None
+
+
 def _node_plan(root: Path, chain: list[Stage], dockerfile: str) -> Plan:
     try:
         package = json.loads(read_text(root / "package.json"))
@@ -345,6 +361,10 @@ def _node_plan(root: Path, chain: list[Stage], dockerfile: str) -> Plan:
     script = str(((package.get("scripts") or {}).get("test")) or "")
     if not script or _NPM_PLACEHOLDER.search(script):
         return _not(NotRun.NO_COMMAND, "package.json has no test script" + (" (only npm's placeholder)" if script else ""))
+    docker = _calls_docker(root, script)
+    if docker:
+        return _not(NotRun.RUNS_DOCKER, f"the test script starts containers itself ({docker}), which a container "
+                                        "with no network and no Docker cannot")
     install = next(((line, run) for line, run in _runs(chain) if _NODE_INSTALL.search(run)), None)
     if install is None:
         return _not(NotRun.NOT_IN_IMAGE, f"{dockerfile} installs no node dependencies (no `npm ci` or `npm install`)")

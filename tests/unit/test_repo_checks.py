@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -227,6 +228,26 @@ def test_a_django_project_in_a_subfolder_runs_manage_py_test_where_the_image_has
     uncopied = repo(tmp_path / "n", {"Dockerfile": "FROM python:3.12-slim\nCOPY ./api /srv\n", "app/manage.py": "",
                                      "app/core/tests.py": "def test_x():\n    pass\n"})
     assert not own_plan(uncopied).runs
+
+
+NODE_IMAGE = "FROM node:20\nWORKDIR /app\nCOPY package*.json ./\nRUN npm install\nCOPY . .\nCMD [\"node\", \"index.js\"]\n"
+
+
+@pytest.mark.parametrize("script, files, shown", [
+    ("./scripts/test.sh", {"scripts/test.sh": "docker build -t t -f test.dockerfile .\ndocker run t\n"},
+     "scripts/test.sh runs `docker build`"),
+    ("docker compose run api npx jest", {}, "`docker compose run` in scripts.test"),
+], ids=["shell-script", "compose-run"])
+def test_a_test_script_that_starts_containers_is_not_run_in_the_image(tmp_path, script, files, shown):
+    package = json.dumps({"scripts": {"test": script}, "devDependencies": {"jest": "^29.0.0"}})
+    root = repo(tmp_path, {"Dockerfile": NODE_IMAGE, "package.json": package, "test/app.test.js": "test('x', () => {});\n",
+                           **files})
+    found = own_plan(root)
+    assert not found.runs and shown in found.why, found
+    plain = repo(tmp_path / "jest", {"Dockerfile": NODE_IMAGE, "test/app.test.js": "test('x', () => {});\n",
+                                     "package.json": json.dumps({"scripts": {"test": "jest"},
+                                                                 "devDependencies": {"jest": "^29.0.0"}})})
+    assert own_plan(plain).runs
 
 
 # ---------------------------------------------------------------- Dockerfile hygiene

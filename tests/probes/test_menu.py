@@ -107,3 +107,30 @@ def test_a_staff_only_create_that_stores_its_image_url_passes_and_without_staff_
     alone.check_params = {"ssrf.client_urls": {"wait_s": 1.0}}
     outcome = run("ssrf.client_urls", alone)
     assert outcome.status == "not_evaluated" and "answered 403 to user A" in outcome.reason, outcome
+
+
+def _fuzzed_delete(ctx, item_id: int):
+    """User F, the fuzzer's ordinary user, deletes a menu item the way Schemathesis' requests are recorded."""
+    peer = ctx.disposable_identity("F")
+    sent = ctx.prober.request("DELETE", f"/menu/{item_id}", headers=peer.headers(ctx.api.auth))
+    sent.source = "schemathesis"
+    return sent
+
+
+def test_a_staff_only_delete_the_fuzzer_s_ordinary_user_made_is_bfla_when_every_remaining_item_is_held(serve):
+    """Every item left answers 409 to user A (they are in orders), so A's own attempt tells nothing; the fuzzer's
+    ordinary user F deleted the one free item, and F is refused the staff-only create now: a finding."""
+    ctx = make_context(serve(menu_app(open_writes=True, more_items=5, held=6)))
+    assert _fuzzed_delete(ctx, 7).status == 204
+    outcome = run("ownership.bfla", ctx)
+    finding = next(f for f in outcome.findings if f.operation == "DELETE /menu/{item_id}")
+    assert outcome.status == "fail" and finding.kind == "bfla", outcome
+    control, sent = finding.evidence
+    assert control.response.status == 403 and sent.response.status == 204 and sent.request.url.endswith("/menu/7")
+
+
+def test_a_fuzzer_s_delete_refused_to_an_ordinary_user_is_no_finding(serve):
+    ctx = make_context(serve(menu_app(more_items=5, held=6)))
+    assert _fuzzed_delete(ctx, 7).status == 403
+    outcome = run("ownership.bfla", ctx)
+    assert outcome.status == "pass" and not outcome.findings, (outcome.summary, outcome.findings)

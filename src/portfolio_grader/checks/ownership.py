@@ -970,6 +970,11 @@ def _credentials_of(exchange: Exchange, names: set[str]) -> str:
     return "\n".join(f"{k}: {headers[k]}" for k in sorted(names) if k in headers)
 
 
+def _credentials_text(headers: dict[str, str]) -> str:
+    """An identity's credential headers in _credentials_of's form."""
+    return "\n".join(f"{k.lower()}: {v}" for k, v in sorted(headers.items(), key=lambda kv: kv[0].lower()))
+
+
 class _Callers(dict):
     """{credentials: Caller} for every user the grade made; `headers`: the header names credentials travel in."""
 
@@ -987,7 +992,7 @@ def _callers(ctx: CheckContext) -> _Callers:
         if key and exchange.request_body:
             sent[key] = sent.get(key, "") + "\n" + _as_sent(exchange.request_body)
     for user in users:
-        key = "\n".join(f"{k.lower()}: {v}" for k, v in sorted(user.headers(flow).items(), key=lambda kv: kv[0].lower()))
+        key = _credentials_text(user.headers(flow))
         response = unwrap(user.signup_response)
         names = {user.login_value, *(str(v) for k, v in user.signup_body.items() if isinstance(v, str)
                                      and k.lower() in ("username", "user_name", "email", "login", "name")),
@@ -1211,7 +1216,21 @@ def bfla(ctx: CheckContext):
             if op.method == "GET" or not ok(sent):  # a write A made already may have used the object up
                 if _anonymous_admin_call(ctx, op, path, payload, findings, evidence) and refused_status(sent):
                     refused -= 1  # refused to A, open to anyone: not protected
-            if not ok(sent) and not refused_status(sent):
+            if not ok(sent) and not refused_status(sent) and (fuzzed := _fuzzed_success(ctx, op)) is not None:
+                judged += 1
+                findings.append(ctx.fail(
+                    "bfla", "high",
+                    f"Ordinary user {fuzzed.user.label} (a user the fuzzer signed up, refused {fuzzed.create.label} "
+                    f"like user A) called the admin operation {op.label} during the fuzzing and it answered "
+                    f"{fuzzed.sent.status} (OWASP API5:2023 Broken Function Level Authorization); user A's own "
+                    f"attempt answered {status_text(sent)}, which tells nothing about who may call it.",
+                    operation=op.label, hint=HINTS["bfla"],
+                    evidence=[fuzzed.refused.evidence(f"control: user {fuzzed.user.label}'s token works but "
+                                                      f"{fuzzed.create.label} refuses it ({fuzzed.refused.status}): "
+                                                      "an ordinary user"),
+                              fuzzed.sent.evidence(f"user {fuzzed.user.label}'s request during the fuzzing: "
+                                                   f"{op.label} answered {fuzzed.sent.status}")]))
+            elif not ok(sent) and not refused_status(sent):
                 notes.append(f"{op.label} answered {status_text(sent)} to user A: neither allowed nor refused"
                              + (" (a crash; the error checks report 5xx)" if sent.status and sent.status >= 500
                                 else ""))
@@ -1225,6 +1244,40 @@ def bfla(ctx: CheckContext):
                + (f"; {'; '.join(notes)}" if notes else ""))
     return ctx.verdict(summary, findings + warnings, evidence=evidence, score=refused / judged,
                        warn_only=not findings)
+
+
+class _Fuzzed(NamedTuple):
+    user: Identity  # the fuzzer's user that called the admin operation
+    sent: Exchange  # its successful call, recorded during the fuzzing
+    create: Operation  # the staff-only create it is refused now, as user A was
+    refused: Exchange
+
+
+def _fuzzed_success(ctx: CheckContext, op: Operation) -> _Fuzzed | None:
+    """A successful call of a staff-only write (`DELETE /menu/{id}` where `PUT /menu` refuses ordinary users) that
+    the fuzzer made as one of its ordinary users, when the probe's own call could not be judged (every listed item
+    answered 409). That user must be ordinary still: the collection's create refuses it with 403 now, as it
+    refused user A."""
+    collection = op.path.rsplit("/{", 1)[0]
+    create = next((o for o in ctx.api.operations if o.path == collection and o.method in ("POST", "PUT")
+                   and o.security), None)
+    if create is None or "{" not in op.path:
+        return None
+    template = _template_regex(op.path)
+    fuzzers = [u for u in ctx.known_identities() if u.label in ("F", "G")]
+    flow = ctx.api.auth
+    for user in fuzzers:
+        headers = user.headers(flow)
+        sent = next((e for e in list(ctx.prober.exchanges) if e.source == "schemathesis" and e.method == op.method
+                     and ok(e) and template.fullmatch(_api_path(ctx, e.url))
+                     and _credentials_of(e, {k.lower() for k in headers}) == _credentials_text(headers)), None)
+        if sent is None:
+            continue
+        refused = ctx.prober.request(create.method, create.path, json=fresh_object(create.request_schema),
+                                     headers=user.headers(flow))
+        if refused.status == 403:
+            return _Fuzzed(user, sent, create, refused)
+    return None
 
 
 def refused_status(sent: Exchange) -> bool:

@@ -42,8 +42,8 @@ _MIGRATION = re.compile(r"^\s*(down_)?revision\s*(:\s*[\w\[\], |]+)?\s*=|(^|/)(a
 
 # a key's name, alone or after a prefix: JWT_SECRET, app_secret, jwtPrivateKey, accessTokenSecret (camelCase: the
 # prefix ends where an upper-case letter begins the key word)
-_KEY_NAME = (r"(?:\w*_|(?-i:[a-z][a-zA-Z0-9]*?(?=[A-Z])))?(?:SECRET(?:_?KEY)?|SIGNING_?KEY|JWT_?SECRET(?:_?KEY)?|TOKEN_?SECRET|SESSION_?SECRET|"
-             r"APP_?SECRET|PRIVATE_?KEY)")
+_KEY_NAME = (r"(?:\w*_|(?-i:[a-z][a-zA-Z0-9]*?(?=[A-Z])))?"
+             r"(?:SECRET(?:_?KEY)?|SIGNING_?KEY|JWT_?SECRET(?:_?KEY)?|TOKEN_?SECRET|SESSION_?SECRET|APP_?SECRET|PRIVATE_?KEY)")
 _LITERAL = r"""(?P<q>['"`])(?P<value>[^'"`\n]{1,200})(?P=q)"""
 _KEY_USES = (
     # SECRET_KEY = 'random'; SECRET_KEY: str = "dev"; app.config["JWT_SECRET_KEY"] = "dev"; secret: "keyboard cat"
@@ -146,7 +146,7 @@ def env_assignments(lines: list[str]) -> list[tuple[int, str, str]]:
             continue
         name, value = match.group("name"), match.group("value").strip("\"'")
         if (_ENV_SECRET_NAME.search(name) and not _SETTING_NAME.search(name) and value
-                and not _PLACEHOLDER.search(value) and not re.fullmatch(r"\d+[smhd]?|true|false|yes|no", value, re.I)):
+                and not _PLACEHOLDER.search(value) and not re.fullmatch(r"\d+[smhd]?", value)):
             found.append((number, value, f"the committed env file sets `{name}`: the app runs with this value, and "
                                          "whoever reads the repository has it"))
     return found

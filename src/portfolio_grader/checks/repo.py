@@ -26,7 +26,8 @@ _RUN_WORDS = re.compile(
     r"docker(-|\s)?compose\s+up|docker\s+(build|run)|uvicorn|gunicorn|flask\s+run|python3?\s+[\w/.-]+\.py|"
     r"python3?\s+-m\s+\w+|npm\s+(start|run)|node\s+[\w/.-]+\.js|yarn\s+(start|dev)|pip\s+install|make\s+\w+|"
     r"manage\.py\s+runserver|go\s+run\b|cargo\s+run\b|dotnet\s+run\b|mvnw?\s+[\w:-]*run|gradlew?\s+(bootRun|run)\b|"
-    r"java\s+-jar|(pnpm|bun)\s+(start|dev|run)|(poetry|uv|pipenv)\s+run\b|fastapi\s+(dev|run)|flask\s+--app|nodemon[ \t]+[\w./-]+\.[cm]?[jt]s\b",
+    r"java\s+-jar|(pnpm|bun)\s+(start|dev|run)|(poetry|uv|pipenv)\s+run\b|fastapi\s+(dev|run)|flask\s+--app|"
+    r"nodemon[ \t]+[\w./-]+\.[cm]?[jt]s\b",
     re.IGNORECASE,
 )
 

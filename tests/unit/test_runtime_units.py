@@ -21,6 +21,7 @@ from portfolio_grader.runtime import compose_rewrite as cr
 from portfolio_grader.runtime import compose_tool as ct
 from portfolio_grader.runtime import docker as d
 from portfolio_grader.runtime import sandbox
+from portfolio_grader.runtime.diagnose import diagnose
 from portfolio_grader.runtime.external import normalise_url, run_external
 
 OPTS = RuntimeOptions(run_id="run42", memory="512m", cpus=0.5, pids=128)
@@ -893,6 +894,7 @@ def layout(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+
 @pytest.mark.parametrize("files,command,tool", [
     ({"alembic.ini": "[alembic]\nscript_location = alembic\n", "alembic/env.py": PLAIN_ALEMBIC_ENV,
       "requirements.txt": "fastapi\nalembic\n"}, "alembic upgrade head", "Alembic"),
@@ -987,3 +989,18 @@ def test_an_api_that_publishes_its_port_gets_port_env_unless_it_sets_port(tmp_pa
                     files={"Dockerfile": "FROM node:20\n", ".env": "PORT=3000\n"})
     assert "PORT" not in (svc(kept, "api").get("environment") or {})
     assert not any("ran with PORT" in n for n in kept.notes)
+
+
+def test_a_refused_connection_the_app_waited_out_is_not_the_cause_of_a_later_crash():
+    # seen on a Flask repo: `while ! </dev/tcp/db/5432; do sleep 1; done; python3 main.py`, then psycopg2 fails to load
+    waited = ("bash: connect: Connection refused\nbash: line 1: /dev/tcp/db/5432: Connection refused\n"
+              "Traceback (most recent call last):\n  File \"/opt/app/main.py\", line 3, in <module>\n    from db import"
+              " Database\n  File \"/opt/app/db.py\", line 3, in <module>\n    import psycopg2\n"
+              "SystemError: initialization of _psycopg raised unreported exception\n")
+    found = diagnose(waited)
+    assert found.kind == "traceback" and "SystemError: initialization of _psycopg" in found.explanation, found
+    # a crash whose own traceback is the refused connection stays "the database was not ready"
+    refused = waited.replace("SystemError: initialization of _psycopg raised unreported exception",
+                             "psycopg2.OperationalError: could not connect to server: Connection refused")
+    assert diagnose(refused).kind == "database_not_ready"
+    assert diagnose("Error: connect ECONNREFUSED 172.18.0.2:5432\n").kind == "database_not_ready"

@@ -97,6 +97,14 @@ def traceback_summary(text: str) -> str | None:
     return " -> ".join(frames[-3:]) + (f": {exception}" if exception else "")
 
 
+def _crashed_later_otherwise(text: str, at: int) -> bool:
+    """Did the app, after the refused connection at `at`, crash with a Python traceback that says nothing of its
+    database? Then the refusal was a wait that ended (`while ! </dev/tcp/db/5432; do sleep 1; done`, a retry loop),
+    and the traceback is the cause."""
+    start = text.rfind("Traceback (most recent call last)")
+    return start > at and _DB_NOT_READY.search(text, start) is None
+
+
 def diagnose(text: str) -> Diagnosis | None:
     """The first specific cause the logs show (most specific first); None when only the generic hint fits."""
     text = text or ""
@@ -129,7 +137,7 @@ def diagnose(text: str) -> Diagnosis | None:
         return Diagnosis(READ_ONLY_WRITE, f"the app wrote to the read-only filesystem: {_line_of(text, match)}",
                          "write runtime files under /tmp or the app's own folder")
     match = _DB_NOT_READY.search(text)
-    if match:
+    if match and not _crashed_later_otherwise(text, match.start()):
         return Diagnosis(DATABASE_NOT_READY, f"the database was not reachable: {_line_of(text, match)}",
                          "retry the connection on start, or add a healthcheck to the database service and "
                          "`depends_on: condition: service_healthy`; check the database host name")

@@ -97,6 +97,8 @@ def test_a_staff_only_create_that_fetches_its_image_url_is_ssrf_when_the_manifes
     outcome = run("ssrf.client_urls", ctx)
     assert outcome.status == "fail" and kinds(outcome) == {"ssrf"}, (outcome.summary, outcome.reason)
     assert "the manifest's admin" in outcome.findings[0].evidence[0].note
+    after = outcome.findings[0].message.split("reached the grader's receiver ")[1].split(" s after")[0]
+    assert not after.startswith("-"), after  # timed from before the request: the fetch happens while it answers
 
 
 def test_a_staff_only_create_that_stores_its_image_url_passes_and_without_staff_is_not_evaluated(serve):

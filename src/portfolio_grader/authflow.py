@@ -38,6 +38,10 @@ def infer_auth(operations: list[Operation], spec: dict[str, Any], manifest: Mani
 
     login = _named(by_label, named.login if named else None, notes, "login") or _find_login(operations, spec, notes)
     signup = _named(by_label, named.register_op if named else None, notes, "register") or _find_signup(operations, login, notes)
+    if login is None and signup is None and not named:
+        keys = _key_flow(operations, spec, notes)
+        if keys is not None:
+            return keys, None
     if login is None and signup is None:
         if not any(op.security for op in operations) and not _security_schemes(spec):
             return None, "the API declares no security and has no login operation"
@@ -68,6 +72,37 @@ def infer_auth(operations: list[Operation], spec: dict[str, Any], manifest: Mani
         admin_operations=[op for op in operations if _is_admin(op) or op.label in _named_admin_ops(named)],
         evidence=notes,
     ), None
+
+
+KEY_FIELDS = ("api_key", "apiKey", "apikey", "key", "access_key", "accessKey", "client_secret", "token")
+_KEY_ISSUER = re.compile(r"keys?/?$|api-?keys?|tokens?/?$|regist|sign-?up|/clients?/?$|/accounts?/?$", re.I)
+
+
+def _key_flow(operations: list[Operation], spec: dict, notes: list[str]) -> AuthFlow | None:
+    """An API without passwords whose clients get an API key from a POST (`POST /keys` → `{"api_key": ...}`) and
+    send it in the header its apiKey scheme names: each key issued is one identity. None when the spec declares
+    no such header or no operation hands a key out."""
+    header = next((str(s.get("name")) for s in _security_schemes(spec).values() if isinstance(s, dict)
+                   and s.get("type") == "apiKey" and s.get("in") == "header" and s.get("name")), None)
+    if header is None:
+        return None
+    for op in operations:
+        if op.method != "POST" or "{" in op.path or has_password(op) or op.security and not _KEY_ISSUER.search(op.path):
+            continue
+        schema = next((r["schema"] for status, r in sorted(op.responses.items()) if status.startswith("2")
+                       and isinstance(r.get("schema"), dict)), None)
+        key = _field(schema, KEY_FIELDS) if schema else None
+        if key is None or not _KEY_ISSUER.search(op.path):
+            continue
+        prefix = _declared_prefix(next(s for s in _security_schemes(spec).values() if isinstance(s, dict)
+                                       and s.get("name") == header)) if header.lower() == "authorization" else ""
+        notes += [f"API keys: {op.label} hands out `{key}`, one per test user (the API has no passwords)",
+                  f"credentials sent as `{header}: {prefix}<key>`"]
+        return AuthFlow(signup=op, login=op, issues_keys=True, identity_field="", password_field="",
+                        token_path=key, send_header=header, send_prefix=prefix,
+                        me=next((o for o in operations if o.method == "GET" and _ME_PATH.search(o.path)), None),
+                        admin_operations=[o for o in operations if _is_admin(o)], evidence=notes)
+    return None
 
 
 _CSRF_PATH = re.compile(r"csrf|xsrf", re.I)

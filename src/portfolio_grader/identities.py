@@ -162,6 +162,8 @@ def create_identity(prober: Prober, flow: AuthFlow, label: str, run_tag: str,
                             "portfolio-grader.yaml (auth: register: POST /path)", [])
     exchanges: list[Exchange] = []
     schema = flow.signup.request_schema or flow.signup.request_form_schema or {}
+    if flow.issues_keys:
+        return _key_identity(prober, flow, schema, label, run_tag, extra)
     for attempt, password in enumerate(_STRONG_PASSWORDS):
         body, login_value = signup_body(schema, flow, label, f"{run_tag}{attempt}", password)
         body.update(extra or {})
@@ -191,6 +193,20 @@ def create_identity(prober: Prober, flow: AuthFlow, label: str, run_tag: str,
     if cookie is not None:
         exchanges.extend(csrf_for(prober, flow, identity, answer))
     return identity
+
+
+def _key_identity(prober: Prober, flow: AuthFlow, schema: dict, label: str, run_tag: str,
+                  extra: dict[str, Any] | None) -> Identity:
+    """An identity of an API without passwords: one API key, asked for with a fresh, unique body."""
+    body, name = signup_body(schema, flow, label, run_tag, password="")
+    body.update(extra or {})
+    answer = prober.request("POST", flow.signup.path, json=body)
+    key = _dig(answer.json(), flow.token_path) if answer.status and answer.status < 300 else None
+    if not isinstance(key, str) or not key:
+        raise IdentityError(f"asking {flow.signup.label} for an API key for user {label} gave none "
+                            f"({answer.status or answer.error})", [answer])
+    return Identity(label=label, login_value=name, password="", token=key, signup_body=body,
+                    signup_response=answer.json(), exchanges=[answer])
 
 
 def signup_body(schema: dict, flow: AuthFlow, label: str, tag: str, password: str) -> tuple[dict, str]:

@@ -268,6 +268,7 @@ class AuthFlow(_Frozen):
     send_prefix: str = "Bearer "  # "" for an API-key header
     me: Operation | None = None  # GET /users/me or similar
     csrf: Operation | None = None  # a GET that hands a cookie session its CSRF token (`GET /api/csrf/`)
+    issues_keys: bool = False  # no passwords: `signup` (also `login`) hands out an API key, one per identity
     admin_operations: list[Operation] = []
     evidence: list[str] = []  # why the grader believes this, for the scorecard
 

@@ -86,7 +86,7 @@ def auth_block(flow: AuthFlow, users, url_for) -> dict[str, Any]:
         "register_schema": (flow.signup.request_schema or flow.signup.request_form_schema) if flow.signup else None,
         "login": f"POST {path(flow.login)}" if flow.login else None, "login_form": flow.login_form,
         "identity_field": flow.identity_field, "password_field": flow.password_field, "token_path": flow.token_path,
-        "send_header": flow.send_header, "send_prefix": flow.send_prefix,
+        "send_header": flow.send_header, "send_prefix": flow.send_prefix, "issues_keys": flow.issues_keys,
         "users": [{"label": u.label, "login": u.login_value, "credential_sha256": _digest(u.token or u.cookie or ""),
                    "password_sha256": _digest(u.password)} for u in users],
     }
@@ -109,7 +109,8 @@ def _flow(auth: dict[str, Any]) -> AuthFlow:
                     login=op(auth.get("login")), login_form=bool(auth.get("login_form")),
                     identity_field=auth.get("identity_field") or "username",
                     password_field=auth.get("password_field") or "password", token_path=auth.get("token_path"),
-                    send_header=auth.get("send_header") or "Authorization", send_prefix=auth.get("send_prefix", ""))
+                    send_header=auth.get("send_header") or "Authorization", send_prefix=auth.get("send_prefix", ""),
+                    issues_keys=bool(auth.get("issues_keys")))
 
 
 # ---------------------------------------------------------------- the plan
@@ -1011,10 +1012,15 @@ def _shell_user(label: str, auth: dict) -> tuple[list[str], str]:
     body = {k: v.replace(unique, _var(f"USER_{label}")) if isinstance(v, str) else v for k, v in body.items()}
     login_expr = login_value.replace(unique, _var(f"USER_{label}"))
     lines = [f"# user {label}: a fresh account (the replay picks its own credentials)",
-             f"USER_{label}=pg{label.lower()}$RUN; PASS_{label}='Replay-{label}-9x!Qv2026'"]
+             f"USER_{label}=pg{label.lower()}$RUN"
+             + ("" if flow.issues_keys else f"; PASS_{label}='Replay-{label}-9x!Qv2026'")]
     form = flow.signup.request_form_schema is not None and flow.signup.request_schema is None
     signup_text = _urlencode(body) if form else json.dumps(body, ensure_ascii=False)
     ctype = "application/x-www-form-urlencoded" if form else "application/json"
+    if flow.issues_keys:  # no password: the key the sign-up answers is the credential
+        key_path = tuple((flow.token_path or "api_key").split("."))
+        lines.append(f"TOKEN_{label}=$({_curl('POST', flow.signup.path, {'Content-Type': ctype}, signup_text, key_path)})")
+        return lines, login_expr
     lines.append(_curl("POST", flow.signup.path, {"Content-Type": ctype}, signup_text))
     lines.append(_shell_login(label, auth, login_expr, _var(f"PASS_{label}")))
     return lines, login_expr

@@ -398,3 +398,19 @@ def test_a_plain_word_code_made_by_a_create_recorded_elsewhere_is_made_again(ser
     assert fresh.verdict == "reproduces", fresh.line()
     fixed = run(plan(card, target), Prober(serve(words_shortener_app(redirect=True))))
     assert fixed.verdict == "does_not_reproduce", fixed.line()
+
+
+def test_an_api_key_finding_replays_with_fresh_keys_live_and_in_the_shell(serve):
+    from ..probes.key_apps import keyed_notes_app
+
+    card = graded(make_context(serve(keyed_notes_app(owner_check=False))), "ownership.bola")
+    target = finding(card, "bola_read")
+    assert card.api["auth"]["issues_keys"] is True
+    assert run(plan(card, target), Prober(serve(keyed_notes_app(owner_check=False)))).verdict == "reproduces"
+    assert run(plan(card, target), Prober(serve(keyed_notes_app()))).verdict == "does_not_reproduce"
+    base = serve(keyed_notes_app(owner_check=False))
+    script = shell_version(card, target, base)
+    assert "PASS_A" not in script and "TOKEN_A=$(curl" in script, script
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert '"text"' in done.stdout  # user B's read of A's note answered it

@@ -129,9 +129,16 @@ def _control_get(ctx: CheckContext) -> Exchange | None:
     return ctx.prober.request("GET", op.path, headers=headers)
 
 
+def _no_passwords(ctx: CheckContext) -> str:
+    return (f"the API has no passwords: its clients get API keys from {ctx.api.auth.signup.label}, so there is no "
+            "login to guess at")
+
+
 @check("auth.login_rate_limit", area="auth", title="Failed logins are rate limited",
        needs=("service", "spec", "user"), order=150)
 def login_rate_limit(ctx: CheckContext):
+    if ctx.api.auth.issues_keys:
+        return ctx.not_applicable(_no_passwords(ctx))
     flow, user = ctx.api.auth, ctx.identities(1)[0]
     operation = flow.login.label
     attempts: list[Exchange] = []
@@ -256,6 +263,8 @@ def _unknown_login(known: str, tag: str) -> str:
 @check("auth.user_enumeration", area="auth", title="Login does not reveal which accounts exist",
        needs=("service", "spec", "user"), order=-10)
 def user_enumeration(ctx: CheckContext):
+    if ctx.api.auth.issues_keys:
+        return ctx.not_applicable(_no_passwords(ctx))
     flow, user = ctx.api.auth, ctx.identities(1)[0]
     wrong = f"Wrong-Pass-{ctx.run_tag}-7q!"
     nobody = _unknown_login(user.login_value, ctx.run_tag)
@@ -340,6 +349,8 @@ def _clean_up(ctx: CheckContext, flow: AuthFlow, accounts: list[tuple[str, str]]
        needs=("service", "spec", "auth"), order=-10)
 def weak_password(ctx: CheckContext):
     flow = ctx.api.auth
+    if flow.issues_keys:
+        return ctx.not_applicable(_no_passwords(ctx))
     if flow.signup is None:
         return ctx.skip("the API has no registration operation to try weak passwords on", _REGISTER_HINT)
     accepted: list[tuple[str, Exchange]] = []

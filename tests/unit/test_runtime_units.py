@@ -1004,3 +1004,13 @@ def test_a_refused_connection_the_app_waited_out_is_not_the_cause_of_a_later_cra
                              "psycopg2.OperationalError: could not connect to server: Connection refused")
     assert diagnose(refused).kind == "database_not_ready"
     assert diagnose("Error: connect ECONNREFUSED 172.18.0.2:5432\n").kind == "database_not_ready"
+    # seen on a Django repo: the OperationalError's handler itself fails (`self.stdout(...)`): the chain is one crash,
+    # and the database not being ready yet is its cause (the grader restarts it until the database answers)
+    chained = ("Traceback (most recent call last):\n  File \"/api/core/management/commands/wait_for_db.py\", line 17\n"
+               "django.db.utils.OperationalError: connection to server at \"db\", port 5432 failed: Connection refused\n"
+               "\n\nDuring handling of the above exception, another exception occurred:\n\n"
+               "Traceback (most recent call last):\n  File \"/api/manage.py\", line 22, in <module>\n    main()\n"
+               "TypeError: 'OutputWrapper' object is not callable\n")
+    assert diagnose(chained).kind == "database_not_ready"
+    handler_only = chained[chained.index("Traceback", 1):]  # the second traceback alone, after a wait loop's refusal
+    assert diagnose("bash: connect: Connection refused\n" + handler_only).kind == "traceback"

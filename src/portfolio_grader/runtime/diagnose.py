@@ -97,11 +97,19 @@ def traceback_summary(text: str) -> str | None:
     return " -> ".join(frames[-3:]) + (f": {exception}" if exception else "")
 
 
+_TRACEBACK = "Traceback (most recent call last)"
+_CHAINED = re.compile(r"(?:During handling of the above exception, another exception occurred|The above exception "
+                      r"was the direct cause of the following exception):\s*$")
+
+
 def _crashed_later_otherwise(text: str, at: int) -> bool:
     """Did the app, after the refused connection at `at`, crash with a Python traceback that says nothing of its
-    database? Then the refusal was a wait that ended (`while ! </dev/tcp/db/5432; do sleep 1; done`, a retry loop),
-    and the traceback is the cause."""
-    start = text.rfind("Traceback (most recent call last)")
+    database (its chained exceptions included: an OperationalError whose handler then failed is still one)? Then
+    the refusal was a wait that ended (`while ! </dev/tcp/db/5432; do sleep 1; done`), and the traceback is the
+    cause."""
+    start = text.rfind(_TRACEBACK)
+    while start > 0 and _CHAINED.search(text[:start].rstrip()):  # walk back over "During handling of ..."
+        start = text.rfind(_TRACEBACK, 0, start)
     return start > at and _DB_NOT_READY.search(text, start) is None
 
 

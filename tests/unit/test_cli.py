@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+
+import pytest
 
 from portfolio_grader.cli import main
 
@@ -65,11 +69,6 @@ def test_tier_auto_grades_against_the_highest_tier_whose_gates_hold(serve, tmp_p
     assert steps["intermediate"]["status"] == "missed"
     assert "Protected operations refuse requests without valid credentials" in steps["intermediate"]["missing_gates"]
 
-
-import subprocess
-import sys
-
-import pytest
 
 
 @pytest.mark.parametrize(("args", "option"), [

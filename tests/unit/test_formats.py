@@ -21,7 +21,7 @@ from markdown_it import MarkdownIt
 from rich.console import Console
 
 from portfolio_grader.cli import main
-from portfolio_grader.models import CheckOutcome, Evidence, Finding, Scorecard
+from portfolio_grader.models import CheckOutcome, Evidence, Scorecard
 from portfolio_grader.report import FORMATS, load_scorecard, print_summary, render, render_html
 from portfolio_grader.report.baseline import baseline_of, compare, with_baseline
 from portfolio_grader.report.gradescope import render_gradescope

@@ -58,3 +58,5 @@ def test_the_readme_puts_the_users_quick_start_first_and_ci_runs_the_contributor
     assert 'pip install -q --disable-pip-version-check -e ".[test]"' in ci
     [command] = re.findall(r"^python -m pytest.*$", develop, re.MULTILINE)  # the README's test command
     assert re.search(rf"^{re.escape(command)}$", ci, re.MULTILINE), command  # run by CI as it is written
+    for check in ("ruff check src tests", "mypy"):  # the code checks CI runs are the ones the README names
+        assert re.search(rf"^{re.escape(check)}$", ci, re.MULTILINE) and f"`{check}`" in develop, check

@@ -259,7 +259,7 @@ def test_every_format_shows_fixes_with_what_broke_and_not_evaluated_apart():
 
     gs = json.loads(render_gradescope(sc))["output"]
     assert "1. Users cannot read or change each other's tasks (gate) (+12): GET /api/v1/tasks/{task_id}: User B" in gs
-    assert f"Help the grader see more" in gs and pagination in gs.split("Help the grader see more")[1]
+    assert "Help the grader see more" in gs and pagination in gs.split("Help the grader see more")[1]
 
 
 def test_a_failed_build_is_one_item_in_every_format():

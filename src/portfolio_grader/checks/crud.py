@@ -8,8 +8,8 @@ from ..identities import fresh_object
 from ..models import Finding, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import (NoParent, Sighting, at, bind_parents, locate_created, marked, natural_key, read_back,
-                      readable, release, walkable)
+from .objects import (NoParent, Sighting, at, bind_parents, body_args, body_schema, locate_created, marked, natural_key,
+                      read_back, readable, release, walkable)
 from .operations import ok, status_text
 from .registry import CheckContext, check
 
@@ -79,26 +79,26 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
     steps: list[Step] = []
 
     def send(method: str, path: str, **kwargs) -> Exchange:
-        return ctx.prober.request(method, path, headers=headers, **kwargs)
+        return ctx.prober.request(method, path, headers={**headers, **kwargs.pop("headers", {})}, **kwargs)
 
     if not readable(resource):
         return [(False, None, "read", f"{resource.item} has no GET and {resource.collection} no list to read an "
                  "object back from")]
-    body = marked(fresh_object(resource.create.request_schema, natural_key(resource)), f"pg-c-{ctx.run_tag}")
-    created = send("POST", resource.collection, json=body)
+    body = marked(fresh_object(body_schema(resource.create), natural_key(resource)), f"pg-c-{ctx.run_tag}")
+    created = send("POST", resource.collection, **body_args(resource.create, body))
     if created.status in (401, 403) and not headers and (credentials := ctx.auth_headers()):
         # Protected is what behaves protected, whatever the spec declares: walk it as user A.
         notes.append(f"POST {resource.collection} answered {created.status} without credentials although the spec "
                      "declares none, so its lifecycle was walked with user A's token")
         headers.update(credentials)
-        created = send("POST", resource.collection, json=body)
+        created = send("POST", resource.collection, **body_args(resource.create, body))
     admin = ctx.admin_identity() if created.status == 403 and headers else None
     if admin is not None:  # a collection only another role may create in: walk it as the manifest's admin
         notes.append(f"POST {resource.collection} refuses an ordinary user (403), so its lifecycle was walked as the "
                      "manifest's admin")
         headers.clear()
         headers.update(admin.headers(ctx.api.auth))
-        created = send("POST", resource.collection, json=body)
+        created = send("POST", resource.collection, **body_args(resource.create, body))
     if created.status in (401, 403) and not headers:
         raise CannotTell(f"POST {resource.collection} answered {created.status} without credentials and no test user "
                          f"could log in ({ctx.api.auth_problem or ctx._memo.get('identities_error') or 'no login'})")
@@ -129,9 +129,10 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
                          f"{resource.item} to read it by id")
 
     if resource.update is not None:
-        update_body = valid_example(resource.update.request_schema, variant=1) if resource.update.request_schema else {}
+        schema = body_schema(resource.update)
+        update_body = valid_example(schema, variant=1) if schema else {}
         target = at(resource, resource.update, item_id)
-        updated = send(resource.update.method, target, json=update_body)
+        updated = send(resource.update.method, target, **body_args(resource.update, update_body))
         steps.append((updated.status in (200, 204), updated, f"{resource.update.method} with changed values (expect 200)",
                       f"{resource.update.method} {target} returned {status_text(updated)}"))
         reread = read_back(ctx, resource, item_id, headers)

@@ -96,6 +96,22 @@ def at(resource: Resource, op: Operation, item_id: Any = None) -> str:
     return f"{path}?{urlencode({by_query: item_id})}" if by_query else path
 
 
+def body_schema(op: Operation | None) -> dict | None:
+    """The schema of the body an operation documents: JSON's, else a form's (`application/x-www-form-urlencoded`
+    only, as Express specs write a body-parser API)."""
+    return None if op is None else op.request_schema or op.request_form_schema
+
+
+def body_args(op: Operation | None, body: Any) -> dict[str, Any]:
+    """The request arguments that send `body` the way the operation documents it: JSON, or form-encoded when the
+    spec documents only a form (a JSON `{}` there is a body the API never read: seen as 406 on a working create)."""
+    if op is not None and op.request_schema is None and op.request_form_schema is not None and isinstance(body, dict):
+        return {"content": urlencode({k: "" if v is None else v if isinstance(v, (str, int, float)) else str(v)
+                                      for k, v in body.items()}),
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+    return {"json": body}
+
+
 def marked(body: Any, marker: str) -> Any:
     """The body with the sample strings payloads made up replaced by a marker, so the object is unmistakable in a
     list or a leak. Values from the spec's examples, enums or formats are left alone (the API may validate them)."""

@@ -613,7 +613,7 @@ def _has_role_field(body: Any) -> bool:
 
 @check("ownership.mass_assignment", area="ownership",
        title="Clients cannot set their own role or an object's owner (mass assignment)",
-       needs=("service", "spec", "auth"))
+       needs=("service", "spec", "auth"), order=-10)  # before the fuzzer can spend a sign-up rate limit
 def mass_assignment(ctx: CheckContext):
     flow = ctx.api.auth
     try:

@@ -127,3 +127,28 @@ def test_a_served_spec_larger_than_the_scan_limit_is_read_whole(serve):
     assert len(ctx.api.spec["info"]["description"]) > SCAN_LIMIT
     assert run("contract.spec_present", ctx).status == "pass"
     assert run("crud.lifecycle", ctx).status == "pass"
+
+
+def test_code_routes_under_the_spec_s_server_path_are_documented_ones(serve):
+    """Django's urls.py spell the whole path (/api/projects/); the document says `servers: [{url: /api}]` and
+    /projects/. Only the route the document truly lacks is drift."""
+    from fastapi import FastAPI
+
+    api = FastAPI(title="projects", servers=[{"url": "/api"}])
+
+    @api.get("/projects/")
+    def projects():
+        return []
+
+    @api.get("/projects/{pk}/")
+    def project(pk: int):
+        return {"id": pk}
+
+    root = FastAPI(openapi_url=None)
+    root.mount("/api", api)
+    root.get("/openapi.json", include_in_schema=False)(lambda: api.openapi())
+    routes = [("GET", "/api/projects/", "projects/urls.py:6"), ("GET", "/api/projects/<int:pk>/", "projects/urls.py:6"),
+              ("GET", "/api/debug/", "debug/urls.py:3")]
+    outcome = run("contract.routes_match", make_context(serve(root), facts=RepoFacts(routes_in_code=routes)))
+    hidden = [f.operation for f in outcome.findings if "is implemented" in f.message]
+    assert hidden == ["GET /api/debug/"], [f.message for f in outcome.findings]

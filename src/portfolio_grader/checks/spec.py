@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from ..discover import SERVED_SPEC_PATHS, normalise_body
+from ..discover import SERVED_SPEC_PATHS, normalise_body, server_path
 from ..models import Evidence, Operation
 from .registry import CheckContext, check
 
@@ -127,6 +127,11 @@ def _template(path: str) -> str:
 def _implemented_but_undocumented(ctx: CheckContext) -> list[tuple[str, str, str]]:
     documented = {(op.method, _template(op.path)) for op in ctx.api.operations}
     documented |= {(label.split(" ", 1)[0], _template(label.split(" ", 1)[1])) for label in ctx.api.held_out}
+    # the spec's paths are relative to its server (`servers: [{url: /api}]`, Swagger's basePath); the code's are
+    # whole (Django's include("api/...")): /api/projects/ is the documented /projects/ there
+    mount = server_path(ctx.api.spec) if isinstance(ctx.api.spec, dict) else ""
+    if mount:
+        documented |= {(m, _template(mount + t)) for m, t in documented}
     hidden = []
     for method, path, where in ctx.facts.routes_in_code:
         template = _template(path)

@@ -42,12 +42,12 @@ def infer_auth(operations: list[Operation], spec: dict[str, Any], manifest: Mani
         keys = _key_flow(operations, spec, notes)
         if keys is not None:
             return keys, None
-    if login is None and signup is None:
-        if not any(op.security for op in operations) and not _security_schemes(spec):
-            return None, "the API declares no security and has no login operation"
-        return None, ("no login operation was found (a POST whose body has a password field, on a path like "
-                      "/login, /token or /sessions)")
     if login is None:
+        if signup is None:
+            if not any(op.security for op in operations) and not _security_schemes(spec):
+                return None, "the API declares no security and has no login operation"
+            return None, ("no login operation was found (a POST whose body has a password field, on a path like "
+                          "/login, /token or /sessions)")
         return None, f"{signup.label} registers users, but no login operation was found"
 
     login_schema = login.request_schema or login.request_form_schema or {}
@@ -136,7 +136,7 @@ def _find_login(operations: list[Operation], spec: dict, notes: list[str]) -> Op
             notes.append(f"the OAuth2 password flow's tokenUrl is {token_url}")
             return match
     words = [op for op in candidates if _LOGIN_WORDS.search(op.path) or _LOGIN_WORDS.search(op.operation_id or "")]
-    return (words or [None])[0]
+    return words[0] if words else None
 
 
 def _find_signup(operations: list[Operation], login: Operation | None, notes: list[str]) -> Operation | None:
@@ -252,7 +252,7 @@ def calibrate_carrier(prober: Any, flow: AuthFlow, spec: dict, operations: list[
         return flow
     carriers = [("Authorization", ""), *(c for c in TOKEN_CARRIERS if c[0] == "Authorization" and c[1])] \
         if declared else TOKEN_CARRIERS
-    public = {flow.login.label, flow.signup.label if flow.signup else ""}
+    public = {flow.login.label if flow.login else "", flow.signup.label if flow.signup else ""}
     for op in [o for o in operations if o.method == "GET" and "{" not in o.path and o.label not in public][:5]:
         anonymous = prober.request("GET", op.path)
         if anonymous.status not in (401, 403):

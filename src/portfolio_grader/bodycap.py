@@ -22,7 +22,7 @@ def cap(response: Any, timeout: Any = None, **_: Any) -> Any:
     deadline = time.monotonic() + float(limit) if limit else None
     raw = getattr(response, "raw", None)
     stream = getattr(raw, "stream", None)
-    if stream is None or getattr(stream, _MARK, False):
+    if raw is None or stream is None or getattr(stream, _MARK, False):
         return response
 
     read1 = getattr(raw, "read1", None)
@@ -80,7 +80,8 @@ def install() -> None:
         return
 
     def _request(session: Any, data: dict[str, Any], max_stream_events: int) -> Any:
-        return original(_CappedSession(session), data, max_stream_events)
+        # a duck-typed stand-in for the requests.Session Schemathesis annotates
+        return original(_CappedSession(session), data, max_stream_events)  # type: ignore[arg-type]
 
     make_session = context.make_session
 

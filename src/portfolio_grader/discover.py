@@ -254,8 +254,9 @@ def held_out_operations(operations: list[Operation], exclude: list[str]) -> dict
         tokens = {t.lower() for t in re.split(r"[^A-Za-z0-9]+", f"{op.path} {op.operation_id or ''}") if t}
         reset = sorted(tokens & _RESET_TOKENS)
         said = _RESET_WORDS.search(re.sub(r"(?<=[a-z])(?=[A-Z])|[_.]", " ", words))
-        if reset or said:
-            held[op.label] = (f"it looks like it resets or seeds the data ({reset[0] if reset else said.group(0)!r}): "
+        word = reset[0] if reset else said.group(0) if said else None
+        if word is not None:
+            held[op.label] = (f"it looks like it resets or seeds the data ({word!r}): "
                               "calling it mid-grade would wipe the test users and objects; `setup:` can run it once "
                               "before the grade")
     return held
@@ -345,12 +346,15 @@ def declared_resources(operations: list[Operation], declared: list[ManifestResou
                "delete": named(d.delete, f"DELETE {d.item}")}
         unknown = [f"{role}: {label}" for role, label in (("create", d.create), ("list", d.list), ("read", d.read),
                    ("update", d.update), ("delete", d.delete)) if label and ops[role] is None]
-        if unknown or ops["create"] is None:
+        create = ops["create"]
+        if unknown or create is None:
             missing = "; ".join(unknown) or f"create: POST {d.collection}"
             problems.append(f"{where} was left out: the spec has no operation {missing} (the spec's operations are "
                             "named 'METHOD /path' as documented)")
             continue
-        resources.append(Resource(collection=d.collection, item=d.item, id_param=params[0], id_field=d.id, **ops))
+        resources.append(Resource(collection=d.collection, item=d.item, id_param=params[0], id_field=d.id,
+                                  create=create, read=ops["read"], update=ops["update"], delete=ops["delete"],
+                                  list=ops["list"]))
     return resources, problems
 
 

@@ -45,8 +45,8 @@ def parse_dockerfile(text: str) -> list[Stage]:
         elif word == "FROM":
             parts = [p for p in rest.split() if not p.startswith("--")]
             image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), parts[0]) if parts else ""
-            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
-            stages.append(Stage(image, name, number, line))
+            stage_name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
+            stages.append(Stage(image, stage_name, number, line))
         elif word == "USER" and stages:
             stages[-1].user, stages[-1].user_line = rest.strip(), number
         if word != "FROM" and stages:
@@ -56,11 +56,13 @@ def parse_dockerfile(text: str) -> list[Stage]:
 
 def base_image(stages: list[Stage], target: str | None = None) -> str:
     """The image a build starts FROM: that of the target stage (else the last), through `FROM <stage>` chains."""
+    if not stages:
+        return ""
     by_name = {s.name.lower(): s for s in stages if s.name}
-    stage = (by_name.get(target.lower()) if target else None) or (stages[-1] if stages else None)
+    stage = (by_name.get(target.lower()) if target else None) or stages[-1]
     for _ in stages:
         parent = by_name.get(stage.image.lower())
         if parent is None or parent is stage:
             break
         stage = parent
-    return stage.image if stage else ""
+    return stage.image

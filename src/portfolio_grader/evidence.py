@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Iterable, Mapping
+from typing import overload
 
 from .models import Evidence, RequestRecord, ResponseRecord
 
@@ -29,6 +30,10 @@ def decode_body(data: bytes | str | None, limit: int = BODY_EXCERPT) -> str | No
     return text
 
 
+@overload
+def redact(text: str, secrets: Iterable[str]) -> str: ...
+@overload
+def redact(text: str | None, secrets: Iterable[str]) -> str | None: ...
 def redact(text: str | None, secrets: Iterable[str]) -> str | None:
     if text is None:
         return None

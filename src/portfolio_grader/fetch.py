@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -52,6 +53,7 @@ def fetch(source: str, ref: str | None = None, into: Path | None = None, timeout
 
 
 def _fetch_into(source: str, ref: str | None, parent: Path, dest: Path, timeout: float) -> Workspace:
+    commit: str | None
     if is_git_url(source):
         commit = _clone(source, ref, dest, timeout)
     else:
@@ -130,7 +132,7 @@ def _head_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _tree_size(root: Path, skip: set[str] = frozenset(), stop_above: int | None = None) -> int:
+def _tree_size(root: Path, skip: Collection[str] = frozenset(), stop_above: int | None = None) -> int:
     """Bytes of the files under `root` (links counted as links); stops counting once over `stop_above`."""
     total = 0
     for dirpath, dirs, files in os.walk(root):

@@ -7,6 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -107,7 +108,7 @@ def _read_manifest(root: Path, files: list[str]) -> tuple[Manifest | None, str |
     return manifest, "; ".join(problems) or None
 
 
-def _stack(root: Path, names: dict[str, str]) -> tuple[str, list[str]]:
+def _stack(root: Path, names: dict[str, str]) -> tuple[Literal["python", "node", "other", "unknown"], list[str]]:
     py_deps = " ".join(read_text(root / names[n]).lower() for n in
                        ("requirements.txt", "pyproject.toml", "pipfile", "setup.py", "setup.cfg") if n in names)
     if "package.json" in names:
@@ -263,7 +264,7 @@ def _routes_in_code(root: Path, files: list[str]) -> list[tuple[str, str, str]]:
         if _is_test_file(rel):
             continue
         text = read_text(root / rel)
-        prefixes = {m.group("var"): (_PREFIX_ARG.search(m.group("args")) or [None, ""])[1]
+        prefixes = {m.group("var"): prefix.group(1) if (prefix := _PREFIX_ARG.search(m.group("args"))) else ""
                     for m in _ROUTER_PREFIX.finditer(text)}
         for match in pattern.finditer(text):
             verb = match.group("verb").upper()

@@ -38,7 +38,7 @@ def notes(exchanges: Sequence[Exchange], request_timeout: float) -> list[str]:
     answered = [e for e in exchanges if e.status is not None]
     out: list[str] = []
 
-    redirects = [e for e in answered if 300 <= e.status < 400]
+    redirects = [e for e in answered if e.status is not None and 300 <= e.status < 400]
     if len(answered) >= MIN_EXCHANGES and len(redirects) >= 0.8 * len(answered):
         first = redirects[0]
         target = _header(first, "location") or "(no Location)"

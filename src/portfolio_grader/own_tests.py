@@ -14,6 +14,7 @@ import json
 import re
 import shlex
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -282,8 +283,8 @@ def _manage_py(root: Path, chain: list[Stage]) -> str | None:
     """Django's manage.py as the image's working directory reaches it: `manage.py` at the root, or a project
     folder's (`app/manage.py` copied by `COPY ./app /app` into `WORKDIR /app` is `manage.py` there); None when
     the repository has none or the image does not copy it."""
-    found = sorted((p for p in (root.glob("manage.py"), root.glob("*/manage.py"), root.glob("*/*/manage.py"))
-                    for p in p), key=lambda p: len(p.parts))
+    found = sorted((p for level in (root.glob("manage.py"), root.glob("*/manage.py"), root.glob("*/*/manage.py"))
+                    for p in level), key=lambda p: len(p.parts))
     for path in found:
         rel = path.relative_to(root).as_posix()
         image = _image_path(rel, chain)
@@ -365,20 +366,22 @@ def _node_plan(root: Path, chain: list[Stage], dockerfile: str) -> Plan:
     if docker:
         return _not(NotRun.RUNS_DOCKER, f"the test script starts containers itself ({docker}), which a container "
                                         "with no network and no Docker cannot")
-    install = next(((line, run) for line, run in _runs(chain) if _NODE_INSTALL.search(run)), None)
+    install = next(((line, run, found) for line, run in _runs(chain) if (found := _NODE_INSTALL.search(run))), None)
     if install is None:
         return _not(NotRun.NOT_IN_IMAGE, f"{dockerfile} installs no node dependencies (no `npm ci` or `npm install`)")
-    line, run = install
+    line, run, installs = install
     production_env = any(word == "ENV" and re.search(r"NODE_ENV\s*=?\s*['\"]?production", rest)
                          for stage in chain for number, word, rest in stage.instructions if number < line)
-    dev_installed = not _NODE_DEV_OFF.search(run) and not production_env
+    dev_off = _NODE_DEV_OFF.search(run)
+    dev_installed = not dev_off and not production_env
     tool = _test_tool(script)
     in_dev = tool in (package.get("devDependencies") or {})
     if in_dev and not dev_installed:
-        why = "NODE_ENV=production is set before it" if production_env else f"`{_NODE_DEV_OFF.search(run).group(0)}`"
+        why = ("NODE_ENV=production is set before it" if production_env or dev_off is None
+               else f"`{dev_off.group(0)}`")
         return _not(NotRun.NOT_IN_IMAGE, f"the test script runs {tool}, a dev dependency, and {dockerfile}:{line} "
                                          f"leaves the dev dependencies out ({why})")
-    basis = (f"{dockerfile}:{line} installs the dev dependencies (`{_NODE_INSTALL.search(run).group(0)}`)" if in_dev
+    basis = (f"{dockerfile}:{line} installs the dev dependencies (`{installs.group(0)}`)" if in_dev
              else f"the test script runs {tool or 'a command'}" + (", which comes with Node" if tool in _BUILTIN_RUNNERS
                                                                   else ", a runtime dependency"))
     return Plan(command=("npm", "test"), tool="npm", basis=f"{basis}; scripts.test is `{script}`",
@@ -391,7 +394,7 @@ def _node_plan(root: Path, chain: list[Stage], dockerfile: str) -> Plan:
 _DATASTORE = re.compile(r"postgres|mysql|mariadb|mongo|redis|rabbitmq|elasticsearch|cassandra|couchdb", re.I)
 
 
-def plan(root: Path, dockerfile: str | None, stack: str, tests: list[str], datastores: list[str] = ()) -> Plan:
+def plan(root: Path, dockerfile: str | None, stack: str, tests: list[str], datastores: Sequence[str] = ()) -> Plan:
     """How the project's tests run in its image, or why they are not run.
 
     `tests`: the test files the repository holds; `datastores`: the compose services that are databases
@@ -542,7 +545,8 @@ def _mocha(lines: list[str]) -> Counts | None:
         return None
     failing = _count(r"(?m)^\s*(\d+) failing", text)
     # after "N failing" each failure is "  1) suite" then its title indented on the next line, ending in ':'
-    details = text[re.search(r"(?m)^\s*\d+ failing", text).end():] if failing else ""
+    failing_at = re.search(r"(?m)^\s*\d+ failing", text)
+    details = text[failing_at.end():] if failing and failing_at else ""
     failures = tuple(" ".join(f"{suite.strip()} {title.strip()}".split())
                      for suite, title in re.findall(r"(?m)^\s{2}\d+\) (.+)\n\s+(.+?):$", details))
     return Counts(int(passing.group(1)), failing, 0, _count(r"(?m)^\s*(\d+) pending", text), failures,

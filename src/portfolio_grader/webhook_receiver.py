@@ -42,6 +42,24 @@ class Delivery:
         return self.body.decode("utf-8", errors="replace")
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """The receiver's request handler: its answer to every request, and no log lines."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self, status: int) -> None:
+        body = b'{"received": true}' if status < 300 else b'{"error": "receiver said no"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format, *args) -> None:  # the grader's output stays quiet
+        pass
+
+
 @dataclass
 class WebhookReceiver:
     """An HTTP server on `bind` that records POSTs to /hooks/<token>/...; use as a context manager."""
@@ -66,9 +84,7 @@ class WebhookReceiver:
     def start(self) -> None:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(_Handler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 receiver._receive(self)
 
@@ -78,18 +94,6 @@ class WebhookReceiver:
                 receiver._fetch(self)
 
             do_HEAD = do_GET  # noqa: N815
-
-            def _answer(self, status: int) -> None:
-                body = b'{"received": true}' if status < 300 else b'{"error": "receiver said no"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def log_message(self, format, *args) -> None:  # the grader's output stays quiet
-                pass
 
         self._server = ThreadingHTTPServer((self.bind, 0), Handler)
         self._server.daemon_threads = True
@@ -136,7 +140,7 @@ class WebhookReceiver:
                     return got
                 self._changed.wait(min(left, 0.5))
 
-    def _receive(self, request: BaseHTTPRequestHandler) -> None:
+    def _receive(self, request: _Handler) -> None:
         path = urlsplit(request.path).path
         if not path.startswith(f"/hooks/{self.token}"):
             request._answer(404)  # someone else's request: not recorded
@@ -150,7 +154,7 @@ class WebhookReceiver:
             self._changed.notify_all()
         request._answer(status)
 
-    def _fetch(self, request: BaseHTTPRequestHandler) -> None:
+    def _fetch(self, request: _Handler) -> None:
         path = urlsplit(request.path).path
         ours = path.startswith(f"/hooks/{self.token}")
         if ours:

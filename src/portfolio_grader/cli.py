@@ -335,6 +335,7 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if written.timed_out:
         return _fail(f"writing the scorecard ran out of its {seconds_text(deadlines.report)} deadline")
     paths = written.value
+    assert paths is not None  # write_reports returned (the paths it wrote) within the deadline
     if args.format == "json":
         print(json.dumps(_summary_json(scorecard, paths, args.fail_under), indent=2, ensure_ascii=False))
     elif args.quiet:
@@ -400,8 +401,8 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.format == "json":
             print(json.dumps([asdict(info) for info in kinds.values()], indent=2, ensure_ascii=False))
         else:
-            for info in kinds.values():
-                print(f"{info.kind:28} {', '.join(info.checks)}")
+            for known in kinds.values():
+                print(f"{known.kind:28} {', '.join(known.checks)}")
         return EXIT_PASSED
     info = explain(args.kind)
     if info is None:

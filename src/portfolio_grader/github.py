@@ -100,7 +100,7 @@ def _check(response: httpx.Response, what: str) -> httpx.Response:
 def find_comment(client: httpx.Client, repository: str, number: int, marker: str = MARKER) -> dict | None:
     """The comment this action wrote before: its body starts with the marker; a bot's first if several."""
     url: str | None = f"/repos/{repository}/issues/{number}/comments"
-    params: dict[str, object] | None = {"per_page": 100}
+    params: dict[str, int] | None = {"per_page": 100}
     api_host = urlsplit(str(client.base_url)).netloc
     found: list[dict] = []
     for _ in range(MAX_PAGES):
@@ -115,7 +115,7 @@ def find_comment(client: httpx.Client, repository: str, number: int, marker: str
         url = following if following and urlsplit(following).netloc == api_host else None
         params = None
     bots = [c for c in found if (c.get("user") or {}).get("type") == "Bot"]
-    return (bots or found or [None])[0]
+    return next(iter(bots or found), None)
 
 
 def upsert_comment(*, api_url: str, repository: str, number: int, token: str, markdown: str,

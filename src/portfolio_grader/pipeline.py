@@ -22,7 +22,8 @@ from .discover import discover
 from .fetch import discard, fetch, safe_name
 from .identities import IdentityError
 from .inspect import inspect_repo
-from .models import ApiModel, LadderStep, RepoFacts, RubricRef, RunningService, Scorecard, Source, StageResult, Workspace
+from .models import (ApiModel, LadderStep, RepoFacts, RubricRef, RunningService, Scorecard, Source, StageResult,
+                     StageStatus, Workspace)
 from .observations import notes as observation_notes
 from .probe import Prober
 from .progress import Progress
@@ -61,7 +62,7 @@ class _Stages:
     @contextmanager
     def __call__(self, name: str, deadline: float | None = None) -> Iterator[None]:
         started = self.begin(name, deadline)
-        self._marked: tuple[str, str] | None = None
+        self._marked: tuple[StageStatus, str] | None = None
         try:
             yield
         except GradeError:
@@ -69,11 +70,11 @@ class _Stages:
             raise
         self.record(name, started, *(self._marked or ("ok",)))
 
-    def mark(self, status: str, detail: str = "") -> None:
+    def mark(self, status: StageStatus, detail: str = "") -> None:
         """The stage being run ends `failed` or `timeout` (with what happened) rather than `ok`."""
         self._marked = (status, detail)
 
-    def record(self, name: str, started: float, status: str = "ok", detail: str = "") -> None:
+    def record(self, name: str, started: float, status: StageStatus = "ok", detail: str = "") -> None:
         self.results.append(StageResult(name=name, status=status, seconds=round(time.monotonic() - started, 2),
                                         detail=detail))
         self.progress.stage_ended(name, status, self.results[-1].seconds, detail)
@@ -93,9 +94,9 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
     with stages("fetch", clock.budget("clone") if request.source else None):
         try:
             workspace = fetch(request.source, request.ref, timeout=clock.budget("clone")) if request.source else Workspace(
-                name=safe_name(urlsplit(request.url).hostname or "deployment"), source=Source(url=request.url))
+                name=safe_name(urlsplit(request.url or "").hostname or "deployment"), source=Source(url=request.url))
         except FetchLimit as exc:  # the submission itself is too big or too slow to fetch: the scorecard says so
-            workspace = Workspace(name=safe_name(request.source), source=Source(repo=request.source, ref=request.ref))
+            workspace = Workspace(name=safe_name(request.source or ""), source=Source(repo=request.source, ref=request.ref))
             stages.mark("timeout" if exc.timed_out else "failed", str(exc))
             stages.notes.append(f"the repository was not graded: {exc}")
             not_fetched = str(exc)
@@ -135,7 +136,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
                 stages.notes.extend(getattr(handle, "notes", []))
                 while True:  # once more, from setup on, when the API's writes hit the read-only root (_wrote_read_only)
                     prober = Prober(service.base_url, timeout=request.settings.request_timeout,
-                                    on_exchange=stages.progress.exchange) if service.up else None
+                                    on_exchange=stages.progress.exchange) if service.up and service.base_url else None
                     try:
                         if prober is not None:
                             _setup(facts, handle, prober, stages, clock)
@@ -214,7 +215,7 @@ def _replay_auth(ctx: CheckContext) -> dict | None:
     return auth_block(ctx.api.auth, ctx.known_identities(), ctx.prober.url_for)
 
 
-def _runtime_stage(handle, service: RunningService) -> tuple[str, str]:
+def _runtime_stage(handle, service: RunningService) -> tuple[StageStatus, str]:
     """ok; or failed / timeout (a build or start that ran out of its deadline) with what happened."""
     if service.up:
         return ("ok", "")
@@ -232,6 +233,7 @@ def _discover(facts: RepoFacts, prober: Prober | None, clock: GradeClock, stages
                         spec_problem=f"discovery ran out of {label}: the API answered too slowly or not at all")
     if finished.overran:
         stages.mark("timeout", f"requests were cut at {label}; discovery went on with what had arrived")
+    assert finished.value is not None  # discover() returned (an ApiModel) within the deadline
     return finished.value
 
 

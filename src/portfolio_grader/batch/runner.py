@@ -53,7 +53,7 @@ class RunReport:
 
 class Runner:
     def __init__(self, out: Path, students: list[Student], settings: BatchSettings, board: Board,
-                 on_finished: Callable[[], None] = lambda: None) -> None:
+                 on_finished: Callable[[], object] = lambda: None) -> None:
         self.out = out
         self.students = students
         self.settings = settings
@@ -157,6 +157,7 @@ class Runner:
         write_json(sub.folder / RUNNING_JSON, {"run_id": run_id, "pid": proc.pid, "started_at": now()})
         sub.append_attempt({"run_id": run_id, "pid": proc.pid, "started_at": now(), "repo": student.repo})
         self.board.update(student.id, "grading", run_id=run_id)
+        code: int | None
         try:
             code = proc.wait(timeout=self.settings.timeout)
             timed_out = False

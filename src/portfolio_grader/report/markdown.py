@@ -138,10 +138,10 @@ def _since(sc: Scorecard, diff: BaselineDiff) -> list[str]:
         if items:
             lines.append(f"- **{label}:** " + "; ".join(items))
     for label, kinds in (("New problems", diff.new_kinds), ("Fixed problems", diff.fixed_kinds)):
-        shown = [k for k in kinds if not k.hidden]
-        items = [code(k.kind) + (f" ×{max(k.before, k.after)}" if max(k.before, k.after) > 1 else "") for k in shown]
-        if len(shown) < len(kinds):
-            items.append(f"{len(kinds) - len(shown)} in hidden checks")
+        visible = [k for k in kinds if not k.hidden]
+        items = [code(k.kind) + (f" ×{max(k.before, k.after)}" if max(k.before, k.after) > 1 else "") for k in visible]
+        if len(visible) < len(kinds):
+            items.append(f"{len(kinds) - len(visible)} in hidden checks")
         if items:
             lines.append(f"- **{label}:** " + ", ".join(items))
     if diff.unchanged:
@@ -183,11 +183,11 @@ def _fixes(sc: Scorecard) -> list[str]:
         lines += ["### Help the grader see more", "",
                   "Not faults of the API: the grader could not check these, so they earn nothing yet. "
                   "The lines shown go in `portfolio-grader.yaml` in your repository.", ""]
-        for item in unseen:
-            reason = f": {prose('; '.join(item.reasons), 400)}" if item.reasons else ""
-            lines.append(f"- **{md(item.criterion.title, 140)}** ({format_points(item.criterion.max_points)} "
+        for blind in unseen:
+            reason = f": {prose('; '.join(blind.reasons), 400)}" if blind.reasons else ""
+            lines.append(f"- **{md(blind.criterion.title, 140)}** ({format_points(blind.criterion.max_points)} "
                          f"points not graded){reason}")
-            for hint in item.manifest_hints:
+            for hint in blind.manifest_hints:
                 lines += ["", "  " + fenced(hint, limit=1000, lang="yaml").replace("\n", "\n  ")]
         lines.append("")
     return lines

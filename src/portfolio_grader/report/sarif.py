@@ -20,7 +20,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from ..models import Finding, Scorecard
+from ..models import CriterionResult, Finding, Scorecard
 from .learner import hidden_summary, visible_findings
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -99,7 +99,7 @@ def _locations(finding: Finding, routes: list[Any], fallback: dict[str, Any]) ->
             locations.append({"physicalLocation": _physical(path, line)})
             break
     if finding.operation:
-        logical = {"logicalLocations": [{"name": finding.operation, "kind": "function"}]}
+        logical: dict[str, Any] = {"logicalLocations": [{"name": finding.operation, "kind": "function"}]}
         handler = handler_location(finding.operation, routes) if not locations else None
         if handler:
             logical["physicalLocation"] = _physical(*handler)
@@ -144,11 +144,11 @@ def render_sarif(scorecard: Scorecard) -> str:
     sc = scorecard
     routes = sc.facts.get("routes_in_code")
     routes = routes if isinstance(routes, list) else []  # older result.json stored only a count
-    owasp = {}
-    criterion_of = {}
-    for c in sc.criteria:
-        for fid in c.finding_ids:
-            criterion_of.setdefault(fid, c)
+    owasp: dict[str, str] = {}
+    criterion_of: dict[str, CriterionResult] = {}
+    for criterion in sc.criteria:
+        for fid in criterion.finding_ids:
+            criterion_of.setdefault(fid, criterion)
     for f in sc.findings:
         c = criterion_of.get(f.id)
         if c is not None and c.owasp:

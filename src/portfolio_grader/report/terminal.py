@@ -172,9 +172,9 @@ def print_summary(
         console.print(_m(f"[bold]Help the grader see more[/]  [dim]{len(unseen)} criteri{'on' if one else 'a'} not "
                          f"evaluated (no points either way); the scorecard lists the portfolio-grader.yaml lines "
                          f"that would let {'it' if one else 'them'} run[/]"))
-        for item in unseen[:3]:
-            reason = f" [dim]({_p(item.reasons[0], 160)})[/]" if item.reasons else ""
-            console.print(_m(f"  ○ {_e(item.criterion.title, 120)}{reason}"))
+        for blind in unseen[:3]:
+            reason = f" [dim]({_p(blind.reasons[0], 160)})[/]" if blind.reasons else ""
+            console.print(_m(f"  ○ {_e(blind.criterion.title, 120)}{reason}"))
 
     if sc.notes:
         console.print(_m(f"[dim]{len(sc.notes)} grader note{'s' if len(sc.notes) != 1 else ''} in the scorecard "
@@ -182,13 +182,13 @@ def print_summary(
 
     if paths:
         console.print()
-        where = Table.grid(padding=(0, 2))
-        where.add_column(style="bold", no_wrap=True)
-        where.add_column(overflow="fold")
+        written = Table.grid(padding=(0, 2))
+        written.add_column(style="bold", no_wrap=True)
+        written.add_column(overflow="fold")
         for label, path in paths.items():
-            where.add_row(_m(_e(label.upper() if len(label) <= 4 else label, 20)), _m(_e(path, 400)))
+            written.add_row(_m(_e(label.upper() if len(label) <= 4 else label, 20)), _m(_e(path, 400)))
         console.print(_m("[bold]Scorecard written to[/]"))
-        console.print(where)
+        console.print(written)
     console.print()
 
 

@@ -10,6 +10,7 @@ found nothing to examine (`not_applicable`: the API does not paginate) leaves th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, TypedDict
 
 from .models import CheckOutcome, CriterionResult, Finding, Fix, LadderStep
 from .rubric import Criterion, Rubric
@@ -47,16 +48,30 @@ def score(rubric: Rubric, outcomes: list[CheckOutcome]) -> Score:
     )
 
 
+class _Common(TypedDict):
+    """The fields a criterion's result copies from the rubric, whatever its status."""
+
+    id: str
+    title: str
+    area: str
+    max_points: float
+    gate: bool
+    owasp: str | None
+    hint: str
+    checks: list[str]
+    visibility: Literal["visible", "hidden"]
+
+
 def _criterion(criterion: Criterion, outcomes: list[CheckOutcome]) -> CriterionResult:
     evaluated = [o for o in outcomes if o.status not in ("not_evaluated", "not_applicable")]
-    common = dict(id=criterion.id, title=criterion.title, area=criterion.area, max_points=criterion.points,
-                  gate=criterion.gate, owasp=criterion.owasp, hint=criterion.hint, checks=list(criterion.checks),
-                  visibility=criterion.visibility)
+    common = _Common(id=criterion.id, title=criterion.title, area=criterion.area, max_points=criterion.points,
+                     gate=criterion.gate, owasp=criterion.owasp, hint=criterion.hint, checks=list(criterion.checks),
+                     visibility=criterion.visibility)
     reasons = "; ".join(dict.fromkeys(o.reason or "" for o in outcomes if o.reason)) or "no check could run"
     if (criterion.applies == "when_offered" and outcomes
             and all(o.status == "not_applicable" for o in outcomes)):
         return CriterionResult(status="not_applicable", points=0.0, reason=reasons,
-                               **{**common, "max_points": 0.0})
+                               **(common | {"max_points": 0.0}))
     if not evaluated:
         return CriterionResult(status="not_evaluated", points=0.0, reason=reasons, **common)
     findings = [f.id for o in evaluated for f in o.findings]

@@ -1,6 +1,8 @@
 """A user roster addressed by username, as connexion/Flask APIs write it: `DELETE /users/{username}` is admin-only
 only by what its summary says ("Deletes user by username (Only Admins)"): no admin tag, no /admin path, no
-operationId, and the profile (`GET /me`) shows no id. `open_delete` lets any logged-in user delete any user."""
+operationId, and the profile (`GET /me`) shows no id. `open_delete` lets any logged-in user delete any user;
+`crash_after_signup`: the sign-up makes the account, then answers 500 (a Django view reading the user back from
+another model)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ class Login(BaseModel):
     password: str
 
 
-def roster_app(open_delete: bool = False) -> FastAPI:
+def roster_app(open_delete: bool = False, crash_after_signup: bool = False) -> FastAPI:
     users: dict[str, dict] = {"admin": {"username": "admin", "password": "Admin-Pass-1", "email": "a@example.com",
                                         "admin": True}}
     tokens: dict[str, str] = {}
@@ -35,11 +37,13 @@ def roster_app(open_delete: bool = False) -> FastAPI:
             raise HTTPException(401, "Invalid token. Please log in again.")
         return user
 
-    @app.post("/users/v1/register", status_code=201, operation_id=None, responses={400: {}})
+    @app.post("/users/v1/register", status_code=201, responses={400: {}})
     def register(body: Signup):
         if body.username in users:
             raise HTTPException(400, "User already exists")
         users[body.username] = {**body.model_dump(), "admin": False}
+        if crash_after_signup:
+            raise HTTPException(500, "DoesNotExist: CustomUser matching query does not exist.")
         return {"message": "Successfully registered"}
 
     @app.post("/users/v1/login", responses={401: {}})

@@ -26,3 +26,32 @@ def test_any_user_deleting_other_users_by_username_is_bfla(serve):
     a, b = ctx.identities(2)
     for user in (a, b):  # the victim was a disposable user: the test users are still there
         assert ctx.prober.request("GET", "/me", headers=user.headers(ctx.api.auth)).status == 200
+
+
+def test_a_sign_up_that_answers_500_after_making_the_account_still_gives_test_users(serve):
+    """The account exists (its login works): the grade goes on with it, and the 500 itself stays the learner's."""
+    ctx = make_context(serve(roster_app(crash_after_signup=True)))
+    a, b = ctx.identities(2)
+    for user in (a, b):
+        assert user.exchanges[0].status == 500
+        assert ctx.prober.request("GET", "/me", headers=user.headers(ctx.api.auth)).status == 200
+    assert run("ownership.bfla", ctx).status == "warn"  # judged like the sign-up that answers 201
+
+
+def test_a_sign_up_that_answers_500_and_makes_nothing_gives_no_test_user(serve):
+    import pytest
+
+    from portfolio_grader.identities import IdentityError
+
+    app = roster_app()
+
+    @app.middleware("http")
+    async def crash(request, call_next):  # a sign-up that fails before it stores anything
+        from fastapi.responses import PlainTextResponse
+        if request.url.path.endswith("/register"):
+            return PlainTextResponse("Internal Server Error", status_code=500)
+        return await call_next(request)
+
+    ctx = make_context(serve(app))
+    with pytest.raises(IdentityError, match="failed: 500"):
+        ctx.identities(1)

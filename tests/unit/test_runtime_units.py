@@ -1014,3 +1014,17 @@ def test_a_refused_connection_the_app_waited_out_is_not_the_cause_of_a_later_cra
     assert diagnose(chained).kind == "database_not_ready"
     handler_only = chained[chained.index("Traceback", 1):]  # the second traceback alone, after a wait loop's refusal
     assert diagnose("bash: connect: Connection refused\n" + handler_only).kind == "traceback"
+
+
+def test_a_file_or_folder_missing_from_the_image_is_named():
+    # seen on an Express + Sequelize repo whose start runs `sequelize db:seed:all` and commits no seeders/ folder
+    log = ("== 20230711120732-create-contact: migrated (0.024s)\n\n> backendtemplate@1.0.0 seed:up\n"
+           "> sequelize db:seed:all\n\n\x1b[31mERROR:\x1b[39m ENOENT: no such file or directory, scandir "
+           "'/app/database/seeders'\n")
+    found = diagnose(log)
+    assert found.kind == "missing_file" and found.explanation.endswith(
+        "not in the image: ERROR: ENOENT: no such file or directory, scandir '/app/database/seeders'"), found
+    assert "/app/database/seeders" in found.hint and ".gitkeep" in found.hint
+    # a Python crash keeps its traceback, which says where it was opened
+    assert diagnose("Traceback (most recent call last):\n  File \"/app/main.py\", line 3, in <module>\n"
+                    "FileNotFoundError: [Errno 2] No such file or directory: 'config.yml'\n").kind == "traceback"

@@ -18,6 +18,7 @@ MISSING_MODULE = "missing_module"
 LOCALHOST_ONLY = "localhost_only"
 READ_ONLY_WRITE = "read_only_write"
 TRACEBACK = "traceback"
+MISSING_FILE = "missing_file"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'|C
                              r"ImportError: No module named '?([\w.]+)")
 _LOCALHOST = re.compile(r"(?:running on|listening on|listening at|bound to|serving on)\s+(?:https?://)?"
                         r"(127\.0\.0\.1|localhost|\[::1\])(?::(\d+))?", re.IGNORECASE)
+# Node's fs errors, as the app or a tool it runs on start (sequelize db:seed:all) prints them
+_MISSING_FILE = re.compile(r"ENOENT: no such file or directory, (?:open|scandir|stat|lstat|access|readdir) '([^']+)'")
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 
 
@@ -63,10 +66,13 @@ def _first(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     return pattern.search(text)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a tool's colours (Sequelize CLI prints ERROR: in red)
+
+
 def _line_of(text: str, match: re.Match[str]) -> str:
     start = text.rfind("\n", 0, match.start()) + 1
     end = text.find("\n", match.end())
-    return " ".join(text[start:end if end >= 0 else len(text)].split())[:200]
+    return " ".join(_ANSI.sub("", text[start:end if end >= 0 else len(text)]).split())[:200]
 
 
 def missing_table(text: str) -> tuple[str, str] | None:
@@ -156,4 +162,9 @@ def diagnose(text: str) -> Diagnosis | None:
     summary = traceback_summary(text)
     if summary:
         return Diagnosis(TRACEBACK, f"the app crashed: {summary}", "fix the error in the traceback (api log tail)")
+    match = _MISSING_FILE.search(text)
+    if match:
+        return Diagnosis(MISSING_FILE, f"a file or folder it needs is not in the image: {_line_of(text, match)}",
+                         f"make sure {match.group(1)} is in the image: commit it (git keeps no empty folder: put a "
+                         ".gitkeep in one) and check the Dockerfile's COPY lines and .dockerignore")
     return None

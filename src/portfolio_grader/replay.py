@@ -27,7 +27,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 from .evidence import REDACTED
-from .models import AuthFlow, Evidence, Finding, Operation, Scorecard
+from .models import AuthFlow, Evidence, Finding, Operation, ResponseRecord, Scorecard
 
 Verdict = Literal["reproduces", "does_not_reproduce", "not_replayable"]
 MAX_STEPS = 40  # requests of one finding's chain (setup aside)
@@ -116,6 +116,9 @@ def _flow(auth: dict[str, Any]) -> AuthFlow:
 # ---------------------------------------------------------------- the plan
 
 
+Role = Literal["signup", "login", "request"]
+
+
 @dataclass(frozen=True)
 class Step:
     """One request of the chain, relative to the app's origin."""
@@ -125,10 +128,22 @@ class Step:
     path: str  # path and query
     headers: dict[str, str]
     body: str | None
-    role: Literal["signup", "login", "request"] = "request"
+    role: Role = "request"
     stand_in: bool = False  # it addresses an object the replay made from another recorded create: types only
     foreign_list: bool = False  # it lists objects other requests of the grade made: status and content type only
     own_password: bool = True  # a login with the user's own password (not a deliberately wrong one)
+
+    @property
+    def response(self) -> ResponseRecord:
+        """The grade's answer to the request: a step is made only of an exchange that has one (`_step`)."""
+        assert self.evidence.response is not None
+        return self.evidence.response
+
+    @property
+    def status(self) -> int:
+        """The status the grade saw (`_step` refuses an exchange without one)."""
+        assert self.response.status is not None
+        return self.response.status
 
 
 @dataclass(frozen=True)
@@ -169,7 +184,7 @@ def plan(scorecard: Scorecard, finding: Finding) -> Plan:
                             "its evidence holds no HTTP request")
     if len(exchanges) > MAX_STEPS:
         raise NotReplayable(f"its chain has {len(exchanges)} requests, more than a replay sends ({MAX_STEPS})")
-    origin = _origin(str(scorecard.runtime.get("base_url") or exchanges[0].request.url))
+    origin = _origin(str(scorecard.runtime.get("base_url") or _url_of(exchanges[0])))
     auth = scorecard.api.get("auth") if isinstance(scorecard.api.get("auth"), dict) else None
     steps = [_step(e, origin, auth) for e in exchanges]
     users, credentials, logins, signed_up = _users(steps, auth)
@@ -214,8 +229,14 @@ def _replace(step: Step, **changes) -> Step:
     return replace(step, **changes)
 
 
+def _url_of(ev: Evidence) -> str:
+    return ev.request.url if ev.request else ""
+
+
 def _step(ev: Evidence, origin: str, auth: dict | None) -> Step:
     request = ev.request
+    if request is None:
+        raise NotReplayable("its evidence holds no HTTP request")
     if _origin(request.url) != origin:
         raise NotReplayable(f"a request went to {_origin(request.url)}, not to the app under grade")
     if ev.response is None or ev.response.status is None:
@@ -226,7 +247,7 @@ def _step(ev: Evidence, origin: str, auth: dict | None) -> Step:
                             "in the evidence: the request cannot be rebuilt")
     parts = urlsplit(request.url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
-    role = "request"
+    role: Role = "request"
     if auth and request.method == "POST":
         if f"POST {parts.path}" == auth.get("register"):
             role = "signup"
@@ -280,11 +301,12 @@ def _login_value(step: Step, auth: dict) -> str | None:
 def _users(steps: list[Step], auth: dict | None):
     """The test users the chain's requests were sent as (a token or login of a grade's user), to make first; their
     old tokens and logins; and the chain's own sign-ups of a test user (logged in right after, not made first)."""
-    known = {u["credential_sha256"]: u["label"] for u in (auth or {}).get("users", []) if u.get("credential_sha256")}
-    logins = {u["login"]: u["label"] for u in (auth or {}).get("users", []) if u.get("login")}
+    recorded = auth or {}  # a step is a sign-up or a login only when the auth is recorded (_step)
+    known = {u["credential_sha256"]: u["label"] for u in recorded.get("users", []) if u.get("credential_sha256")}
+    logins = {u["login"]: u["label"] for u in recorded.get("users", []) if u.get("login")}
     credentials: dict[str, str] = {}
     used_logins: dict[str, str] = {}
-    registered = set()
+    registered: set[str] = set()
     signed_up: dict[int, str] = {}
     produced = ""  # what earlier responses held: a token a chain login issued is not a setup user's
     for index, step in enumerate(steps):
@@ -296,22 +318,23 @@ def _users(steps: list[Step], auth: dict | None):
                                     "graded before replays existed): grade again to replay it")
             if label is not None:
                 credentials[token] = label
-            elif token != _GARBAGE and 200 <= step.evidence.response.status < 300:
+            elif token != _GARBAGE and 200 <= step.status < 300:
                 raise NotReplayable(f"{step.method} {urlsplit(step.path).path} was sent with a credential the grade "
                                     "made outside this chain (an API key, or a token issued again), which a replay "
                                     "cannot make again")
         if step.role == "signup":
-            registered.add(_login_value(step, auth) or "")
-            if _login_value(step, auth) in logins:
-                signed_up[index] = logins[_login_value(step, auth)]
+            value = _login_value(step, recorded)
+            registered.add(value or "")
+            if value is not None and value in logins:
+                signed_up[index] = logins[value]
         if step.role == "login":
-            value = _login_value(step, auth)
-            if value in logins and value not in registered:
+            value = _login_value(step, recorded)
+            if value is not None and value in logins and value not in registered:
                 used_logins[value] = logins[value]
             elif value not in registered and REDACTED in (step.body or ""):
                 raise NotReplayable("it logs in as a user the grade did not make (the manifest's admin?), whose "
                                     "password the grader redacted")
-        produced += step.evidence.response.body or ""
+        produced += step.response.body or ""
     labels = tuple(sorted((set(credentials.values()) | set(used_logins.values())) - set(signed_up.values())))
     old_logins = {login: label for login, label in logins.items() if label in labels}
     return labels, credentials, old_logins, signed_up
@@ -375,7 +398,7 @@ def _stand_ins(scorecard: Scorecard, steps: list[Step], origin: str, credentials
         if match and match.group("id") is None:  # a list: the rest of the grade's objects, or the chain's own
             collection = path.rstrip("/")
             if step.method == "GET" and not _created_in(steps, step, collection) and \
-                    (step.evidence.response.body or "").strip() not in ("", "[]"):
+                    (step.response.body or "").strip() not in ("", "[]"):
                 foreign.add(index)
         item_of = {match.group("id"): path[:match.start("id") - 1]} if match and match.group("id") else {}
         for segment in path.split("/"):
@@ -389,7 +412,7 @@ def _stand_ins(scorecard: Scorecard, steps: list[Step], origin: str, credentials
             if segment in missing or any(s.old_id == segment for s in stand_ins):
                 shaped.update({index} if segment not in missing else set())
                 continue
-            if step.evidence.response.status == 404:
+            if step.status == 404:
                 missing[segment] = MISSING_ID if segment.isdigit() else segment
                 continue
             create = made or _recorded_create(scorecard, origin, auth, value=segment) or (
@@ -403,7 +426,7 @@ def _stand_ins(scorecard: Scorecard, steps: list[Step], origin: str, credentials
             stand_ins.append(StandIn(old_id=segment, create=create[0], id_path=create[1],
                                      user=credentials.get(token) if token else None))
             shaped.add(index)
-        produced += (step.evidence.response.body or "") + " " + " ".join(step.evidence.response.headers.values())
+        produced += (step.response.body or "") + " " + " ".join(step.response.headers.values())
     return stand_ins, missing, shaped, foreign
 
 
@@ -413,7 +436,9 @@ def _literal_segments(scorecard: Scorecard) -> set[str]:
     templates = [str(route[1]) for route in scorecard.facts.get("routes_in_code") or [] if len(route) > 1]
     templates += [f.operation.partition(" ")[2] for f in scorecard.findings if f.operation]
     templates += [str(c) for c in scorecard.api.get("resources") or []]
-    auth = scorecard.api.get("auth") if isinstance(scorecard.api.get("auth"), dict) else {}
+    auth = scorecard.api.get("auth")
+    if not isinstance(auth, dict):
+        auth = {}
     templates += [str(auth.get(k) or "").partition(" ")[2] for k in ("register", "login")]
     return {part for template in templates for part in template.split("/") if part and "{" not in part
             and not part.startswith(":") and "<" not in part}
@@ -673,13 +698,13 @@ def _send_chain(the_plan: Plan, prober, values: ValueMap, passwords: dict[str, s
         path = substitute_path(step.path, values)
         answer = prober.request(step.method, path, headers=headers, content=body)
         sent = sent + " " + path + " " + (body or "")
-        old = step.evidence.response
+        old = step.response
         label = f"step {number} ({step.method} {urlsplit(step.path).path})"
         if answer.status is None:
             differences.append(f"{label}: no answer ({answer.error})")
             continue
-        if answer.status // 100 != old.status // 100:
-            differences.append(f"{label} answered {answer.status} where the grade saw {old.status}")
+        if answer.status // 100 != step.status // 100:
+            differences.append(f"{label} answered {answer.status} where the grade saw {step.status}")
             continue
         if number - 1 in the_plan.signed_up:
             problem = _log_in_signed_up(the_plan, number - 1, body, prober, values)
@@ -986,7 +1011,7 @@ def shell_version(scorecard: Scorecard, finding: Finding, base: str = "http://lo
             name = f"NEW_{produced}"
             lines.append(f"{name}=$({_curl(step.method, substitute_path(step.path, values), headers, body, later)})"
                          f"; echo \"{name}=${name}\"")
-            values[str(_dig(_body_json(step.evidence.response.body), later))] = _var(name)
+            values[str(_dig(_body_json(step.response.body), later))] = _var(name)
         else:
             lines.append(command)
         if the_plan.steps.index(step) in the_plan.signed_up:  # the user it registered, logged in as the grade did
@@ -1029,6 +1054,8 @@ def _shell_user(label: str, auth: dict) -> tuple[list[str], str]:
 def _shell_login(label: str, auth: dict, login_value: str, password: str) -> str:
     """TOKEN_<label>=$(curl ... login ... | python3 ...): the line that logs `label` in and keeps its credential."""
     flow = _flow(auth)
+    if flow.login is None:
+        return f"# user {label}: the API's login is not recorded; log in by hand and keep the credential as TOKEN_{label}"
     login = {flow.identity_field: login_value, flow.password_field: password}
     login_text = _urlencode(login) if flow.login_form else json.dumps(login, ensure_ascii=False)
     ltype = "application/x-www-form-urlencoded" if flow.login_form else "application/json"
@@ -1042,7 +1069,7 @@ def _shell_login(label: str, auth: dict, login_value: str, password: str) -> str
 
 def _later_ids(step: Step, steps: tuple[Step, ...], values: dict[str, str]) -> tuple | None:
     """The JSON path of an id in this step's answer that a later step's URL uses (captured in the shell)."""
-    body = _body_json(step.evidence.response.body)
+    body = _body_json(step.response.body)
     rest = steps[steps.index(step) + 1:]
     for path, value in _leaves(body):
         text = str(value)

@@ -132,13 +132,28 @@ def login(prober: Prober, flow: AuthFlow, login_value: str, password: str) -> Ex
 
 
 def token_from(exchange: Exchange, flow: AuthFlow) -> tuple[str | None, str | None]:
-    """(token, cookie) from a login response: the documented field, else any token-like field, else Set-Cookie."""
+    """(token, cookie) from a login response: the documented field, else any token-like field, else a JWT under
+    another name (simplejwt's `access`, never its `refresh`), else Set-Cookie."""
     body = exchange.json()
     path = flow.token_path if flow.token_path and _dig(body, flow.token_path) else find_token_path(body)
-    token = _dig(body, path) if path else None
+    token = _dig(body, path) if path else _access_jwt(body)
     if isinstance(token, str) and token:
         return token, None
     return None, _session_and_csrf(set_cookies(exchange))[0]
+
+
+_JWT_SHAPE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
+
+
+def _access_jwt(body: Any) -> str | None:
+    """A JWT-shaped value at a key that is no refresh token, the `access`-named one first (top level or in `data`)."""
+    for node in (body, body.get("data") if isinstance(body, dict) else None):
+        if isinstance(node, dict):
+            found = sorted((k for k, v in node.items() if isinstance(v, str) and _JWT_SHAPE.fullmatch(v)
+                            and "refresh" not in k.lower()), key=lambda k: "access" not in k.lower())
+            if found:
+                return node[found[0]]
+    return None
 
 
 # What a login that refused says in a 2xx body (`200 {"status": "fail", "message": "Password is not correct"}`).

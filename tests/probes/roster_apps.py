@@ -24,7 +24,9 @@ class Login(BaseModel):
     password: str
 
 
-def roster_app(open_delete: bool = False, crash_after_signup: bool = False) -> FastAPI:
+def roster_app(open_delete: bool = False, crash_after_signup: bool = False, simplejwt_login: bool = False) -> FastAPI:
+    """`simplejwt_login`: the login answers {"refresh": ..., "access": ...} (djangorestframework-simplejwt's shape,
+    two JWT-shaped strings under names no token list has); only the access one opens the API."""
     users: dict[str, dict] = {"admin": {"username": "admin", "password": "Admin-Pass-1", "email": "a@example.com",
                                         "admin": True}}
     tokens: dict[str, str] = {}
@@ -52,6 +54,10 @@ def roster_app(open_delete: bool = False, crash_after_signup: bool = False) -> F
         if user is None or user["password"] != body.password:
             raise HTTPException(401, "Username or password is not correct")
         value = secrets.token_urlsafe(16)
+        if simplejwt_login:
+            value = f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(12)}.{secrets.token_urlsafe(12)}"
+            tokens[value] = body.username
+            return {"refresh": f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(12)}.x", "access": value}
         tokens[value] = body.username
         return {"auth_token": value}
 

@@ -55,3 +55,10 @@ def test_a_sign_up_that_answers_500_and_makes_nothing_gives_no_test_user(serve):
     ctx = make_context(serve(app))
     with pytest.raises(IdentityError, match="failed: 500"):
         ctx.identities(1)
+
+
+def test_a_login_answering_simplejwt_s_refresh_and_access_pair_logs_in_with_the_access_token(serve):
+    ctx = make_context(serve(roster_app(simplejwt_login=True)))
+    a = ctx.identities(1)[0]
+    assert a.token == a.exchanges[-1].json()["access"]
+    assert ctx.prober.request("GET", "/me", headers=a.headers(ctx.api.auth)).status == 200

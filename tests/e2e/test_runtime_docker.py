@@ -564,6 +564,36 @@ def test_an_uncommitted_env_is_made_of_the_readme_block_over_the_example_for_eve
     assert leftovers(engine, opts) == []
 
 
+# ---------------------------------------------------------------- a crash under a file watcher
+# The app fails at import and its file watcher (here a stand-in for `uvicorn --reload`: the watcher's line, the
+# worker's traceback, then waiting) keeps the container running: the wait ends once the log stays quiet, not at the
+# start deadline, and the scorecard says what happened and the traceback.
+_WATCHED_CRASH = ('CMD ["sh", "-c", "echo \'INFO:     Started reloader process [1] using StatReload\'; '
+                  'python -c \'import os; engine = os.environ[\\"DATABASE_URL\\"]\'; exec sleep 600"]\n')
+
+
+@pytest.mark.parametrize("compose", [False, True], ids=["container", "compose"])
+def test_an_app_that_crashed_under_its_file_watcher_is_not_waited_for_to_the_deadline(engine, tmp_path, compose):
+    import time
+
+    files = {"Dockerfile": f"FROM python:3.12-slim\nEXPOSE 8000\n{_WATCHED_CRASH}"}
+    if compose:
+        files["docker-compose.yml"] = "services:\n  api:\n    build: .\n    ports: ['8000:8000']\n"
+    ws, root = repo(tmp_path, files)
+    facts = (RepoFacts(root=root, compose_file="docker-compose.yml") if compose
+             else RepoFacts(root=root, dockerfile="Dockerfile", exposed_ports=[8000]))
+    opts = options(start_timeout=90)
+    started = time.monotonic()
+    with start(ws, facts, opts) as handle:
+        waited = time.monotonic() - started
+        s = handle.service
+        assert s.status == "container_crashed", s.detail
+        assert "file watcher keeps the container running" in s.detail and "Started reloader process" in s.detail
+        assert "KeyError: 'DATABASE_URL'" in s.detail or "DATABASE_URL is not set" in s.detail, s.detail
+        assert waited < 60, waited  # quiet for 15 s after the crash, not the 90 s deadline
+    assert leftovers(engine, opts) == []
+
+
 # ---------------------------------------------------------------- samples: what the scorecard says the grader did
 # expected.yaml's `notes_include` (texts each found in one scorecard note) and `criteria_evaluated` (criteria whose
 # checks must have run, whatever their verdict). `graded` is conftest.py's session fixture: one build per sample

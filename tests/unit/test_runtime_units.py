@@ -21,7 +21,7 @@ from portfolio_grader.runtime import compose_rewrite as cr
 from portfolio_grader.runtime import compose_tool as ct
 from portfolio_grader.runtime import docker as d
 from portfolio_grader.runtime import sandbox
-from portfolio_grader.runtime.diagnose import diagnose
+from portfolio_grader.runtime.diagnose import diagnose, waiting_for_a_change
 from portfolio_grader.runtime.external import normalise_url, run_external
 
 OPTS = RuntimeOptions(run_id="run42", memory="512m", cpus=0.5, pids=128)
@@ -1028,3 +1028,36 @@ def test_a_file_or_folder_missing_from_the_image_is_named():
     # a Python crash keeps its traceback, which says where it was opened
     assert diagnose("Traceback (most recent call last):\n  File \"/app/main.py\", line 3, in <module>\n"
                     "FileNotFoundError: [Errno 2] No such file or directory: 'config.yml'\n").kind == "traceback"
+
+
+# the app crashed and a file watcher keeps its container running (seen on Satadru03/fastapi-todo: `uvicorn --reload`
+# whose worker failed at import waited out the 90 s start deadline)
+UVICORN_RELOAD_CRASH = """INFO:     Will watch for changes in these directories: ['/app']
+INFO:     Uvicorn running on http://0.0.0.0:8000 (Press CTRL+C to quit)
+INFO:     Started reloader process [1] using StatReload
+Process SpawnProcess-1:
+Traceback (most recent call last):
+  File "/app/app/db.py", line 6, in <module>
+    engine = create_engine(DATABASE_URL)
+sqlalchemy.exc.ArgumentError: Expected string or URL object, got None
+"""
+
+
+@pytest.mark.parametrize("log, line", [
+    (UVICORN_RELOAD_CRASH, "INFO: Will watch for changes in these directories: ['/app']"),
+    ("Watching for file changes with StatReloader\nException in thread django-main-thread:\nTraceback (most recent "
+     "call last):\n  File \"/app/manage.py\", line 3\nImportError: cannot import name 'x'\n",
+     "Watching for file changes with StatReloader"),
+    ("\x1b[33m[nodemon] starting `node app.js`\x1b[39m\nError: Cannot find module 'dotenv'\n"
+     "\x1b[31m[nodemon] app crashed - waiting for file changes before starting...\x1b[39m\n",
+     "[nodemon] app crashed - waiting for file changes before starting..."),
+    # still starting, or it went on after the traceback, or no watcher at all (it will exit on its own)
+    ("INFO:     Started reloader process [1] using StatReload\nINFO:     Waiting for application startup.\n", None),
+    (UVICORN_RELOAD_CRASH + "INFO:     Started server process [9]\n", None),
+    (UVICORN_RELOAD_CRASH.replace("Started reloader process [1] using StatReload", "Started server process [1]")
+     .replace("INFO:     Will watch for changes in these directories: ['/app']\n", ""), None),
+    ("[nodemon] app crashed - waiting for file changes before starting...\n[nodemon] restarting due to changes...\n",
+     None),
+])
+def test_a_crash_under_a_file_watcher_is_seen_in_the_log(log, line):
+    assert waiting_for_a_change(log) == line

@@ -36,6 +36,7 @@ from .compose_rewrite import ComposePlan, _inside, project_name, rewrite_compose
 from .compose_tool import ComposeTool, detect_compose
 from .diagnose import DATABASE_NOT_READY, diagnose
 from .docker import (
+    WatcherCrash,
     container_log_text,
     exec_in,
     health_path,
@@ -461,6 +462,7 @@ def _up_and_wait(
     api_name = plan.api_service
     watch_read_only = api_name in plan.read_only
     state: dict[str, Any] = {"container": None, "attrs": {}, "polls": 0, "restarts": 0}
+    watcher = WatcherCrash()
 
     def ports() -> dict[int, int]:
         container = state["container"] or handle.api_container()
@@ -494,6 +496,8 @@ def _up_and_wait(
         if watch_read_only and state["polls"] % 4 == 0 and sandbox.mentions_read_only(
                 container_log_text(container, tail=50)):
             return "read-only"
+        if state["polls"] % 4 == 2 and status == "running" and watcher.check(container):
+            return "watching"
         return None
 
     budget = options.start_budget()
@@ -529,6 +533,10 @@ def _up_and_wait(
     found = diagnose(container_log_text(container, tail=400))
     cause = found.detail() if found else ""
     code = st.get("ExitCode")
+    if outcome == "watching":
+        return RunningService(kind="compose", status="container_crashed", builder=builder_name,
+                              detail=watcher.detail(f"the API service '{api_name}'") + cause
+                              + _missing_env_files(plan) + f"; look at the {api_name} log tail", api_container=cid)
     if outcome == "exited":
         detail = f"the API service '{api_name}' exited with code {code} before it answered HTTP"
         if st.get("OOMKilled"):

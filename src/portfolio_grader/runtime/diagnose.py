@@ -108,6 +108,32 @@ _CHAINED = re.compile(r"(?:During handling of the above exception, another excep
                       r"was the direct cause of the following exception):\s*$")
 
 
+# A file watcher that outlives the server it runs: the app crashed, the container keeps running and waits for a change
+# that never comes (uvicorn --reload, Django's runserver, nodemon, flask --debug)
+_NODEMON_CRASHED = re.compile(r"\[nodemon\] app crashed - waiting for file changes[^\n]*")
+_WATCHER = re.compile(r"Started reloader process|Watching for file changes|Will watch for changes|"
+                      r"Restarting with (?:stat|watchdog|inotify)|\[nodemon\] (?:starting|watching)")
+
+
+def waiting_for_a_change(text: str) -> str | None:
+    """The log line of a file watcher left waiting after the server it runs crashed: nodemon's "app crashed -
+    waiting for file changes", or a watcher's start line when the log then ends with a Python traceback (its
+    exception the last line); None otherwise (the server may still be starting)."""
+    text = _ANSI.sub("", text or "")
+    found = _NODEMON_CRASHED.search(text)
+    if found and not text[found.end():].strip():
+        return found.group(0).strip()
+    watcher = _WATCHER.search(text)
+    start = text.rfind(_TRACEBACK)
+    if watcher is None or start < watcher.start():
+        return None
+    tail = [line for line in text[start:].splitlines() if line.strip()]
+    last = tail[-1] if tail else ""
+    if re.match(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b", last) is None:
+        return None  # the traceback is not the log's last word: the server went on
+    return _line_of(text, watcher)
+
+
 def _crashed_later_otherwise(text: str, at: int) -> bool:
     """Did the app, after the refused connection at `at`, crash with a Python traceback that says nothing of its
     database (its chained exceptions included: an OperationalError whose handler then failed is still one)? Then

@@ -23,7 +23,7 @@ import httpx
 
 from ..models import LogTail, RunningService
 from . import RuntimeOptions, RuntimeUnavailable, labels_for, sandbox, tail_log
-from .diagnose import diagnose
+from .diagnose import diagnose, waiting_for_a_change
 from .builders import (
     DEFAULT_DOCKER_HOST,
     BuildRequest,
@@ -440,9 +440,42 @@ def _crash_detail(container: Any, attrs: dict[str, Any], memory: str) -> str:
     )
 
 
+WATCHER_QUIET_SECONDS = 15.0  # how long a log that ended with a crash under a file watcher must stay unchanged
+
+
+class WatcherCrash:
+    """Follows the log of an API being waited for: `check(container)` gives the file watcher's line once the app
+    crashed under it (diagnose.waiting_for_a_change) and the log stayed unchanged for `quiet` seconds. The container
+    keeps running, so without this the wait lasts to the start deadline for an app that will never answer."""
+
+    def __init__(self, quiet: float = WATCHER_QUIET_SECONDS) -> None:
+        self.quiet = quiet
+        self.line: str | None = None
+        self._log: str | None = None
+        self._since = 0.0
+
+    def check(self, container: Any) -> str | None:
+        text = container_log_text(container, tail=200)
+        now = time.monotonic()
+        if text != self._log:
+            self._log, self._since = text, now
+            return None
+        if now - self._since < self.quiet:
+            return None
+        self.line = waiting_for_a_change(text)
+        return self.line
+
+    def detail(self, who: str = "the app") -> str:
+        """The start failure's opening words for an app that crashed under its file watcher."""
+        return (f"{who} crashed before it answered HTTP, and its file watcher keeps the container running, waiting "
+                f"for a file change that never comes ({self.line!r})")
+
+
 def _await_http(container: Any, candidates: Sequence[int], path: str, budget: float,
-                watch_read_only: bool = False) -> tuple[tuple[int, int] | str, dict[str, Any]]:
-    """Wait for the first HTTP answer; stop early when the container exits or (read-only) its log shows EROFS."""
+                watch_read_only: bool = False, watcher: WatcherCrash | None = None,
+                ) -> tuple[tuple[int, int] | str, dict[str, Any]]:
+    """Wait for the first HTTP answer; stop early when the container exits, (read-only) its log shows EROFS, or
+    (`watcher`) the app crashed under a file watcher that keeps the container running."""
     attrs: dict[str, Any] = {}
     polls = [0]
 
@@ -461,6 +494,8 @@ def _await_http(container: Any, candidates: Sequence[int], path: str, budget: fl
         polls[0] += 1
         if watch_read_only and polls[0] % 4 == 0 and sandbox.mentions_read_only(container_log_text(container, tail=50)):
             return "read-only"
+        if watcher is not None and polls[0] % 4 == 2 and watcher.check(container):
+            return "watching"
         return None
 
     outcome = wait_for_http(ports, path, time.monotonic() + budget, stopped, order=candidates)
@@ -558,9 +593,12 @@ def run_container(
             except Exception:
                 workdir = None
         budget = options.start_budget()
+        watcher = WatcherCrash()
 
         def launch(read_only: bool) -> tuple[tuple[int, int] | str, dict[str, Any]]:
             """Create, start and wait for the API container; raises _LaunchFailed when the engine refuses."""
+            nonlocal watcher
+            watcher = WatcherCrash()
             try:
                 container = client.containers.create(
                     build.tag,
@@ -588,7 +626,7 @@ def run_container(
                 raise _LaunchFailed(f"the container could not start: {_api_message(exc)}{suffix}") from None
             handle.read_only = read_only
             return _await_http(container, candidates, health_path(manifest), options.start_budget(),
-                               watch_read_only=read_only)
+                               watch_read_only=read_only, watcher=watcher)
 
         def service_after(outcome: tuple[int, int] | str, attrs: dict[str, Any]) -> RunningService:
             container = handle.container
@@ -602,6 +640,10 @@ def run_container(
                 return RunningService(kind="docker", status="container_crashed", builder=build.builder.name,
                                       detail=_crash_detail(container, attrs, options.memory) + _cause(container)
                                       + _limits_hit(container, options) + suffix, api_container=container.id)
+            if outcome == "watching":
+                return RunningService(kind="docker", status="container_crashed", builder=build.builder.name,
+                                      detail=watcher.detail() + _cause(container) + "; look at the api log tail"
+                                      + suffix, api_container=container.id)
             handle.start_timed_out = True
             return RunningService(
                 kind="docker",

@@ -9,6 +9,7 @@ from .apps import flawed_recipes_app, good_books_app
 from ..conftest import kinds, make_context, run
 
 from portfolio_grader.models import RepoFacts
+from pydantic import BaseModel
 
 
 @pytest.fixture
@@ -152,3 +153,37 @@ def test_code_routes_under_the_spec_s_server_path_are_documented_ones(serve):
     outcome = run("contract.routes_match", make_context(serve(root), facts=RepoFacts(routes_in_code=routes)))
     hidden = [f.operation for f in outcome.findings if "is implemented" in f.message]
     assert hidden == ["GET /api/debug/"], [f.message for f in outcome.findings]
+
+
+class ProjectIn(BaseModel):
+    name: str
+    owner: int
+
+
+def _projects_app(reason: str):
+    from fastapi import FastAPI, HTTPException
+
+    app = FastAPI(title="projects")
+
+    @app.post("/projects/", status_code=201, responses={400: {}})
+    def create(body: ProjectIn):
+        if reason == "reference":  # Django REST framework's answer to a primary key that names nothing
+            raise HTTPException(400, {"owner": [f'Invalid pk "{body.owner}" - object does not exist.']})
+        raise HTTPException(400, {"name": ["This field is broken."]})
+
+    @app.get("/projects/{pk}/", responses={404: {}})
+    def read(pk: int):
+        raise HTTPException(404, "Not found.")
+
+    return app
+
+
+def test_a_create_refused_for_the_grader_s_made_up_reference_is_not_evaluated_not_failed(serve):
+    outcome = run("crud.lifecycle", make_context(serve(_projects_app("reference"))))
+    assert outcome.status == "not_evaluated", (outcome.summary, outcome.reason)
+    assert "made-up `owner`" in outcome.reason and "object does not exist" in outcome.reason
+
+
+def test_a_create_refused_for_another_reason_still_fails(serve):
+    outcome = run("crud.lifecycle", make_context(serve(_projects_app("other"))))
+    assert outcome.status == "fail" and kinds(outcome) == {"crud_lifecycle_broken"}, (outcome.summary, outcome.reason)

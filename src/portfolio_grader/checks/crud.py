@@ -8,8 +8,8 @@ from ..identities import fresh_object
 from ..models import Finding, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
-from .objects import (NoParent, Sighting, at, bind_parents, body_args, body_schema, locate_created, marked, natural_key,
-                      read_back, readable, release, walkable)
+from .objects import (NoParent, Sighting, at, bind_parents, body_args, body_schema, locate_created, marked,
+                      missing_reference, natural_key, read_back, readable, release, walkable)
 from .operations import ok, status_text
 from .registry import CheckContext, check
 
@@ -75,6 +75,10 @@ class CannotTell(Exception):
     """The walk cannot judge this resource (said why): it is left out, not failed."""
 
 
+def _said(answer: Exchange) -> str:
+    return " ".join(answer.text.split())[:120]
+
+
 def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes: list[str]) -> list[Step]:
     steps: list[Step] = []
 
@@ -105,6 +109,10 @@ def _walk(ctx: CheckContext, resource: Resource, headers: dict[str, str], notes:
     if created.status in (401, 403) and headers:
         raise CannotTell(f"POST {resource.collection} refuses user A's credentials ({created.status}): it may be for "
                          "another role (give the manifest an `auth: admin:` user who may create there)")
+    if (field := missing_reference(created, body)) is not None:
+        raise CannotTell(f"POST {resource.collection} refused the grader's made-up `{field}` ({body[field]!r}: "
+                         f"'{_said(created)}'): it needs an existing object the grader could not name, so the refusal "
+                         "says nothing about the API")
     problem = (f"POST returned {created.status} instead of 201 Created" if created.status and created.status < 300
                else f"creating with a valid body failed ({status_text(created)})")
     steps.append((created.status == 201, created, "create with a schema-valid body (expect 201)", problem))

@@ -112,6 +112,26 @@ def body_args(op: Operation | None, body: Any) -> dict[str, Any]:
     return {"json": body}
 
 
+_MISSING_OBJECT = re.compile(r"does not exist|doesn'?t exist|not found|invalid pk|no such|unknown \w+ id|"
+                             r"foreign key|is not present", re.I)
+
+
+def missing_reference(answer: Exchange, body: Any) -> str | None:
+    """The field of `body` a refused create names as pointing at no object (`{"owner": ["Invalid pk \"3\" - object
+    does not exist."]}`): the grader's made-up id, not the API, is at fault. None when the refusal says otherwise."""
+    if answer.status not in (400, 404, 409, 422) or not isinstance(body, dict):
+        return None
+    text = answer.text[:4000]
+    if not _MISSING_OBJECT.search(text):
+        return None
+    return next((key for key, value in body.items() if isinstance(value, (int, str)) and not isinstance(value, bool)
+                 and re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", text)
+                 and (isinstance(value, int) or _REFERENCE_NAME.search(key))), None)
+
+
+_REFERENCE_NAME = re.compile(r"(^|_)ids?$|[a-z0-9]Ids?$|owner|user|author|project|task|parent|category", re.I)
+
+
 def marked(body: Any, marker: str) -> Any:
     """The body with the sample strings payloads made up replaced by a marker, so the object is unmistakable in a
     list or a leak. Values from the spec's examples, enums or formats are left alone (the API may validate them)."""

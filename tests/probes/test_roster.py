@@ -62,3 +62,11 @@ def test_a_login_answering_simplejwt_s_refresh_and_access_pair_logs_in_with_the_
     a = ctx.identities(1)[0]
     assert a.token == a.exchanges[-1].json()["access"]
     assert ctx.prober.request("GET", "/me", headers=a.headers(ctx.api.auth)).status == 200
+
+
+def test_a_weak_password_whose_sign_up_answers_500_but_makes_the_account_is_accepted(serve):
+    """'123456' is refused (422, too short); 'password' makes the account, then the sign-up answers 500: its login
+    works, so the weak password was accepted."""
+    outcome = run("auth.weak_password", make_context(serve(roster_app(crash_after_signup=True))))
+    assert outcome.status == "warn" and kinds(outcome) == {"weak_password_accepted"}, (outcome.summary, outcome.reason)
+    assert "'password'" in outcome.findings[0].message and "'123456'" not in outcome.findings[0].message

@@ -345,6 +345,12 @@ def _clean_up(ctx: CheckContext, flow: AuthFlow, accounts: list[tuple[str, str]]
     return f"; deleted {deleted} of {len(accounts)} test account(s) with {op.label}, the rest remain: {names}", evidence
 
 
+def _made_anyway(ctx: CheckContext, flow: AuthFlow, login_value: str, password: str) -> bool:
+    """Did a sign-up that answered 5xx make the account all the same (its login gives a token)?"""
+    answer = login(ctx.prober, flow, login_value, password)
+    return not login_failed(answer, flow) and any(token_from(answer, flow))
+
+
 @check("auth.weak_password", area="auth", title="Registration refuses weak passwords",
        needs=("service", "spec", "auth"), order=-10)
 def weak_password(ctx: CheckContext):
@@ -367,6 +373,9 @@ def weak_password(ctx: CheckContext):
             made.append((login_value, password))
         elif exchange.status is not None and 400 <= exchange.status < 500 and not _is_refusal(exchange):
             refused.append((password, exchange))
+        elif (exchange.status or 0) >= 500 and _made_anyway(ctx, flow, login_value, password):
+            accepted.append((password, exchange))  # the sign-up crashed after it stored the account: it logs in
+            made.append((login_value, password))
         else:
             unjudged.append(f"{password!r} got {exchange.status or exchange.error}")
 

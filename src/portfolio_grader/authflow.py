@@ -177,20 +177,19 @@ def _oauth2_token_url(spec: dict) -> str | None:
 
 def _how_sent(spec: dict) -> tuple[str | None, str]:
     """(header, prefix) credentials are sent in; (None, "") for a cookie session. A bearer or OAuth2 scheme wins
-    over an API-key one: APIs that offer both log users in with tokens and give keys to machines."""
-    schemes = list(_security_schemes(spec).values())
-    if any((s or {}).get("type") == "oauth2" or str((s or {}).get("scheme", "")).lower() == "bearer" for s in schemes):
+    over an API-key one: APIs that offer both log users in with tokens and give keys to machines. A header scheme
+    wins over a cookie one (DRF's drf-spectacular lists SessionAuthentication's cookieAuth beside tokenAuth: the
+    login hands out the token), and basic auth needs no token at all."""
+    schemes = [s for s in _security_schemes(spec).values() if isinstance(s, dict)]
+    if any(s.get("type") == "oauth2" or str(s.get("scheme", "")).lower() == "bearer" for s in schemes):
         return "Authorization", "Bearer "
-    for scheme in schemes:
-        kind = (scheme or {}).get("type")
-        if kind == "apiKey":
-            if scheme.get("in") == "header":
-                name = scheme.get("name") or "X-API-Key"
-                return name, _declared_prefix(scheme) if name.lower() == "authorization" else ""
-            if scheme.get("in") == "cookie":
-                return None, ""
-        if kind == "http" and str(scheme.get("scheme", "")).lower() == "basic":
-            continue  # basic auth needs no token; a token scheme elsewhere wins
+    keys = [s for s in schemes if s.get("type") == "apiKey"]
+    header = next((s for s in keys if s.get("in") == "header"), None)
+    if header is not None:
+        name = header.get("name") or "X-API-Key"
+        return name, _declared_prefix(header) if name.lower() == "authorization" else ""
+    if any(s.get("in") == "cookie" for s in keys):
+        return None, ""
     return "Authorization", "Bearer "
 
 

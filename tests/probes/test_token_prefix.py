@@ -1,6 +1,7 @@
 """DRF's TokenAuthentication reads `Authorization: Token <key>`; drf-spectacular documents it as an apiKey on the
-Authorization header whose description names the prefix. The grader sends the prefix the description says, and
-when a spec declares the apiKey on Authorization without saying, finds the scheme word a protected read takes."""
+Authorization header whose description names the prefix, listed after basic and session (cookie) auth when those
+classes are on too. The grader sends the token in the header with the prefix the description says, and when a spec
+declares the apiKey on Authorization without saying, finds the scheme word a protected read takes."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class TodoIn(BaseModel):
     title: str
 
 
-def token_app(description: str) -> FastAPI:
+def token_app(description: str, *, session_too: bool = False) -> FastAPI:
     app = FastAPI(title="Token todos")
     users: dict[str, str] = {}
     tokens: dict[str, str] = {}
@@ -62,8 +63,11 @@ def token_app(description: str) -> FastAPI:
 
     def openapi():
         spec = FastAPI.openapi(app)
-        spec["components"]["securitySchemes"] = {"tokenAuth": {"type": "apiKey", "in": "header",
-                                                               "name": "Authorization", "description": description}}
+        # drf-spectacular lists every authentication class: basic and session (a cookie) before the token
+        others = {"basicAuth": {"type": "http", "scheme": "basic"},
+                  "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid"}} if session_too else {}
+        spec["components"]["securitySchemes"] = {**others, "tokenAuth": {
+            "type": "apiKey", "in": "header", "name": "Authorization", "description": description}}
         for path, item in spec["paths"].items():
             for op in item.values():
                 if path.startswith("/api/todos"):
@@ -75,10 +79,12 @@ def token_app(description: str) -> FastAPI:
     return app
 
 
-@pytest.mark.parametrize("description", ['Token-based authentication with required prefix "Token"', "A token."],
-                         ids=["prefix-said", "prefix-found"])
-def test_a_token_scheme_on_authorization_is_sent_with_its_prefix(serve, description):
-    ctx = make_context(serve(token_app(description)))
+@pytest.mark.parametrize(("description", "session_too"), [
+    ('Token-based authentication with required prefix "Token"', False), ("A token.", False),
+    ('Token-based authentication with required prefix "Token"', True)],
+    ids=["prefix-said", "prefix-found", "beside-basic-and-session"])
+def test_a_token_scheme_on_authorization_is_sent_with_its_prefix(serve, description, session_too):
+    ctx = make_context(serve(token_app(description, session_too=session_too)))
     [user] = ctx.identities(1)
     assert ctx.api.auth.send_header == "Authorization" and ctx.api.auth.send_prefix == "Token ", ctx.api.auth
     assert ctx.prober.request("GET", "/api/todos/", headers=user.headers(ctx.api.auth)).status == 200

@@ -70,3 +70,5 @@ def test_a_weak_password_whose_sign_up_answers_500_but_makes_the_account_is_acce
     outcome = run("auth.weak_password", make_context(serve(roster_app(crash_after_signup=True))))
     assert outcome.status == "warn" and kinds(outcome) == {"weak_password_accepted"}, (outcome.summary, outcome.reason)
     assert "'password'" in outcome.findings[0].message and "'123456'" not in outcome.findings[0].message
+    signup, logged_in = outcome.findings[0].evidence
+    assert signup.response.status == 500 and logged_in.response.status == 200 and "logs in" in logged_in.note

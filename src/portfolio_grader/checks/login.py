@@ -345,10 +345,10 @@ def _clean_up(ctx: CheckContext, flow: AuthFlow, accounts: list[tuple[str, str]]
     return f"; deleted {deleted} of {len(accounts)} test account(s) with {op.label}, the rest remain: {names}", evidence
 
 
-def _made_anyway(ctx: CheckContext, flow: AuthFlow, login_value: str, password: str) -> bool:
-    """Did a sign-up that answered 5xx make the account all the same (its login gives a token)?"""
+def _made_anyway(ctx: CheckContext, flow: AuthFlow, login_value: str, password: str) -> Exchange | None:
+    """The login that shows a sign-up which answered 5xx made the account all the same (it gives a token)."""
     answer = login(ctx.prober, flow, login_value, password)
-    return not login_failed(answer, flow) and any(token_from(answer, flow))
+    return answer if not login_failed(answer, flow) and any(token_from(answer, flow)) else None
 
 
 @check("auth.weak_password", area="auth", title="Registration refuses weak passwords",
@@ -363,6 +363,7 @@ def weak_password(ctx: CheckContext):
     refused: list[tuple[str, Exchange]] = []
     unjudged: list[str] = []
     made: list[tuple[str, str]] = []  # accounts created: (login value, password)
+    crashed: list[Evidence] = []  # logins of accounts whose sign-up answered 5xx
     for i, password in enumerate(WEAK_PASSWORDS):
         exchange, login_value = _register(ctx, flow, password, f"w{i}")
         if exchange is None:
@@ -373,9 +374,11 @@ def weak_password(ctx: CheckContext):
             made.append((login_value, password))
         elif exchange.status is not None and 400 <= exchange.status < 500 and not _is_refusal(exchange):
             refused.append((password, exchange))
-        elif (exchange.status or 0) >= 500 and _made_anyway(ctx, flow, login_value, password):
+        elif (exchange.status or 0) >= 500 and (logged_in := _made_anyway(ctx, flow, login_value, password)):
             accepted.append((password, exchange))  # the sign-up crashed after it stored the account: it logs in
             made.append((login_value, password))
+            crashed.append(logged_in.evidence(f"the account made with {password!r} logs in though its sign-up "
+                                              f"answered {exchange.status}"))
         else:
             unjudged.append(f"{password!r} got {exchange.status or exchange.error}")
 
@@ -397,7 +400,7 @@ def weak_password(ctx: CheckContext):
     not_judged = f"; not judged: {', '.join(unjudged)}" if unjudged else ""
     if accepted:
         passwords = " and ".join(repr(p) for p, _ in accepted)
-        evidence = [e.evidence(f"a new account with the password {p!r}: accepted") for p, e in accepted]
+        evidence = [e.evidence(f"a new account with the password {p!r}: accepted") for p, e in accepted] + crashed
         finding = ctx.fail("weak_password_accepted", "low",
                            f"{flow.signup.label} created accounts with the password {passwords}: the first "
                            "passwords any attacker tries.", operation=flow.signup.label, evidence=evidence,

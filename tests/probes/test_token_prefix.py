@@ -90,3 +90,15 @@ def test_a_token_scheme_on_authorization_is_sent_with_its_prefix(serve, descript
     assert ctx.prober.request("GET", "/api/todos/", headers=user.headers(ctx.api.auth)).status == 200
     outcome = run("auth.required", ctx)
     assert outcome.status == "pass", outcome
+
+
+def test_the_login_refusing_credentials_of_no_account_is_no_valid_request_rejected(serve):
+    """DRF's obtain-token view answers 400 to credentials that match no account, which Schemathesis' generated
+    (schema-valid) logins always are: set aside with the reason, not positive_data_rejected on the login."""
+    ctx = make_context(serve(token_app('required prefix "Token"')))
+    outcome = run("contract.http_semantics", ctx)
+    refused = [e for e in ctx.prober.exchanges if e.url.endswith("/api/auth/login/") and e.status == 400]
+    assert refused, "the fuzzer sent no login the app refused"
+    assert not [f for f in outcome.findings if f.kind == "positive_data_rejected"
+                and f.operation == "POST /api/auth/login/"], outcome
+    assert "to the login with schema-valid credentials of no account were refused" in outcome.summary

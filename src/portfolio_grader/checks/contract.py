@@ -456,7 +456,7 @@ def _read_scenario(ctx: CheckContext, run: ContractRun, event: Any) -> None:
         node = recorder.cases.get(case_id)
         if kind is None or exchange is None or node is None:
             continue
-        excuse = _excused(failure.code, node.value, exchange)
+        excuse = _excused(failure.code, node.value, exchange, ctx)
         if excuse is not None:
             run.set_aside[(kind, excuse)] += 1
             continue
@@ -791,8 +791,13 @@ def _groups_for(run: ContractRun, kinds: tuple[str, ...], exercised: set[str]) -
 _PAGING_PARAMETERS = frozenset(n.lower() for n in (*SIZE_NAMES, *OFFSET_NAMES, *PAGE_NAMES, *CURSOR_NAMES))
 
 
-def _excused(code: str, case: Any, exchange: Exchange) -> str | None:
+def _excused(code: str, case: Any, exchange: Exchange, ctx: CheckContext) -> str | None:
     """Why a Schemathesis failure is not the contract break its kind names (None: it is one)."""
+    flow = ctx.api.auth
+    if (code == "ST202" and flow is not None and flow.login is not None and not flow.issues_keys
+            and case.operation.label == flow.login.label and exchange.status in (400, 401, 403)):
+        return ("to the login with schema-valid credentials of no account were refused: a login must refuse "
+                "them (auth.user_enumeration and the login rate limit judge how)")
     if code == "ST202" and _carries_nul(exchange):
         return ("with text holding a NUL character (\\u0000) were refused: refusing NUL is a deliberate safety rule "
                 "(Django REST framework's CharField, PostgreSQL text), not a valid request rejected")

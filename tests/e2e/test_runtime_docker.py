@@ -714,3 +714,47 @@ def test_a_write_refused_during_the_checks_grades_the_stack_again_writable(engin
     assert stages.count("checks") == 2, stages  # the first run's verdicts were set aside
     assert criteria["crud-lifecycle"] == "pass" and criteria["no-server-errors"] == "pass", (criteria, card.notes)
     assert not any(f.kind == "server_error" for f in card.findings), [f.message for f in card.findings]
+
+
+# ---------------------------------------------------------------- the API's own init operation, through the grade
+# A FastAPI book list on SQLite whose table exists only after `GET /createdb` (its README's first step, VAmPI's
+# shape), with no migration tool in the layout: the grade sends the held-out init once, before any test user.
+_CREATEDB_API = '''import sqlite3
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+app = FastAPI(title="Books")
+DB = "/tmp/books.db"
+class BookIn(BaseModel):
+    title: str = Field(min_length=1, max_length=80)
+def conn():
+    return sqlite3.connect(DB)
+@app.get("/createdb")
+def createdb():
+    c = conn(); c.execute("DROP TABLE IF EXISTS books"); c.execute("CREATE TABLE books (id INTEGER PRIMARY KEY, title TEXT)"); c.commit()
+    return {"message": "database reset"}
+@app.get("/books")
+def books():
+    try:
+        return [{"id": i, "title": t} for i, t in conn().execute("SELECT id, title FROM books")]
+    except sqlite3.OperationalError as exc:
+        print(f"sqlite3.OperationalError: {exc}", flush=True)
+        raise HTTPException(500, "database error")
+'''
+
+
+def test_the_apis_own_init_operation_is_sent_once_by_the_grade(engine, tmp_path):
+    from portfolio_grader.checks import Settings
+    from portfolio_grader.pipeline import GradeRequest, grade
+
+    root = repo(tmp_path, {"main.py": _CREATEDB_API, "requirements.txt": "fastapi\nuvicorn\n",
+                           "Dockerfile": ("FROM python:3.12-slim\nWORKDIR /app\nCOPY requirements.txt .\n"
+                                          "RUN pip install --no-cache-dir -r requirements.txt\nCOPY main.py .\n"
+                                          'CMD ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]\n')})[1]
+    run_id = f"t{uuid.uuid4().hex[:10]}"
+    card = grade(GradeRequest(source=str(root), tier="beginner", run_id=run_id,
+                              settings=Settings(max_examples=3, contract_time_budget=15)))
+    assert leftovers(engine, options().__class__(run_id=run_id)) == []
+    schema = next((n for n in card.notes if "the API documents `GET /createdb`" in n), card.notes)
+    assert "before any test user existed" in schema and "the tables were there afterwards" in schema, schema
+    assert not any("`GET /createdb` was never called" in n for n in card.notes), card.notes
+    assert not any(f.kind == "server_error" and f.operation == "GET /books" for f in card.findings)

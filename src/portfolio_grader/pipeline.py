@@ -28,6 +28,7 @@ from .observations import notes as observation_notes
 from .probe import Prober
 from .progress import Progress
 from .rubric import Rubric, load_rubric, tiers
+from .runtime import ServiceHandle
 from .runtime.sandbox import SandboxConfig
 from .runtime.sandbox import mentions_read_only as sandbox_mentions_read_only
 from .scoring import ladder, score
@@ -134,7 +135,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> Scorecard:
                     service = RunningService(kind="none", status="not_started",
                                              detail=f"the repository was not fetched: {not_fetched}")
                 stages.record("runtime", runtime_started, *_runtime_stage(handle, service))
-                stages.notes.extend(getattr(handle, "notes", []))
+                stages.notes.extend(handle.notes)
                 while True:  # once more, from setup on, when the API's writes hit the read-only root (_wrote_read_only)
                     prober = Prober(service.base_url, timeout=request.settings.request_timeout,
                                     on_exchange=stages.progress.exchange) if service.up and service.base_url else None
@@ -216,12 +217,11 @@ def _replay_auth(ctx: CheckContext) -> dict | None:
     return auth_block(ctx.api.auth, ctx.known_identities(), ctx.prober.url_for)
 
 
-def _runtime_stage(handle, service: RunningService) -> tuple[StageStatus, str]:
+def _runtime_stage(handle: ServiceHandle, service: RunningService) -> tuple[StageStatus, str]:
     """ok; or failed / timeout (a build or start that ran out of its deadline) with what happened."""
     if service.up:
         return ("ok", "")
-    timed_out = bool(getattr(getattr(handle, "build", None), "timed_out", False) or getattr(handle, "start_timed_out", False))
-    return ("timeout" if timed_out else "failed", f"{service.status}: {service.detail}")
+    return ("timeout" if handle.timed_out() else "failed", f"{service.status}: {service.detail}")
 
 
 def _discover(facts: RepoFacts, prober: Prober | None, clock: GradeClock, stages: _Stages) -> ApiModel:
@@ -259,15 +259,15 @@ def _mark_overruns(outcomes, stages: _Stages) -> None:
                                f"(families: {', '.join(families)})")
 
 
-def _sandbox_notes(handle, prober: Prober | None, settings: Settings) -> list[str]:
+def _sandbox_notes(handle: ServiceHandle, prober: Prober | None, settings: Settings) -> list[str]:
     """What the sandbox's limits did to the API and what its answers looked like as a whole."""
-    notes = list(handle.limit_notes()) if hasattr(handle, "limit_notes") else []
+    notes = handle.limit_notes()
     if prober is not None:
         notes += observation_notes(prober.exchanges, settings.request_timeout)
     return notes
 
 
-def _setup(facts: RepoFacts, handle, prober: Prober, stages: _Stages, clock: GradeClock) -> None:
+def _setup(facts: RepoFacts, handle: ServiceHandle, prober: Prober, stages: _Stages, clock: GradeClock) -> None:
     """The manifest's setup steps (migrations, seeding) between start and probes, under the setup deadline."""
     steps = facts.manifest.setup if facts.manifest else []
     if not steps:
@@ -302,15 +302,16 @@ def _harmless_reads(api: ApiModel, base_url: str, timeout: float) -> Callable[[]
     return reads
 
 
-def _ensure_schema(facts: RepoFacts, handle, api: ApiModel, stages: _Stages, clock: GradeClock,
+def _ensure_schema(facts: RepoFacts, handle: ServiceHandle, api: ApiModel, stages: _Stages, clock: GradeClock,
                    settings: Settings) -> None:
     """An API whose log says its tables do not exist after a few reads: the project's migrations, run once
     (runtime/migrations.py), under the setup deadline; the scorecard's notes say what was run and what it did."""
     from .runtime.migrations import ensure_schema
 
-    if handle.service.kind not in ("docker", "compose"):
-        return  # a live deployment: no log to read, no container to enter
-    reads = _harmless_reads(api, handle.service.base_url, settings.request_timeout)
+    base_url = handle.service.base_url
+    if handle.service.kind not in ("docker", "compose") or base_url is None:
+        return  # a live deployment: no log to read, no container to enter (or nothing answers)
+    reads = _harmless_reads(api, base_url, settings.request_timeout)
     folders = [f for f in (handle.api_context, facts.root) if f is not None]
     budget = clock.budget("setup")
     label = clock.label("setup")
@@ -318,7 +319,7 @@ def _ensure_schema(facts: RepoFacts, handle, api: ApiModel, stages: _Stages, clo
     def send(op: str) -> str:  # the API's own init operation (GET /createdb), once, before any test user exists
         method, path = op.split(" ", 1)
         stages.sent_held_out.add(op)
-        sender = Prober(api.base_url or handle.service.base_url, timeout=settings.request_timeout)
+        sender = Prober(api.base_url or base_url, timeout=settings.request_timeout)
         try:
             answer = sender.request(method, path)
         finally:
@@ -338,7 +339,7 @@ def _ensure_schema(facts: RepoFacts, handle, api: ApiModel, stages: _Stages, clo
 READ_ONLY_LOG_LINES = 5000  # how far back the API's log is read for writes its read-only root refused
 
 
-def _wrote_read_only(handle, stages: _Stages, clock: GradeClock | None, when: str, again_needs: float = 0.0) -> bool:
+def _wrote_read_only(handle: ServiceHandle, stages: _Stages, clock: GradeClock | None, when: str, again_needs: float = 0.0) -> bool:
     """Did the API, which came up on a read-only root, write to it since? Then it is started again on a writable
     root (runtime: restart_writable) and the grade starts over from setup: True.
 
@@ -349,7 +350,7 @@ def _wrote_read_only(handle, stages: _Stages, clock: GradeClock | None, when: st
     then being discarded since they rest on writes the sandbox refused. Never between check families: the rest
     would run without the users and objects they rely on. Writes refused after the checks with no time left to
     grade again are named in a note and the verdicts stand. Once writable, never again."""
-    if not getattr(handle, "read_only", False):
+    if not handle.read_only:
         return False
     line = sandbox_mentions_read_only(handle.api_log(tail=READ_ONLY_LOG_LINES))
     if not line:

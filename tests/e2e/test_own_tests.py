@@ -69,7 +69,7 @@ def check(facts, service, params=None):
     return run("repo.tests", ctx)
 
 
-def test_the_tests_run_in_the_image_and_a_failure_is_partial_credit(graded, engine):
+def test_the_tests_run_in_the_image_and_a_failure_is_partial_credit(graded, engine):  # noqa: F811 (the imported fixture)
     facts, service, opts = graded
     started = time.monotonic()
     outcome = check(facts, service)
@@ -113,7 +113,7 @@ _SANDBOX_REPORT = ("import os; status = open('/proc/self/status').read(); "
                    "print(sorted(os.listdir('/sys/class/net'))); print(os.environ.get('CI'), os.getuid(), os.getcwd())")
 
 
-def test_the_sibling_is_sandboxed_like_the_api_with_no_network(graded, engine):
+def test_the_sibling_is_sandboxed_like_the_api_with_no_network(graded, engine):  # noqa: F811 (the imported fixture)
     from portfolio_grader.runtime.sibling import run_beside
 
     _, service, opts = graded

@@ -719,7 +719,7 @@ def test_a_write_refused_during_the_checks_grades_the_stack_again_writable(engin
 # ---------------------------------------------------------------- the API's own init operation, through the grade
 # A FastAPI book list on SQLite whose table exists only after `GET /createdb` (its README's first step, VAmPI's
 # shape), with no migration tool in the layout: the grade sends the held-out init once, before any test user.
-_CREATEDB_API = '''import sqlite3
+_CREATEDB_FASTAPI = '''import sqlite3
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 app = FastAPI(title="Books")
@@ -746,7 +746,7 @@ def test_the_apis_own_init_operation_is_sent_once_by_the_grade(engine, tmp_path)
     from portfolio_grader.checks import Settings
     from portfolio_grader.pipeline import GradeRequest, grade
 
-    root = repo(tmp_path, {"main.py": _CREATEDB_API, "requirements.txt": "fastapi\nuvicorn\n",
+    root = repo(tmp_path, {"main.py": _CREATEDB_FASTAPI, "requirements.txt": "fastapi\nuvicorn\n",
                            "Dockerfile": ("FROM python:3.12-slim\nWORKDIR /app\nCOPY requirements.txt .\n"
                                           "RUN pip install --no-cache-dir -r requirements.txt\nCOPY main.py .\n"
                                           'CMD ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]\n')})[1]

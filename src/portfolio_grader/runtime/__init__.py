@@ -58,6 +58,14 @@ class RuntimeOptions:
 class ServiceHandle(Protocol):
     service: RunningService
     api_context: Path | None  # the folder the API's image was built from (None: nothing was built)
+    notes: list[str]  # what the sandbox did to run it (egress, a writable root, PORT), for the scorecard
+    read_only: bool  # does the API run on a read-only root now
+
+    def timed_out(self) -> bool:
+        """Did the build or the start run out of its deadline (rather than fail)?"""
+
+    def limit_notes(self) -> list[str]:
+        """What the sandbox's limits did to the API while it was graded (memory, pids, CPU throttling)."""
 
     def alive(self) -> bool:
         """Is the API container still running?"""
@@ -114,10 +122,18 @@ class NoServiceHandle:
     def __init__(self, service: RunningService, extra_logs: list[LogTail] | None = None) -> None:
         self.service = service
         self.api_context: Path | None = None
+        self.notes: list[str] = []
+        self.read_only = False
         self._logs = list(extra_logs or service.logs)
 
     def alive(self) -> bool:
         return False
+
+    def timed_out(self) -> bool:
+        return False
+
+    def limit_notes(self) -> list[str]:
+        return []
 
     def exec(self, command: str, timeout: float = 120.0) -> tuple[int, str]:
         return 125, f"no API container to run `{command}` in: {self.service.detail or self.service.status}"

@@ -108,6 +108,12 @@ class ComposeHandle:
                                              None)
         self._relaunch_writable: Any = None  # set once the stack is up
 
+    def timed_out(self) -> bool:
+        return any(build.timed_out for build in self.builds)
+
+    def limit_notes(self) -> list[str]:
+        return []  # the stack's services are not watched for their limits (the single container's are)
+
     # ---- containers of the project
     def containers(self) -> list[Any]:
         if self._client is None or not self.plan.project:

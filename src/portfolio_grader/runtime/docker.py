@@ -363,6 +363,9 @@ class DockerHandle:
         self.api_context: Path | None = None  # the build context of the API's image
         self._relaunch_writable: Callable[[], None] | None = None  # set once the container has been started
 
+    def timed_out(self) -> bool:
+        return bool(self.build is not None and self.build.timed_out) or self.start_timed_out
+
     def limit_notes(self) -> list[str]:
         """What the sandbox's limits did to the API while it was graded (memory, pids, CPU throttling)."""
         if self.container is None:

@@ -58,6 +58,8 @@ def test_an_argument_list_without_a_shell_passes_after_every_payload(serve):
     outcome = run("injection.command", make_context(serve(disk_app("list"))))
     assert outcome.status == "pass", outcome
     assert "GET /stats/disk `parameters`" in outcome.summary and "none ran" in outcome.summary
+    control, attack = outcome.evidence
+    assert "pg%24%28%28" in attack.request.url and "no pg" in attack.note  # the payload went out, and did not run
 
 
 def test_a_staff_only_sink_is_probed_as_the_manifests_admin(serve):

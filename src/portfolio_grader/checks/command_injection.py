@@ -98,9 +98,11 @@ def _probe(target: _Target, control: Exchange) -> tuple[Finding | None, list[Evi
     ctx = target.ctx
     a, b = 1000 + secrets.randbelow(9000), 1000 + secrets.randbelow(9000)
     answered = False
+    first: Exchange | None = None  # the first payload's answer: the pass's evidence beside the control
     for payload in _echo_payloads(a, b):
         value = target.plain + payload
         answer = target.send(value)
+        first = first or answer
         answered = answered or answer.status is not None and answer.status < 500 and answer.status != 429
         if f"pg{a + b}z" in answer.text:
             return ctx.fail(
@@ -132,8 +134,11 @@ def _probe(target: _Target, control: Exchange) -> tuple[Finding | None, list[Evi
                           fast.evidence(f"with `sleep 0`: {_s(fast):.1f} s"),
                           again.evidence(f"with {payload!r} again: {_s(again):.1f} s")],
             ), [], True
-    return None, [control.evidence(f"control: `{target.name}` = {target.plain!r} (then 4 echo and 2 sleep "
-                                   "payloads: none ran)")], answered
+    seen = [control.evidence(f"control: `{target.name}` = {target.plain!r}")]
+    if first is not None:
+        seen.append(first.evidence(f"`{target.name}` with a shell payload: no pg{a + b}z in the answer (then 3 "
+                                   "more echo and 2 sleep payloads: none ran)"))
+    return None, seen, answered
 
 
 @check("injection.command", area="errors", title="Client input never reaches a shell (command injection)",
@@ -168,4 +173,4 @@ def command_injection(ctx: CheckContext):
     tail = f"; not probed: {', '.join(refused[:3])}" if refused else ""
     return ctx.verdict(f"{len(probed)} input(s) took shell payloads and none ran ({', '.join(probed[:6])}"
                        f"{', ...' if len(probed) > 6 else ''}; {time.monotonic() - started:.1f} s){tail}",
-                       evidence=evidence[:6])
+                       evidence=evidence[:8])

@@ -200,3 +200,32 @@ def test_only_429s_leave_the_method_check_not_evaluated(serve):
     outcome = run("http.method_not_allowed", make_context(serve(throttled_app(everything_throttled=True))))
     assert outcome.status == "not_evaluated", outcome
     assert "429 Too Many Requests" in outcome.reason and not outcome.findings
+
+
+def powered_by_app() -> FastAPI:
+    """Express' default, in FastAPI: every answer says `X-Powered-By: Express`."""
+    app = items_app("offset")
+
+    @app.middleware("http")
+    async def powered_by(request: Request, call_next):
+        answer = await call_next(request)
+        answer.headers["X-Powered-By"] = "Express"
+        return answer
+
+    return app
+
+
+@pytest.mark.parametrize(("make", "told"), [
+    (lambda: items_app("offset"), None),  # uvicorn's bare `server: uvicorn` names no version
+    (powered_by_app, "x-powered-by: Express"),
+    (lambda: notes_flask_app(), "Werkzeug/"),  # the Werkzeug server says its version and Python's
+], ids=["uvicorn", "x-powered-by", "werkzeug"])
+def test_answers_that_advertise_the_stack_are_a_warning(serve, make, told):
+    ctx = make_context(serve(make()))
+    run("crud.lifecycle", ctx)  # some traffic to read the headers of
+    outcome = run("http.stack_disclosure", ctx)
+    if told is None:
+        assert outcome.status == "pass" and outcome.evidence, outcome
+        return
+    assert outcome.status == "fail" and outcome.score == 0.5 and kinds(outcome) == {"stack_disclosed"}, outcome
+    assert told in outcome.findings[0].message and outcome.findings[0].severity == "low"

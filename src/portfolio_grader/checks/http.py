@@ -18,6 +18,7 @@ import secrets
 import shlex
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..models import Evidence, Operation
 from ..payloads import valid_example
@@ -364,3 +365,40 @@ def error_shape_consistent(ctx: CheckContext):
                        + " vs ".join(described[:3]) + "): a client needs a different parser per error.",
                        evidence=evidence, hint=HINTS["error_shape_inconsistent"])
     return ctx.verdict(summary, [finding], evidence, score=sizes[0] / sum(sizes))
+
+
+# ---------------------------------------------------------------- what the answers say about the stack
+
+# `X-Powered-By: Express`, `Server: Werkzeug/3.0.1 Python/3.11.7`, `X-AspNet-Version: 4.0`: a free inventory of the
+# stack for whoever looks for a known CVE. A bare `Server: uvicorn` names no version, so it passes.
+_STACK_HEADERS: dict[str, re.Pattern[str] | None] = {"x-powered-by": None, "x-aspnet-version": None, "x-aspnetmvc-version": None,
+                  "server": re.compile(r"/\s*\d|\b\d+\.\d+")}
+_STACK_HINT = ("Do not advertise the stack in every answer: Express `app.disable('x-powered-by')` (or helmet()), "
+               "gunicorn/uvicorn `--no-server-header` or a proxy that strips `Server`, Django/Flask behind a server "
+               "that sends no version, ASP.NET `<httpRuntime enableVersionHeader=\"false\">`.")
+
+
+@check("http.stack_disclosure", area="errors", title="Answers do not advertise the framework and its version",
+       needs=_NEEDS, order=100)
+def stack_disclosure(ctx: CheckContext):
+    answered = [e for e in ctx.prober.exchanges if e.status is not None]
+    if not answered:
+        return ctx.skip("no answer of the API was seen during the grade")
+    told: dict[str, Exchange] = {}
+    for exchange in answered:
+        for name, value in exchange.headers.items():
+            key = name.lower()
+            if key in _STACK_HEADERS and (_STACK_HEADERS[key] is None or _STACK_HEADERS[key].search(value)):
+                told.setdefault(f"{name}: {value}", exchange)
+    if not told:
+        return ctx.verdict(f"none of the {len(answered)} answers seen carries X-Powered-By or a versioned Server "
+                           "header", evidence=[answered[0].evidence("an answer's headers: no stack advertised")])
+    first = next(iter(told.values()))
+    finding = ctx.fail("stack_disclosed", "low",
+                       f"answers carry {'; '.join(f'`{h}`' for h in list(told)[:3])}: every client, an attacker "
+                       "looking for a known vulnerability included, is told the framework"
+                       + (" and its version" if any(re.search(r"\d", h) for h in told) else "")
+                       + " (OWASP API8:2023 Security Misconfiguration)",
+                       operation=f"{first.method} {urlsplit(first.url).path}", hint=_STACK_HINT,
+                       evidence=[e.evidence(f"the answer carries `{h}`") for h, e in list(told.items())[:2]])
+    return ctx.verdict(f"answers advertise the stack ({', '.join(list(told)[:3])})", [finding], score=0.5)

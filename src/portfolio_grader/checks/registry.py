@@ -499,5 +499,5 @@ def run_check_within_family(spec: CheckSpec, ctx: CheckContext, spent: dict[str,
 def import_builtin_checks() -> None:
     """Importing the check modules registers their checks."""
     from . import accounts, contract, crud, errors, http, injection, jwt, login, ownership, pagination, ratelimit  # noqa: F401
-    from . import command_injection, repo, runtime, spec, ssrf  # noqa: F401
+    from . import command_injection, redos, repo, runtime, spec, ssrf  # noqa: F401
     from . import idempotency, load, observability, redirects, tenancy, usage, webhooks  # noqa: F401  (advanced, capstone)

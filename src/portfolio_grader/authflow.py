@@ -87,12 +87,12 @@ def _key_flow(operations: list[Operation], spec: dict, notes: list[str]) -> Auth
     if header is None:
         return None
     for op in operations:
-        if op.method != "POST" or "{" in op.path or has_password(op) or op.security and not _KEY_ISSUER.search(op.path):
+        if op.method != "POST" or "{" in op.path or has_password(op) or not _KEY_ISSUER.search(op.path):
             continue
         schema = next((r["schema"] for status, r in sorted(op.responses.items()) if status.startswith("2")
                        and isinstance(r.get("schema"), dict)), None)
         key = _field(schema, KEY_FIELDS) if schema else None
-        if key is None or not _KEY_ISSUER.search(op.path):
+        if key is None:
             continue
         prefix = _declared_prefix(next(s for s in _security_schemes(spec).values() if isinstance(s, dict)
                                        and s.get("name") == header)) if header.lower() == "authorization" else ""

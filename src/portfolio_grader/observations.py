@@ -62,7 +62,7 @@ def notes(exchanges: Sequence[Exchange], request_timeout: float) -> list[str]:
     slow = [e for e in answered if e.truncated and len(e.body) < SCAN_LIMIT]
     if slow:
         example = slow[0]
-        seconds = (example.elapsed_ms or 0) / 1000
+        seconds = example.seconds
         out.append(
             f"{len(slow)} response bod{'ies' if len(slow) > 1 else 'y'} arrived so slowly that the grader stopped "
             f"reading after its deadline (e.g. {_label(example)}: {len(example.body)} bytes in {seconds:.0f} s; the "

@@ -56,6 +56,11 @@ class Exchange:
         return self.body.decode("utf-8", errors="replace")
 
     @property
+    def seconds(self) -> float:
+        """How long the answer took (0 when unknown)."""
+        return (self.elapsed_ms or 0.0) / 1000
+
+    @property
     def content_type(self) -> str:
         return next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
 

@@ -18,7 +18,7 @@ import time
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
 from ..probe import Exchange
-from .operations import ok, send, status_text
+from .operations import ok, send_input, status_text
 from .registry import CheckContext, check
 
 COMMAND_FIELDS = re.compile(r"host|(^|_)ip($|_)|addr|domain|url|file|path|dir|folder|cmd|command|exec|shell|args?$|"
@@ -69,10 +69,7 @@ class _Target:
         self.headers, self.who = ctx.auth_headers(), "user A"
 
     def send(self, value: str) -> Exchange:
-        path = re.sub(r"\{[^}/]+\}", "1", self.op.path)
-        if self.where == "query":
-            return send(self.ctx, "GET", path, params={self.name: value}, headers=self.headers)
-        return send(self.ctx, self.op.method, path, json={**self.base, self.name: value}, headers=self.headers)
+        return send_input(self.ctx, self.op, self.name, self.where, value, self.base, self.headers)
 
     def control(self) -> Exchange:
         answer = self.send(self.plain)
@@ -82,10 +79,6 @@ class _Target:
                 self.headers, self.who = admin.headers(flow), "the manifest's admin"
                 answer = self.send(self.plain)
         return answer
-
-
-def _s(exchange: Exchange) -> float:
-    return (exchange.elapsed_ms or 0.0) / 1000
 
 
 def _echo_payloads(a: int, b: int) -> list[str]:
@@ -116,23 +109,23 @@ def _probe(target: _Target, control: Exchange) -> tuple[Finding | None, list[Evi
             ), [], True
     for payload in (f"$(sleep {SLEEP:g})", f"; sleep {SLEEP:g}"):
         slow = target.send(target.plain + payload)
-        if _s(slow) - _s(control) < SLOWER_BY:
+        if slow.seconds - control.seconds < SLOWER_BY:
             continue
         fast = target.send(target.plain + payload.replace(f"sleep {SLEEP:g}", "sleep 0"))
         again = target.send(target.plain + payload)
-        if _s(again) - _s(fast) >= SLOWER_BY:
+        if again.seconds - fast.seconds >= SLOWER_BY:
             return ctx.fail(
                 "command_injection", "critical",
                 f"{target.op.label} ran the shell command a client put in `{target.name}` (as {target.who}): with "
-                f"{payload!r} appended it answered in {_s(slow):.1f} s and {_s(again):.1f}"
-                f" s, with `sleep 0` in {_s(fast):.1f} s, the plain value in "
-                f"{_s(control):.1f} s: the server waited for the sleep. Anyone who can send this "
+                f"{payload!r} appended it answered in {slow.seconds:.1f} s and {again.seconds:.1f}"
+                f" s, with `sleep 0` in {fast.seconds:.1f} s, the plain value in "
+                f"{control.seconds:.1f} s: the server waited for the sleep. Anyone who can send this "
                 "request runs commands on the server (OWASP API8:2019 Injection, CWE-78).",
                 operation=target.op.label, hint=HINT,
                 evidence=[control.evidence(f"control: `{target.name}` = {target.plain!r}"),
-                          slow.evidence(f"with {payload!r}: {_s(slow):.1f} s"),
-                          fast.evidence(f"with `sleep 0`: {_s(fast):.1f} s"),
-                          again.evidence(f"with {payload!r} again: {_s(again):.1f} s")],
+                          slow.evidence(f"with {payload!r}: {slow.seconds:.1f} s"),
+                          fast.evidence(f"with `sleep 0`: {fast.seconds:.1f} s"),
+                          again.evidence(f"with {payload!r} again: {again.seconds:.1f} s")],
             ), [], True
     seen = [control.evidence(f"control: `{target.name}` = {target.plain!r}")]
     if first is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..discover import PLUMBING
+from ..identities import IdentityError
 from ..models import Operation, Resource
 from ..payloads import valid_example
 from ..probe import Exchange
@@ -54,6 +55,30 @@ def send(ctx: CheckContext, method: str, path: str, **kwargs: Any) -> Exchange:
     if answer.status is None and "Server disconnected without sending a response" in (answer.error or ""):
         answer = ctx.prober.request(method, path, **kwargs)
     return answer
+
+
+def input_path(ctx: CheckContext, op: Operation) -> str:
+    """The operation's path for a probe of one of its inputs: a user-named parameter holds user A's login
+    (`/users/{username}/email`), any other "1"."""
+    def fill(match: re.Match) -> str:
+        if re.search(r"user|name|login|email", match.group(1), re.I) and ctx.api.auth is not None:
+            try:
+                return ctx.identities(1)[0].login_value
+            except IdentityError:
+                return "pg"
+        return "1"
+
+    return re.sub(r"\{([^}/]+)\}", fill, op.path)
+
+
+def send_input(ctx: CheckContext, op: Operation, name: str, where: str, value: str, base: dict,
+               headers: dict[str, str]) -> Exchange:
+    """`op` with one input set to `value`: a query parameter of a GET (`where` "query"), or a field of the body
+    `base` ("body")."""
+    path = input_path(ctx, op)
+    if where == "query":
+        return send(ctx, "GET", path, params={name: value}, headers=headers)
+    return send(ctx, op.method, path, json={**base, name: value}, headers=headers)
 
 
 def get(ctx: CheckContext, path: str, **kwargs: Any) -> Exchange:

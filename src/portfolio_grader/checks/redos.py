@@ -15,9 +15,8 @@ import re
 
 from ..models import Evidence, Finding, Operation
 from ..payloads import valid_example
-from ..identities import IdentityError
 from ..probe import Exchange
-from .operations import ok, send, status_text
+from .operations import ok, send_input, status_text
 from .registry import CheckContext, check
 
 VALIDATED = re.compile(r"e-?mail|url|uri|link|website|site|domain|host", re.I)
@@ -58,65 +57,40 @@ def _valid_value(name: str, base: dict) -> str:
     return str(base.get(name) or "pg")
 
 
-def _seconds(exchange: Exchange) -> float:
-    return (exchange.elapsed_ms or 0.0) / 1000
-
-
-def _path(ctx: CheckContext, op: Operation) -> str:
-    """The operation's path, a user-named parameter filled with user A's login (`/users/{username}/email`)."""
-    def fill(match: re.Match) -> str:
-        if re.search(r"user|name|login|email", match.group(1), re.I) and ctx.api.auth is not None:
-            try:
-                return ctx.identities(1)[0].login_value
-            except IdentityError:
-                return "pg"
-        return "1"
-
-    return re.sub(r"\{([^}/]+)\}", fill, op.path)
-
-
-def _send(ctx: CheckContext, op: Operation, name: str, where: str, value: str, base: dict,
-          headers: dict[str, str]) -> Exchange:
-    path = _path(ctx, op)
-    if where == "query":
-        return send(ctx, "GET", path, params={name: value}, headers=headers)
-    return send(ctx, op.method, path, json={**base, name: value}, headers=headers)
-
-
 def _climb(ctx: CheckContext, op: Operation, name: str, where: str, headers: dict[str, str]
            ) -> tuple[Finding | None, list[Evidence], str]:
     """(a finding, the evidence, what happened in a few words)."""
     base = valid_example(op.request_schema) if where == "body" else {}
     base = base if isinstance(base, dict) else {}
-    control = _send(ctx, op, name, where, _valid_value(name, base), base, headers)
+    control = send_input(ctx, op, name, where, _valid_value(name, base), base, headers)
     if not ok(control):  # a valid value refused: whether the payload would even reach the pattern is unknown
         return None, [], f"{op.label} `{name}`: the valid value answered {status_text(control)}"
     curve: list[tuple[int, Exchange]] = []
     for n in LENGTHS:
-        answer = _send(ctx, op, name, where, "a" * n + "!", base, headers)
+        answer = send_input(ctx, op, name, where, "a" * n + "!", base, headers)
         curve.append((n, answer))
-        if answer.status is None or _seconds(answer) - _seconds(control) >= SLOW:
+        if answer.status is None or answer.seconds - control.seconds >= SLOW:
             break
-    times = [_seconds(a) for _, a in curve]
+    times = [a.seconds for _, a in curve]
     doubling = sum(1 for before, after in zip(times, times[1:]) if before > 0.02 and after >= 2 * before)
     slowest_n, slowest = curve[-1]
     timed_out = slowest.status is None and "Timeout" in (slowest.error or "")
     shown = ", ".join(f"{n}: {t:.2f} s" for (n, _), t in zip(curve, times))
-    if (timed_out or times[-1] - _seconds(control) >= SLOW) and doubling >= 2:
+    if (timed_out or times[-1] - control.seconds >= SLOW) and doubling >= 2:
         finding = ctx.fail(
             "redos", "medium",
             f"{op.label} spends exponential time on `{name}`: 'a' × n + '!' answered in {shown} (the valid value "
-            f"in {_seconds(control):.2f} s) — each two more characters at least doubled the time, the mark of a "
+            f"in {control.seconds:.2f} s) — each two more characters at least doubled the time, the mark of a "
             "backtracking regular expression. A client can tie up a worker for minutes with a 40-character value "
             "(OWASP API4:2023 Unrestricted Resource Consumption, CWE-1333).",
             operation=op.label, hint=HINT,
-            evidence=[control.evidence(f"control: a valid `{name}`, {_seconds(control):.2f} s"),
+            evidence=[control.evidence(f"control: a valid `{name}`, {control.seconds:.2f} s"),
                       curve[-2][1].evidence(f"`{name}` = 'a' × {curve[-2][0]} + '!': {times[-2]:.2f} s"),
                       slowest.evidence(f"`{name}` = 'a' × {slowest_n} + '!': "
                                        + ("no answer within the request timeout" if timed_out
                                           else f"{times[-1]:.2f} s"))])
         return finding, [], f"{op.label} `{name}`: exponential"
-    evidence = [control.evidence(f"control: a valid `{name}`, {_seconds(control):.2f} s"),
+    evidence = [control.evidence(f"control: a valid `{name}`, {control.seconds:.2f} s"),
                 slowest.evidence(f"`{name}` = 'a' × {slowest_n} + '!': {times[-1]:.2f} s ({shown})")]
     return None, evidence, f"{op.label} `{name}` ({status_text(slowest)}, flat)"
 
